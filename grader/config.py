@@ -1,0 +1,45 @@
+"""GradeConfig: every knob of a grading run, with its default, in one frozen value."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+DEFAULT_CELL_TIMEOUT = 10.0
+DEFAULT_CALL_TIMEOUT = 20.0
+DEFAULT_NOTEBOOK_TIMEOUT = 300.0
+DEFAULT_MEMORY_MB = 2048
+DEFAULT_HIDDEN_CASES = 2
+DEFAULT_OUTPUT_CAP = 20_000
+DEFAULT_MAX_NOTEBOOK_MB = 50
+
+
+@dataclass(frozen=True)
+class GradeConfig:
+    assignment: str | None = None
+    """Force an assignment by name instead of detecting it."""
+    only: tuple[str, ...] = ()
+    """Grade only these functions (empty: all)."""
+    engine: str = "worker"
+    """"worker" (fast, default) or "kernel" (nbclient + ipykernel, full Jupyter semantics)."""
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    """Seconds one notebook cell may run while the notebook loads."""
+    call_timeout: float = DEFAULT_CALL_TIMEOUT
+    """Seconds one call of a graded function may run."""
+    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT
+    """Seconds for the whole notebook, all cells and calls together."""
+    memory_mb: int = DEFAULT_MEMORY_MB
+    """Address-space limit of the worker process."""
+    hidden_cases: int = DEFAULT_HIDDEN_CASES
+    """Randomized cases per function, compared with the live reference (0 to disable)."""
+    hidden_seed: int | None = None
+    """Seed for drawing the hidden cases; None draws a fresh one every run."""
+    output_cap: int = DEFAULT_OUTPUT_CAP
+    """Characters of printed output kept per cell or call."""
+    max_notebook_mb: int = DEFAULT_MAX_NOTEBOOK_MB
+    """Notebooks larger than this are refused (outputs included)."""
+    use_solutions: bool = True
+    """Use the reference solutions when available (hidden cases, reference dependencies)."""
+    hide_paths: tuple[str, ...] = field(default=())
+    """Extra folders the worker must not see (a batch adds the other submissions and the output)."""
+
+    def with_changes(self, **changes) -> "GradeConfig":
+        return replace(self, **changes)

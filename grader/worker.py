@@ -1,0 +1,315 @@
+"""The worker: the only place student code runs. Started by sandbox.py as a plain script
+(``python -I worker.py CONFIG_JSON``), never imported by the grader itself.
+
+Before it reads any student code it locks itself in: resource limits, and when started as root,
+a private mount and network namespace (the grader's files hidden under empty tmpfs, no network)
+and a switch to an unprivileged user id of its own. Then it serves requests on a pipe:
+
+    load  -> runs the notebook's cells one by one in one namespace, reporting each cell
+    call  -> calls a graded function on decoded inputs and sends back its raw outputs
+    exit
+
+It only ever sends plain data (wire.py); every verdict is computed by the grader.
+"""
+import builtins
+import ctypes
+import inspect
+import io
+import json
+import linecache
+import os
+import random
+import resource
+import signal
+import sys
+import tempfile
+import traceback
+
+CONFIG = json.loads(sys.argv[1])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wire  # noqa: E402  (a sibling file, loaded before the package folder is hidden)
+del sys.path[0]
+import numpy as np  # noqa: E402
+# Modules notebooks commonly use, loaded while the interpreter's files are surely readable.
+import copy, math, pprint, string, collections, itertools, functools, numpy.random, numpy.linalg  # noqa: E401,E402,F401
+
+REQ_FD = CONFIG["req_fd"]
+RESP_FD = CONFIG["resp_fd"]
+OUTPUT_CAP = CONFIG.get("output_cap", 20_000)
+READER = wire.FrameReader(CONFIG.get("max_bytes", wire.DEFAULT_MAX_BYTES) * 2)
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+
+
+def _ancestors(path):
+    parts = path.split(os.sep)
+    return [os.sep + os.path.join(*parts[1:i]) if i > 1 else os.sep for i in range(1, len(parts) + 1)]
+
+
+def expose_python(libc):
+    """Keep the interpreter reachable after the switch to an unprivileged user id.
+
+    Python may live under a folder others cannot enter (/root/.pyenv under a 0700 /root). In our
+    private mount namespace, such a folder is covered by an empty tmpfs into which only the
+    interpreter's own folders are bind-mounted back: the rest of it stays out of reach.
+    """
+    needed = {os.path.realpath(p) for p in [sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path] if p}
+    needed = sorted(p for p in needed if os.path.isdir(p))
+    blocked = {}
+    for path in needed:
+        for ancestor in _ancestors(path)[:-1]:
+            if not os.stat(ancestor).st_mode & 0o001:
+                blocked.setdefault(ancestor, []).append(path)
+                break
+    for ancestor, paths in blocked.items():
+        roots = [p for p in paths if not any(p != q and p.startswith(q + os.sep) for q in paths)]
+        stage = tempfile.mkdtemp(prefix="grader-stage-")
+        staged = []
+        for number, path in enumerate(roots):
+            target = os.path.join(stage, str(number))
+            os.mkdir(target)
+            if libc.mount(path.encode(), target.encode(), None, MS_BIND | MS_REC, None) == 0:
+                staged.append((path, target))
+        if libc.mount(b"tmpfs", ancestor.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=0755") == 0:
+            for path, target in staged:
+                os.makedirs(path, mode=0o755, exist_ok=True)
+                libc.mount(target.encode(), path.encode(), None, MS_BIND | MS_REC, None)
+        for path, target in staged:
+            libc.umount2(target.encode(), MNT_DETACH)
+            os.rmdir(target)
+        os.rmdir(stage)
+
+
+def lock_down():
+    """Limits first, then (as root) namespaces and a new user id. Failures of the optional
+    parts are reported to the grader, which notes them; the limits are not optional."""
+    notes = []
+    uid = CONFIG.get("uid")
+    if uid is not None and os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
+            notes.append("no private namespaces (errno %d): network and grader files not hidden" % ctypes.get_errno())
+        else:
+            libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
+            expose_python(libc)
+            for path in CONFIG.get("hide", []):
+                if os.path.isdir(path):
+                    if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=0555") != 0:
+                        notes.append("could not hide %s" % path)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    limits = CONFIG.get("limits", {})
+    for name, value in limits.items():
+        which = getattr(resource, name)
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError) as error:
+            notes.append("limit %s not set: %s" % (name, error))
+    # Writing past RLIMIT_FSIZE should fail the write, not kill the worker.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    os.chdir(CONFIG["workdir"])
+    os.environ.clear()
+    os.environ.update(CONFIG.get("env", {}))
+    sys.path.insert(0, CONFIG["workdir"])
+    return notes
+
+
+class CappedWriter(io.TextIOBase):
+    """Stands in for sys.stdout/stderr: keeps the first OUTPUT_CAP characters, counts the rest."""
+
+    def __init__(self):
+        self.parts, self.size, self.dropped = [], 0, 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        room = OUTPUT_CAP - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(len(text), room)
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def text(self):
+        out = "".join(self.parts)
+        if self.dropped:
+            out += "\n[... %d more characters of output cut]" % self.dropped
+        return out
+
+
+def send(header, value=None, extra=None):
+    blobs = []
+    if value is not None or extra is not None:
+        tree, blobs = wire.encode({"value": value, "extra": extra}, CONFIG.get("max_bytes", wire.DEFAULT_MAX_BYTES))
+        header = dict(header, payload=tree)
+    wire.write_frame(RESP_FD, header, blobs)
+
+
+def receive():
+    header, blobs = wire.read_frame_blocking(REQ_FD, READER)
+    if "payload" in header:
+        header["payload"] = wire.decode(header["payload"], blobs)
+    return header
+
+
+def safe_str(value, limit=2000):
+    try:
+        text = str(value)
+    except BaseException:  # a hostile __str__
+        text = "<unprintable %s>" % type(value).__name__
+    return text[:limit]
+
+
+def describe_error(error):
+    """The student's frames only (files named <cell N>), then the exception line."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith("<cell ")]
+    lines = []
+    for frame in frames[-8:]:
+        lines.append("  %s, line %d, in %s" % (frame.filename[1:-1], frame.lineno, frame.name))
+        if frame.line:
+            lines.append("    " + frame.line.strip())
+    lines.append("%s: %s" % (type(error).__name__, safe_str(error, 500)))
+    last = frames[-1] if frames else None
+    return {
+        "type": type(error).__name__[:80],
+        "message": safe_str(error, 500),
+        "traceback": "\n".join(lines),
+        "where": "%s, line %d" % (last.filename[1:-1], last.lineno) if last else "",
+    }
+
+
+def run_captured(function):
+    """Run function() with stdout/stderr captured; return (value, error dict or None, output)."""
+    writer = CappedWriter()
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = writer
+    try:
+        return function(), None, writer
+    except BaseException as error:  # SystemExit and KeyboardInterrupt too: they are the student's
+        return None, describe_error(error), writer
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def display(*objects, **kwargs):
+    """Stand-in for IPython's display() so notebooks that call it keep going."""
+    for obj in objects:
+        print(repr(obj))
+
+
+def load(request, namespace):
+    for cell in request["payload"]["value"]:
+        index, source = cell["index"], cell["source"]
+        filename = "<cell %d>" % index
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        send({"op": "cell_start", "index": index})
+        try:
+            code = compile(source, filename, "exec")
+        except SyntaxError as error:
+            send({"op": "cell_done", "index": index, "error": {
+                "type": "SyntaxError", "message": safe_str(error.msg),
+                "traceback": "  %s, line %s\n%s" % (filename[1:-1], error.lineno, safe_str(error)),
+                "where": "%s, line %s" % (filename[1:-1], error.lineno)}})
+            continue
+        _, error, _ = run_captured(lambda: exec(code, namespace))
+        send({"op": "cell_done", "index": index, "error": error})
+    functions = {}
+    for name in request["names"]:
+        obj = namespace.get(name)
+        info = {"defined": name in namespace, "callable": callable(obj), "params": None, "cell": ""}
+        if callable(obj):
+            try:
+                info["params"] = [str(p) for p in inspect.signature(obj).parameters][:20]
+            except (TypeError, ValueError):
+                pass
+            code = getattr(obj, "__code__", None)
+            info["cell"] = getattr(code, "co_filename", "")[1:-1] if code else ""
+        functions[name] = info
+    send({"op": "loaded", "functions": functions})
+
+
+def update_in_place(original, after):
+    """Make the caller's objects see what a reference dependency changed in place."""
+    if isinstance(original, dict) and isinstance(after, dict):
+        for key, value in after.items():
+            old = original.get(key)
+            if isinstance(old, np.ndarray) and isinstance(value, np.ndarray) and old.shape == value.shape:
+                old[...] = value
+            else:
+                original[key] = value
+    elif isinstance(original, np.ndarray) and isinstance(after, np.ndarray) and original.shape == after.shape:
+        original[...] = after
+
+
+def make_proxy(name):
+    def proxy(*args, **kwargs):
+        send({"op": "dep", "name": name}, value=[list(args), kwargs])
+        reply = receive()
+        if reply.get("op") != "dep_result":
+            raise RuntimeError(reply.get("message", "the reference %s could not run" % name))
+        value, args_after = reply["payload"]["value"], reply["payload"]["extra"]
+        if args_after:
+            for original, after in zip(args, args_after):
+                if after is not None:
+                    update_in_place(original, after)
+        return value
+    proxy.__name__ = proxy.__qualname__ = name
+    return proxy
+
+
+def call(request, namespace):
+    name = request["function"]
+    args, kwargs = request["payload"]["value"]
+    function = namespace.get(name)
+    if not callable(function):
+        send({"op": "result", "error": {"type": "missing", "message": name, "traceback": "", "where": ""}})
+        return
+    try:
+        inspect.signature(function).bind(*args, **kwargs)
+    except TypeError as error:
+        send({"op": "result", "error": {"type": "signature", "message": safe_str(error), "traceback": "", "where": ""}})
+        return
+    except ValueError:
+        pass
+    saved = {dep: namespace.get(dep) for dep in request.get("deps", [])}
+    for dep in saved:
+        namespace[dep] = make_proxy(dep)
+    seed = request.get("seed")
+    if seed is not None:
+        np.random.seed(seed)
+        random.seed(seed)
+    try:
+        value, error, writer = run_captured(lambda: function(*args, **kwargs))
+    finally:
+        for dep, original in saved.items():
+            namespace[dep] = original
+    extra = {"output": writer.text(), "args_after": list(args) if request.get("return_args") else None}
+    try:
+        send({"op": "result", "error": error}, value=value, extra=extra)
+    except Exception as problem:  # a value that cannot even be encoded (hostile attributes)
+        send({"op": "result", "error": {"type": "unsendable", "message": safe_str(problem), "traceback": "", "where": ""}})
+
+
+def main():
+    notes = lock_down()
+    namespace = {"__name__": "__main__", "__builtins__": builtins, "display": display}
+    send({"op": "ready", "notes": notes, "pid": os.getpid()})
+    while True:
+        request = receive()
+        op = request.get("op")
+        if op == "load":
+            load(request, namespace)
+        elif op == "call":
+            call(request, namespace)
+        else:
+            break
+
+
+if __name__ == "__main__":
+    main()
