@@ -35,10 +35,10 @@ def initialize_adam(parameters):
     s = {}
     for l in range(1, L + 1):
         ### START CODE HERE ###
-        v["dW" + str(l)] = np.zeros(parameters["W" + str(l)].shape)
-        v["db" + str(l)] = np.zeros(parameters["b" + str(l)].shape)
-        s["dW" + str(l)] = np.zeros(parameters["W" + str(l)].shape)
-        s["db" + str(l)] = np.zeros(parameters["b" + str(l)].shape)
+        v["dW" + str(l)] = None
+        v["db" + str(l)] = None
+        s["dW" + str(l)] = None
+        s["db" + str(l)] = None
         ### END CODE HERE ###
     return v, s
 
@@ -66,10 +66,10 @@ def update_parameters_with_adam(parameters, grads, v, s, t, learning_rate=0.01,
         for kind in ("W", "b"):
             key = "d" + kind + str(l)
             ### START CODE HERE ###
-            v[key] = beta1 * v[key] + (1 - beta1) * grads[key]
-            v_corrected[key] = v[key] / (1 - beta1 ** t)
-            s[key] = beta2 * s[key] + (1 - beta2) * (grads[key] ** 2)
-            s_corrected[key] = s[key] / (1 - beta2 ** t)
-            parameters[kind + str(l)] = parameters[kind + str(l)] - learning_rate * v_corrected[key] / np.sqrt(s_corrected[key] + epsilon)
+            v[key] = None
+            v_corrected[key] = None
+            s[key] = None
+            s_corrected[key] = None
+            parameters[kind + str(l)] = None
             ### END CODE HERE ###
     return parameters, v, s

@@ -1,0 +1,155 @@
+"""Stage 4: compare what a function returned with what was expected. Pure functions, no I/O.
+
+``compare(expected, actual, tolerance)`` walks both values together and lists every ``Mismatch``
+(up to a few), checking in this order, so the first message is the most useful one:
+
+1. type: an ndarray must be exactly ``numpy.ndarray`` (no subclass, no look-alike object);
+   a tuple may also be a list of the same length; a dict must have every expected key
+   (extra keys are allowed); numbers may be Python or numpy scalars or size-1 arrays.
+2. shape, then dtype (real numbers only: bool, complex and object arrays are refused).
+3. finiteness: NaN or inf where a finite value is expected never passes.
+4. values, with ``numpy.allclose(rtol, atol, equal_nan=False)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .course.spec import Tolerance
+from .wire import Opaque
+
+MAX_MISMATCHES = 4
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    path: str
+    """Where, in Python syntax: ``result[2]['Wax']``."""
+    kind: str
+    """"type", "length", "keys", "shape", "dtype", "nonfinite" or "values"."""
+    message: str
+
+
+def describe_type(value: Any) -> str:
+    if isinstance(value, Opaque):
+        return f"{value.type_name} ({value.reason})" if value.reason != "unsupported type" else value.type_name
+    if isinstance(value, np.ndarray):
+        return f"ndarray of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__} of length {len(value)}"
+    return type(value).__name__
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)) or (
+        isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf")
+
+
+def excerpt(array: np.ndarray, limit: int = 6) -> str:
+    flat = np.asarray(array).ravel()
+    text = np.array2string(flat[:limit], precision=8, separator=" ", max_line_width=200)
+    return text[:-1] + " …]" if flat.size > limit else text
+
+
+def shape_hint(expected: tuple, got: tuple) -> str:
+    if got == expected[::-1] and len(got) > 1:
+        return " (transposed?)"
+    if len(got) == len(expected) + 1 and 1 in got:
+        return " (an extra dimension of size 1?)"
+    if len(got) + 1 == len(expected) and 1 in expected:
+        return " (a dimension of size 1 is missing: keepdims=True, or reshape to a column?)"
+    if got == () and expected != ():
+        return " (a single number where an array is expected)"
+    return ""
+
+
+def _compare_arrays(path: str, expected: np.ndarray, actual: Any, tol: Tolerance) -> list[Mismatch]:
+    if isinstance(actual, Opaque) or type(actual) is not np.ndarray:
+        return [Mismatch(path, "type", f"{path} should be a numpy array of shape {expected.shape}, "
+                                       f"got {describe_type(actual)}")]
+    if actual.shape != expected.shape:
+        return [Mismatch(path, "shape", f"{path} has shape {actual.shape}, expected {expected.shape}"
+                                        f"{shape_hint(expected.shape, actual.shape)}")]
+    if actual.dtype.kind not in "iuf" and expected.dtype.kind in "iuf":
+        return [Mismatch(path, "dtype", f"{path} has dtype {actual.dtype}, expected real numbers ({expected.dtype})")]
+    if expected.dtype.kind not in "iuf":
+        if not np.array_equal(actual, expected):
+            return [Mismatch(path, "values", f"{path} differs: expected {excerpt(expected)}, got {excerpt(actual)}")]
+        return []
+    got = actual.astype(np.float64)
+    want = expected.astype(np.float64)
+    bad_finite = ~np.isfinite(got) & np.isfinite(want)
+    if bad_finite.any():
+        index = tuple(int(i) for i in np.argwhere(bad_finite)[0])
+        return [Mismatch(path, "nonfinite", f"{path} holds NaN or inf (first at index {index}); "
+                                            f"expected finite values like {excerpt(want)}")]
+    if np.allclose(got, want, rtol=tol.rtol, atol=tol.atol, equal_nan=False):
+        return []
+    close = np.isclose(got, want, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
+    index = tuple(int(i) for i in np.argwhere(~close)[0]) if got.ndim else ()
+    abs_error = np.abs(got - want)
+    rel_error = abs_error / np.maximum(np.abs(want), 1e-300)
+    where = f"[{', '.join(map(str, index))}]" if index else ""
+    return [Mismatch(path, "values",
+                     f"{path} has wrong values: {int((~close).sum())} of {close.size} differ, first at {path}{where} "
+                     f"(expected {want[index]:.8g}, got {got[index]:.8g}); max abs error {abs_error.max():.3g}, "
+                     f"max rel error {rel_error.max():.3g}\n    expected {excerpt(want)}\n    got      {excerpt(got)}")]
+
+
+def compare(expected: Any, actual: Any, tol: Tolerance, path: str = "result") -> list[Mismatch]:
+    """Every way ``actual`` differs from ``expected`` (at most MAX_MISMATCHES)."""
+    mismatches: list[Mismatch] = []
+    _walk(expected, actual, tol, path, mismatches)
+    return mismatches[:MAX_MISMATCHES]
+
+
+def _walk(expected: Any, actual: Any, tol: Tolerance, path: str, out: list[Mismatch]) -> None:
+    if len(out) >= MAX_MISMATCHES:
+        return
+    if isinstance(expected, np.ndarray):
+        out.extend(_compare_arrays(path, expected, actual, tol))
+    elif isinstance(expected, (tuple, list)):
+        if not isinstance(actual, (tuple, list)):
+            out.append(Mismatch(path, "type", f"{path} should be a {type(expected).__name__} of "
+                                              f"{len(expected)} values, got {describe_type(actual)}"))
+        elif len(actual) != len(expected):
+            out.append(Mismatch(path, "length", f"{path} should hold {len(expected)} values, got {len(actual)}"))
+        else:
+            for number, (want, got) in enumerate(zip(expected, actual)):
+                _walk(want, got, tol, f"{path}[{number}]", out)
+    elif isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            out.append(Mismatch(path, "type", f"{path} should be a dict with keys {sorted(map(str, expected))}, "
+                                              f"got {describe_type(actual)}"))
+            return
+        missing = [key for key in expected if key not in actual]
+        if missing:
+            out.append(Mismatch(path, "keys", f"{path} is missing the key(s) {', '.join(map(repr, missing))}"))
+        for key in expected:
+            if key in actual:
+                _walk(expected[key], actual[key], tol, f"{path}[{key!r}]", out)
+    elif _is_number(expected):
+        if not _is_number(actual):
+            out.append(Mismatch(path, "type", f"{path} should be a number, got {describe_type(actual)}"))
+            return
+        want, got = float(np.asarray(expected).ravel()[0]), float(np.asarray(actual).ravel()[0])
+        if not np.isfinite(got) and np.isfinite(want):
+            out.append(Mismatch(path, "nonfinite", f"{path} is {got}, expected {want!r}"))
+        elif not np.isclose(got, want, rtol=tol.rtol, atol=tol.atol):
+            out.append(Mismatch(path, "values", f"{path} is {got!r}, expected {want!r}"))
+    elif isinstance(expected, str):
+        if actual != expected:
+            out.append(Mismatch(path, "values", f"{path} is {_short(actual)}, expected {expected!r}"))
+    elif expected is None:
+        if actual is not None:
+            out.append(Mismatch(path, "type", f"{path} should be None, got {describe_type(actual)}"))
+    elif actual != expected:  # bools and other plain literals
+        out.append(Mismatch(path, "values", f"{path} is {_short(actual)}, expected {expected!r}"))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return repr(value)[:80]
+    return describe_type(value)

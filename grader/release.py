@@ -1,0 +1,146 @@
+"""Instructor commands: make assignments/ and expected/ from solutions/ (the one source of truth).
+
+``release(check=False)`` rewrites both folders; with ``check=True`` it only lists what is stale.
+A student notebook is the reference notebook with every statement between
+``### START CODE HERE ###`` and ``### END CODE HERE ###`` replaced by a ``name = None``-style
+placeholder (loop and branch headers stay, comments stay), and outputs cleared. Helper modules
+get the same treatment, so the Adam exercise in rnn_utils.py is stubbed too.
+"""
+from __future__ import annotations
+
+import ast
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .course import ASSIGNMENTS
+from .course.recipes import NAMES_OVERRIDE
+from .course.reference import load_reference
+from .errors import GraderError
+from .expected import generate, render
+
+START_MARK = "### START CODE HERE"
+END_MARK = "### END CODE HERE"
+
+
+def code_regions(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) line numbers (1-based, exclusive of the markers) of every START/END region."""
+    regions, start = [], None
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text.startswith(START_MARK) or text.startswith("#### START CODE HERE"):
+            start = number
+        elif (text.startswith(END_MARK) or text.startswith("#### END CODE HERE")) and start is not None:
+            regions.append((start, number))
+            start = None
+    return regions
+
+
+def stub_source(source: str) -> str:
+    """Replace the student's part of ``source`` by placeholders (see the module docstring)."""
+    lines = source.splitlines(keepends=True)
+    regions = code_regions(lines)
+    if not regions:
+        return source
+    tree = ast.parse(source)
+    replacements: dict[int, str | None] = {}
+
+    def inside(node: ast.stmt) -> bool:
+        return any(start < node.lineno and node.end_lineno < end for start, end in regions)
+
+    def placeholder(node: ast.stmt) -> str:
+        indent = lines[node.lineno - 1][: node.col_offset]
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            return f"{indent}{ast.get_source_segment(source, target)} = None\n"
+        if isinstance(node, ast.Return):
+            return f"{indent}return None\n"
+        return f"{indent}None\n"
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            nested = [getattr(node, name, None) for name in ("body", "orelse", "finalbody")]
+            if any(isinstance(part, list) and part for part in nested) and not isinstance(node, ast.FunctionDef):
+                for part in nested:
+                    if isinstance(part, list):
+                        visit(part)
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+            elif isinstance(node, ast.FunctionDef):
+                visit(node.body)
+            elif inside(node):
+                replacements[node.lineno] = placeholder(node)
+                for number in range(node.lineno + 1, node.end_lineno + 1):
+                    replacements[number] = None
+
+    visit(tree.body)
+    out = []
+    for number, line in enumerate(lines, start=1):
+        if number in replacements:
+            if replacements[number] is not None:
+                out.append(replacements[number])
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def student_notebook(solution: Path) -> str:
+    nb = nbformat.read(str(solution), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = stub_source(cell.source)
+            cell.outputs = []
+            cell.execution_count = None
+    return nbformat.writes(nb) + "\n"
+
+
+@dataclass(frozen=True)
+class Planned:
+    path: Path
+    content: bytes
+
+
+def plan(solutions: Path, assignments: Path, expected: Path) -> list[Planned]:
+    """Every file release would write, with its content."""
+    planned = []
+    for source in sorted(solutions.rglob("*")):
+        if source.is_dir() or "__pycache__" in source.parts:
+            continue
+        relative = source.relative_to(solutions)
+        if source.suffix == ".ipynb":
+            content = student_notebook(source).encode()
+        elif source.suffix == ".py":
+            content = stub_source(source.read_text()).encode()
+        else:
+            content = source.read_bytes()
+        planned.append(Planned(assignments / relative, content))
+    NAMES_OVERRIDE.append(solutions / "datasets" / "dinos.txt")
+    try:
+        for spec in ASSIGNMENTS.values():
+            references = load_reference(spec, solutions)
+            planned.append(Planned(expected / f"{spec.name}.json", render(generate(spec, references)).encode()))
+    finally:
+        NAMES_OVERRIDE.pop()
+    return planned
+
+
+def release(root: Path, check: bool = False) -> list[Path]:
+    """Regenerate assignments/ and expected/ under ``root``; return the files that were (or are) stale."""
+    solutions = root / "solutions"
+    if not solutions.is_dir():
+        raise GraderError(f"no solutions/ folder in {root}: run `grade release` from the grader's source checkout")
+    planned = plan(solutions, root / "assignments", root / "expected")
+    stale = [item.path for item in planned if not item.path.is_file() or item.path.read_bytes() != item.content]
+    wanted = {item.path for item in planned}
+    extra = [path for folder in ("assignments", "expected") for path in (root / folder).rglob("*")
+             if path.is_file() and path not in wanted and "__pycache__" not in path.parts]
+    if not check:
+        for item in planned:
+            item.path.parent.mkdir(parents=True, exist_ok=True)
+            item.path.write_bytes(item.content)
+        for path in extra:
+            path.unlink()
+        shutil.rmtree(root / "assignments" / "__pycache__", ignore_errors=True)
+    return stale + extra
