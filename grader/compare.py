@@ -9,6 +9,10 @@
 2. shape, then dtype (real numbers only: bool, complex and object arrays are refused).
 3. finiteness: NaN or inf where a finite value is expected never passes.
 4. values, with ``numpy.allclose(rtol, atol, equal_nan=False)``.
+
+Inside caches (paths naming a cache) a value that broadcasts to the expected array and equals it
+(``c_next = 0`` instead of zeros for the first step) is accepted with a "note": the backward pass
+computes the same with it. Everywhere else shapes must match exactly.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ class Mismatch:
     path: str
     """Where, in Python syntax: ``result[2]['Wax']``."""
     kind: str
-    """"type", "length", "keys", "shape", "dtype", "nonfinite" or "values"."""
+    """"type", "length", "keys", "shape", "dtype", "nonfinite", "values", or "note" (not a failure)."""
     message: str
 
 
@@ -65,7 +69,21 @@ def shape_hint(expected: tuple, got: tuple) -> str:
     return ""
 
 
+def _broadcast_equal(expected: np.ndarray, actual: Any, tol: Tolerance) -> bool:
+    if not (_is_number(actual) or (type(actual) is np.ndarray and actual.dtype.kind in "iuf")):
+        return False
+    try:
+        got = np.broadcast_to(np.asarray(actual, dtype=np.float64), expected.shape)
+    except ValueError:
+        return False
+    return bool(np.allclose(got, expected.astype(np.float64), rtol=tol.rtol, atol=tol.atol))
+
+
 def _compare_arrays(path: str, expected: np.ndarray, actual: Any, tol: Tolerance) -> list[Mismatch]:
+    if "cache" in path and getattr(actual, "shape", None) != expected.shape and expected.dtype.kind in "iuf" \
+            and _broadcast_equal(expected, actual, tol):
+        return [Mismatch(path, "note", f"{path} is {describe_type(actual)} where an array of shape {expected.shape} "
+                                       "is expected; it gives the same results here, but store full arrays")]
     if isinstance(actual, Opaque) or type(actual) is not np.ndarray:
         return [Mismatch(path, "type", f"{path} should be a numpy array of shape {expected.shape}, "
                                        f"got {describe_type(actual)}")]

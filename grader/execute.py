@@ -1,0 +1,144 @@
+"""Stage 2, the notebook side: load a submission into a worker and call its functions.
+
+``Session`` keeps one loaded worker. When a cell hangs or kills the worker while the notebook
+loads, that cell is recorded, left out, and the notebook is loaded again without it, so only
+what that cell defines is lost. When a call hangs or kills the worker, the call fails and the
+next call gets a freshly loaded worker.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import GradeConfig
+from .errors import GraderError
+from .load import Submission
+from .results import CellIssue
+from .sandbox import DependencyHandler, Worker, WorkerLost
+
+MAX_RELOADS = 8
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    value: Any = None
+    args_after: list | None = None
+    output: str = ""
+    error: dict | None = None
+    """From the worker: type, message, traceback, where. type "missing"/"signature" are ours."""
+    lost: str = ""
+    """"timeout", "crashed" or "protocol" when the worker did not survive the call."""
+    lost_detail: str = ""
+
+
+@dataclass
+class LoadReport:
+    issues: list[CellIssue] = field(default_factory=list)
+    functions: dict[str, dict] = field(default_factory=dict)
+    sandbox_notes: list[str] = field(default_factory=list)
+
+
+class Session:
+    def __init__(self, submission: Submission, config: GradeConfig, helper_files: dict[str, Path],
+                 names: list[str], deadline: float) -> None:
+        self.submission = submission
+        self.config = config
+        self.helper_files = helper_files
+        self.names = names
+        self.deadline = deadline
+        self.excluded: dict[int, CellIssue] = {}
+        self.report = LoadReport()
+        self.worker: Worker | None = None
+
+    def __enter__(self) -> "Session":
+        self.load()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def load(self) -> LoadReport:
+        """Start a worker and run the notebook's cells, leaving out cells that kill it."""
+        for _ in range(MAX_RELOADS + 1):
+            if self.worker is not None:
+                self.worker.close()
+            try:
+                self.worker = Worker(self.config, self.helper_files)
+            except WorkerLost as error:
+                raise GraderError(f"the grading worker could not start: {error.detail}") from None
+            self.report.sandbox_notes = list(self.worker.notes)
+            issues = self._run_cells()
+            if issues is not None:
+                self.report.issues = sorted([*self.excluded.values(), *issues], key=lambda issue: issue.cell)
+                return self.report
+        raise GraderError("the notebook kept killing the grading worker while loading")
+
+    def _run_cells(self) -> list[CellIssue] | None:
+        assert self.worker is not None
+        cells = [{"index": cell.index, "source": cell.source}
+                 for cell in self.submission.cells if cell.index not in self.excluded]
+        self.worker.send({"op": "load", "names": self.names}, value=cells)
+        issues: list[CellIssue] = []
+        current = None
+        while True:
+            limit = self.deadline if current is None else min(self.deadline, time.monotonic() + self.config.cell_timeout)
+            try:
+                header, _ = self.worker.wait_for({"cell_start", "cell_done", "loaded"}, limit)
+            except WorkerLost as lost:
+                if current is None:  # died between cells: nothing to blame, treat as fatal
+                    raise GraderError(f"the grading worker failed while loading the notebook: {lost.detail}") from None
+                if lost.kind == "timeout" and time.monotonic() >= self.deadline:
+                    kind, message = "timeout", "the notebook's time limit ran out while this cell ran"
+                elif lost.kind == "timeout":
+                    kind, message = "timeout", f"ran longer than {self.config.cell_timeout:g}s and was stopped"
+                else:
+                    kind, message = "crashed", f"killed the worker: {lost.detail}"
+                self.excluded[current] = CellIssue(current, kind, message + "; the notebook was loaded again without it")
+                return None
+            op = header["op"]
+            if op == "cell_start":
+                current = int(header["index"])
+            elif op == "cell_done":
+                error = header.get("error")
+                if error:
+                    kind = "syntax" if error.get("type") == "SyntaxError" else "error"
+                    issues.append(CellIssue(int(header["index"]), kind, str(error.get("traceback", ""))[-1500:]))
+                current = None
+            else:
+                self.report.functions = dict(header.get("functions", {}))
+                return issues
+
+    # -- calling --------------------------------------------------------------------------------
+
+    def call(self, function: str, args: list, kwargs: dict, *, deps: list[str], seed: int | None,
+             return_args: bool, on_dependency: DependencyHandler | None) -> CallOutcome:
+        if self.worker is None:
+            self.load()
+        assert self.worker is not None
+        deadline = min(self.deadline, time.monotonic() + self.config.call_timeout)
+        try:
+            self.worker.send({"op": "call", "function": function, "deps": deps, "seed": seed,
+                              "return_args": return_args}, value=[args, kwargs])
+            header, payload = self.worker.wait_for({"result"}, deadline, on_dependency=on_dependency)
+        except WorkerLost as lost:
+            self.worker.close()
+            self.worker = None
+            detail = lost.detail
+            if lost.kind == "timeout":
+                detail = (f"did not finish within {self.config.call_timeout:g}s" if time.monotonic() < self.deadline
+                          else "the notebook's overall time limit ran out")
+            return CallOutcome(lost=lost.kind, lost_detail=detail)
+        payload = payload or {}
+        extra = payload.get("extra") or {}
+        return CallOutcome(value=payload.get("value"), args_after=extra.get("args_after"),
+                           output=str(extra.get("output", "")), error=header.get("error"))
+
+    def reload_if_needed(self) -> None:
+        if self.worker is None and time.monotonic() < self.deadline:
+            self.load()

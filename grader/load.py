@@ -1,0 +1,300 @@
+"""Stage 1: read a notebook defensively and turn it into a ``Submission`` (no student code runs).
+
+- The file must be a regular file (not a folder, not a symbolic link), below the size cap,
+  UTF-8 (a BOM is fine) and JSON; nbformat reads v3 and v4 and upgrades to v4.
+- IPython syntax becomes plain Python: line magics and shell escapes (``!pip install``,
+  ``files = !ls``) become no-ops and are never executed; ``%%time``-style cell magics run their
+  body; other cell magics (``%%bash``, ``%%writefile``) skip the cell.
+- Top-level calls of the assignment's long demos (``model(...)``, 35,000 training iterations) are
+  replaced by ``pass``: grading calls the functions itself, so the score cannot depend on them.
+- The assignment is recognised from the graded functions a notebook defines (markers, function
+  names, file name), and the course version from the details that tell versions apart.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .course import ASSIGNMENTS, AssignmentSpec, get_assignment
+from .errors import NotebookError, UnknownAssignment
+from .release import code_regions
+
+SAFE_CELL_MAGICS = {"time", "timeit", "capture", "prun", "memit"}
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    index: int
+    """Position of the cell in the notebook, 1-based, counting every cell."""
+    source: str
+    """What the worker runs (IPython syntax replaced, demo calls skipped)."""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    name: str
+    cell: int
+    source: str
+    looks_untouched: bool
+    """Its START/END CODE HERE regions still hold mostly ``None`` placeholders."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    path: Path
+    assignment: AssignmentSpec
+    course_version: str | None
+    cells: tuple[CodeCell, ...]
+    functions: dict[str, FunctionSource]
+    """The last top-level definition of every name defined in the notebook."""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def defined_names(self) -> list[str]:
+        return list(self.functions)
+
+
+def read_notebook(path: Path, max_mb: float) -> nbformat.NotebookNode:
+    """The notebook at ``path``, upgraded to v4, or a NotebookError saying what is wrong."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise NotebookError(f"{path}: no such file") from None
+    except OSError as error:
+        raise NotebookError(f"{path}: cannot be read ({error.strerror})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise NotebookError(f"{path}: is a symbolic link, not a regular file; it was not read")
+    if stat.S_ISDIR(info.st_mode):
+        raise NotebookError(f"{path}: is a folder, not a notebook file")
+    if not stat.S_ISREG(info.st_mode):
+        raise NotebookError(f"{path}: is not a regular file")
+    if info.st_size == 0:
+        raise NotebookError(f"{path}: is an empty file (0 bytes), not a notebook")
+    if info.st_size > max_mb * 1024 * 1024:
+        raise NotebookError(f"{path}: is {info.st_size / 1024 / 1024:.0f} MB, above the {max_mb:g} MB limit "
+                            f"(clear the outputs in Jupyter, or raise --max-notebook-mb)")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise NotebookError(f"{path}: cannot be read ({error.strerror})") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotebookError(f"{path}: is not UTF-8 text (invalid byte at position {error.start}); "
+                            f"save it again from Jupyter") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NotebookError(f"{path}: is not a valid notebook: JSON parse error at line {error.lineno}, "
+                            f"column {error.colno} ({error.msg}); the file may be truncated or not a notebook") from None
+    if not isinstance(raw, dict) or not ("cells" in raw or "worksheets" in raw):
+        raise NotebookError(f"{path}: is JSON but not a Jupyter notebook (it has no cells)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            major = raw.get("nbformat", 4)
+            nb = nbformat.reads(text, as_version=4) if major in (3, 4) else None
+    except Exception as error:  # nbformat raises many kinds on odd structures
+        nb = None
+        reason = f"{type(error).__name__}: {error}"[:200]
+    else:
+        reason = f"unsupported nbformat version {raw.get('nbformat')!r}"
+    if nb is None:
+        nb = _lenient_notebook(raw)
+        if nb is None:
+            raise NotebookError(f"{path}: is not a readable Jupyter notebook ({reason})")
+    return nb
+
+
+def _lenient_notebook(raw: dict) -> nbformat.NotebookNode | None:
+    """Salvage the code of a v4-like notebook that nbformat refused (odd metadata, ids, types)."""
+    cells = raw.get("cells")
+    if not isinstance(cells, list):
+        return None
+    nb = nbformat.v4.new_notebook()
+    for cell in cells:
+        if not isinstance(cell, dict):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        kind = cell.get("cell_type")
+        nb.cells.append(nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source))
+    return nb
+
+
+# --- IPython syntax ----------------------------------------------------------------------------
+
+_SHELL_ASSIGN = re.compile(r"^(\s*)([\w\s,\[\]().]+?)\s*=\s*[!%].*$")
+_MAGIC_LINE = re.compile(r"^(\s*)[!%].*$")
+_HELP_LINE = re.compile(r"^(\s*)[\w.]+\?\??\s*$")
+
+
+def to_python(source: str) -> tuple[str | None, list[str]]:
+    """Plain Python for a cell's source, or None when the cell must not run at all."""
+    try:
+        ast.parse(source)
+        return source, []
+    except SyntaxError:
+        pass
+    lines = source.split("\n")
+    first = next((line.strip() for line in lines if line.strip()), "")
+    notes = []
+    if first.startswith("%%"):
+        magic = first[2:].split()[0] if first[2:].split() else ""
+        if magic not in SAFE_CELL_MAGICS:
+            return None, [f"cell magic %%{magic} not run"]
+        position = next(n for n, line in enumerate(lines) if line.strip())
+        lines[position] = ""
+    out = []
+    for line in lines:
+        if (match := _SHELL_ASSIGN.match(line)) and not line.strip().startswith(("#", "!", "%")):
+            out.append(f"{match.group(1)}{match.group(2)} = []")
+            notes.append("shell escape not run")
+        elif match := _MAGIC_LINE.match(line):
+            out.append(f"{match.group(1)}pass")
+            notes.append("shell escape not run" if line.strip().startswith("!") else "magic ignored")
+        elif match := _HELP_LINE.match(line):
+            out.append(f"{match.group(1)}pass")
+        else:
+            out.append(line)
+    return "\n".join(out), sorted(set(notes))
+
+
+# --- what the notebook defines ----------------------------------------------------------------
+
+def _looks_untouched(function_source: str) -> bool:
+    lines = function_source.splitlines()
+    regions = code_regions(lines)
+    if not regions:
+        return False
+    statements = [line for start, end in regions for line in lines[start:end - 1]
+                  if line.strip() and not line.strip().startswith("#")]
+    if not statements:
+        return True
+    with_none = sum("None" in line for line in statements)
+    return with_none * 2 >= len(statements)
+
+
+def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) -> list[FunctionSource]:
+    """The top-level functions a piece of code defines (the last definition of a name wins)."""
+    if tree is None:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return []
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            text = ast.get_source_segment(source, node) or ""
+            found.append(FunctionSource(node.name, cell, text, _looks_untouched(text)))
+    return found
+
+
+def _skip_demo_calls(source: str, tree: ast.Module, names: tuple[str, ...]) -> tuple[str, bool]:
+    lines = source.split("\n")
+    skipped = False
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            continue
+        calls = [n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names]
+        if calls:
+            lines[node.lineno - 1] = "pass  # demo call skipped by the grader"
+            for number in range(node.lineno, node.end_lineno):
+                lines[number] = ""
+            skipped = True
+    return "\n".join(lines), skipped
+
+
+def _graded_markers(source: str) -> list[str]:
+    return re.findall(r"#+\s*(?:UN)?GRADED FUNCTION:\s*(\w+)", source)
+
+
+def detect_assignment(path: Path, defined: set[str], markers: set[str], metadata: dict) -> AssignmentSpec:
+    tagged = (metadata.get("grader") or {}).get("assignment") if isinstance(metadata.get("grader"), dict) else None
+    if tagged in ASSIGNMENTS:
+        return ASSIGNMENTS[tagged]
+    scores = {name: len(set(spec.required_names()) & (defined | markers)) for name, spec in ASSIGNMENTS.items()}
+    best = max(scores.values())
+    filename = path.name.lower()
+    candidates = [name for name, score in scores.items() if score == best]
+    if best > 0 and len(candidates) == 1:
+        return ASSIGNMENTS[candidates[0]]
+    for name in candidates:
+        if any(word in filename for word in ASSIGNMENTS[name].title_words):
+            return ASSIGNMENTS[name]
+    known = "; ".join(f"{spec.name} ({', '.join(spec.required_names())})" for spec in ASSIGNMENTS.values())
+    raise UnknownAssignment(f"{path}: cannot tell which assignment this is: it defines none of the graded "
+                            f"functions of {known}. Use --assignment NAME.")
+
+
+def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], metadata: dict) -> str | None:
+    tag = metadata.get("grader")
+    if isinstance(tag, dict) and tag.get("version"):
+        return str(tag["version"])
+    text = "\n".join(sources)
+    name = path.name.lower()
+    if "UNQ_C" in text or "public_tests" in text or "def clip_test" in text or "def sample_test" in text:
+        return "v4"
+    if "learners" in name:
+        return "pre-v3 (learners)"
+    match = re.search(r"v(3a|3b|[1-4])(?![0-9])", name)
+    if match:
+        return "v" + match.group(1)
+    if assignment.name == "rnn_step_by_step" and "_tmp" in text:
+        return "v3a"
+    if assignment.name == "dinosaur_island":
+        if "np.random.shuffle(examples)" in text:
+            return "v3"
+        if "shuffle(examples)" in text:
+            return "v1/v2"
+    return None
+
+
+def load_submission(path: Path, max_mb: float, assignment: str | None = None) -> Submission:
+    nb = read_notebook(path, max_mb)
+    notes: list[str] = []
+    language = str((nb.metadata.get("kernelspec") or {}).get("language", "python") or "python")
+    if language.lower() != "python":
+        notes.append(f"the notebook's kernel says {language!r}; its cells are run as Python")
+    parsed: list[tuple[int, str, ast.Module | None, list[str]]] = []
+    markers: set[str] = set()
+    for position, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        original = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+        markers.update(_graded_markers(original))
+        source, cell_notes = to_python(original)
+        if source is None:
+            notes.extend(f"cell {position}: {note}" for note in cell_notes)
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            tree = None
+        parsed.append((position, source, tree, cell_notes))
+    functions: dict[str, FunctionSource] = {}
+    for position, source, tree, _ in parsed:
+        if tree is not None:
+            functions.update({f.name: f for f in functions_in_source(source, position, tree)})
+    spec = get_assignment(assignment) if assignment else detect_assignment(path, set(functions), markers, nb.metadata)
+    cells = []
+    for position, source, tree, cell_notes in parsed:
+        if tree is not None and spec.skip_calls:
+            source, skipped = _skip_demo_calls(source, tree, spec.skip_calls)
+            if skipped:
+                cell_notes = [*cell_notes, "demo call skipped"]
+        cells.append(CodeCell(position, source, tuple(cell_notes)))
+    version = detect_version(spec, path, [source for _, source, _, _ in parsed], nb.metadata)
+    return Submission(path, spec, version, tuple(cells), functions, tuple(notes))

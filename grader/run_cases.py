@@ -1,0 +1,152 @@
+"""Stage 3: run one graded function on its cases (stored and hidden) and judge each call.
+
+Inputs are built here, in the grader's process, from the case recipes; the worker only receives
+them as plain data. Graded functions this one calls are answered by the reference solution
+(through the worker's stand-ins), so a bug costs points once, where it is.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from typing import Any, Callable
+
+import numpy as np
+
+from .course.recipes import RecipeError, build_call
+from .course.reference import call_reference
+from .course.spec import FunctionSpec, Tolerance
+from .execute import CallOutcome, Session
+from .expected import Expectation, StoredCase, compute_expectation
+from .judges import judge
+from .load import Submission
+from .results import CaseResult, CellIssue, FunctionResult, Status
+from .score import score_cases, status_of
+
+References = dict[str, Callable[..., Any]]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def dependency_handler(references: References, allowed: list[str]):
+    """Answer the worker's calls of ``allowed`` functions with the reference solution."""
+    def handle(name: str, args: list, kwargs: dict):
+        if name not in allowed:
+            raise RuntimeError(f"{name} is not available here")
+        before = copy.deepcopy(args)
+        value = call_reference(references[name], args, kwargs)
+        changed = [after if not _same(after, old) else None for after, old in zip(args, before)]
+        return value, changed if any(item is not None for item in changed) else None
+    return handle
+
+
+def model_variant(params: list[str] | None) -> str:
+    """Which published signature a student's model has: model(data_x, ...) or model(data, ...)."""
+    params = params or []
+    return "data_x" if (params[:1] == ["data_x"] or "verbose" in params) else "data"
+
+
+def _missing_result(spec: FunctionSpec, submission: Submission, issues: list[CellIssue]) -> FunctionResult:
+    message = f"{spec.name} is not defined in the notebook."
+    source = submission.functions.get(spec.name)
+    culprit = next((issue for issue in issues if source and issue.cell == source.cell), None)
+    if culprit is None:
+        culprit = next((issue for issue in issues if issue.kind in ("syntax", "timeout", "crashed")
+                        and f"def {spec.name}" in _cell_source(submission, issue.cell)), None)
+    if culprit is not None:
+        message = (f"{spec.name} could not be defined: cell {culprit.cell}, where it is written, "
+                   f"{'has a syntax error' if culprit.kind == 'syntax' else culprit.message.split(';')[0]}.")
+    else:
+        close = difflib.get_close_matches(spec.name, submission.defined_names, n=1, cutoff=0.75)
+        if close:
+            message += f" Did you mean `{close[0]}`? The function must be named `{spec.name}`."
+        else:
+            message += f" Keep the `# GRADED FUNCTION: {spec.name}` cell and its `def {spec.name}(...)` line."
+    return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.MISSING, messages=(message,))
+
+
+def _cell_source(submission: Submission, index: int) -> str:
+    return next((cell.source for cell in submission.cells if cell.index == index), "")
+
+
+def grade_function(spec: FunctionSpec, session: Session, submission: Submission, stored: list[StoredCase],
+                   references: References | None, rng: np.random.Generator | None, hidden_count: int,
+                   issues: list[CellIssue]) -> FunctionResult:
+    info = session.report.functions.get(spec.name, {})
+    if not info.get("defined"):
+        return _missing_result(spec, submission, issues)
+    if not info.get("callable"):
+        return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.ERROR,
+                              messages=(f"{spec.name} is defined but is not a function.",))
+    plan: list[tuple[str, bool, dict, Expectation, Tolerance]] = [
+        (item.case.name, False, item.case.recipe, item.expectation, item.tolerance) for item in stored]
+    notes: list[str] = []
+    if references is not None and spec.hidden is not None and rng is not None and hidden_count > 0:
+        for number, recipe in enumerate(spec.hidden(hidden_count, rng), start=1):
+            plan.append((f"hidden #{number}", True, recipe, compute_expectation(spec, recipe, references), spec.tolerance))
+    deps = [name for name in spec.depends_on if references is not None and name in references]
+    handler = dependency_handler(references, deps) if deps and references is not None else None
+    variant = model_variant(info.get("params")) if spec.judge == "model" else None
+    results: list[CaseResult] = []
+    failure_kind, traceback_text, output = "", "", ""
+    for name, hidden, recipe, expectation, tolerance in plan:
+        try:
+            args, kwargs = build_call(recipe, references.get if references else None, variant)
+        except RecipeError as error:
+            notes.append(f"case {name!r} skipped: {error}")
+            continue
+        session.reload_if_needed()
+        outcome: CallOutcome = session.call(spec.name, args, kwargs, deps=deps, seed=recipe.get("seed", 0),
+                                            return_args=bool(spec.check_args_after), on_dependency=handler)
+        if outcome.error and outcome.error.get("type") == "signature":
+            expected = ", ".join(spec.params)
+            return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.ERROR, messages=(
+                f"{spec.name} has the wrong parameters: expected ({expected}, ...); "
+                f"calling it failed with: {outcome.error.get('message')}",))
+        results.append(judge(spec, name, hidden, expectation, outcome, tolerance, variant))
+        if not results[-1].passed and not failure_kind:
+            output = outcome.output
+            if outcome.lost:
+                failure_kind = outcome.lost
+            elif outcome.error:
+                failure_kind = "error"
+                traceback_text = str(outcome.error.get("traceback", ""))
+        if outcome.lost:  # it would most likely hang or crash again: stop here
+            break
+    return finish(spec, submission, results, failure_kind, traceback_text, deps, notes, output)
+
+
+def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult], failure_kind: str,
+           traceback_text: str, deps: list[str], notes: list[str], output: str) -> FunctionResult:
+    source = submission.functions.get(spec.name)
+    untouched = bool(source and source.looks_untouched)
+    score = score_cases(spec.points, results)
+    status = status_of(results, failure_kind, untouched)
+    messages = list(notes)
+    if status == Status.NOT_IMPLEMENTED:
+        messages.insert(0, f"{spec.name} is not implemented yet: replace the `None` placeholders between "
+                           "### START CODE HERE ### and ### END CODE HERE ###.")
+    elif score == 0 and status == Status.PARTIAL:
+        status = Status.FAILED
+        messages.insert(0, "Passes the published example but none of the randomized cases: look for sizes or "
+                           "values written into the code instead of taken from the inputs.")
+    elif status not in (Status.PASSED,):
+        first = next(case for case in results if not case.passed) if results else None
+        if first is not None:
+            messages.insert(0, f"{first.name}: {first.message.splitlines()[0]}")
+        if spec.hint:
+            messages.append(f"Hint: {spec.hint}")
+    if output and status != Status.PASSED:
+        messages.append("It printed: " + output.strip()[:300])
+    return FunctionResult(spec.name, spec.section, score, spec.points, status, tuple(results), tuple(messages),
+                          traceback_text, tuple(deps))

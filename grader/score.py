@@ -1,0 +1,37 @@
+"""Stage 5: from judged cases to points and a status. Pure functions.
+
+Rules, in order:
+1. A function the notebook does not define scores 0 (MISSING).
+2. Each case is worth an equal share of the function's points (partial credit per case)...
+3. ...except that passing the published cases while failing every hidden case scores 0: the
+   function only reproduces the published example (hard-coded values or sizes), which must not
+   earn more than an honest wrong answer.
+4. The status is PASSED when every case passed, PARTIAL when some did, otherwise the most telling
+   failure: TIMEOUT, CRASHED, ERROR (raised), or FAILED (wrong results). A failing function whose
+   code regions still hold the starter placeholders is NOT_IMPLEMENTED.
+"""
+from __future__ import annotations
+
+from .results import CaseResult, Status
+
+
+def score_cases(points: float, cases: list[CaseResult]) -> float:
+    if not cases:
+        return 0.0
+    hidden = [case for case in cases if case.hidden]
+    published = [case for case in cases if not case.hidden]
+    if hidden and not any(case.passed for case in hidden) and published and all(case.passed for case in published):
+        return 0.0
+    return round(points * sum(case.passed for case in cases) / len(cases), 4)
+
+
+def status_of(cases: list[CaseResult], failure_kind: str, looks_untouched: bool) -> Status:
+    """failure_kind: "timeout", "crashed", "error" or "" (wrong values)."""
+    if cases and all(case.passed for case in cases):
+        return Status.PASSED
+    if looks_untouched:
+        return Status.NOT_IMPLEMENTED
+    if any(case.passed for case in cases):
+        return Status.PARTIAL
+    return {"timeout": Status.TIMEOUT, "crashed": Status.CRASHED, "protocol": Status.CRASHED,
+            "error": Status.ERROR}.get(failure_kind, Status.FAILED)
