@@ -24,7 +24,7 @@ import numpy as np
 from .course.spec import Tolerance
 from .wire import Opaque
 
-MAX_MISMATCHES = 4
+MAX_MISMATCHES = 3
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ def _is_number(value: Any) -> bool:
         isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf")
 
 
-def excerpt(array: np.ndarray, limit: int = 6) -> str:
+def excerpt(array: np.ndarray, limit: int = 4) -> str:
     flat = np.asarray(array).ravel()
-    text = np.array2string(flat[:limit], precision=8, separator=" ", max_line_width=200)
+    text = np.array2string(flat[:limit], precision=6, separator=" ", max_line_width=200)
     return text[:-1] + " …]" if flat.size > limit else text
 
 

@@ -5,8 +5,8 @@
 - IPython syntax becomes plain Python: line magics and shell escapes (``!pip install``,
   ``files = !ls``) become no-ops and are never executed; ``%%time``-style cell magics run their
   body; other cell magics (``%%bash``, ``%%writefile``) skip the cell.
-- Top-level calls of the assignment's long demos (``model(...)``, 35,000 training iterations) are
-  replaced by ``pass``: grading calls the functions itself, so the score cannot depend on them.
+- Cells that call the assignment's long demos at top level (``model(...)``, 35,000 training
+  iterations) are not run: grading calls the functions itself, so the score cannot depend on them.
 - The assignment is recognised from the graded functions a notebook defines (markers, function
   names, file name), and the course version from the details that tell versions apart.
 """
@@ -202,19 +202,14 @@ def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) 
     return found
 
 
-def _skip_demo_calls(source: str, tree: ast.Module, names: tuple[str, ...]) -> tuple[str, bool]:
-    lines = source.split("\n")
-    skipped = False
+def _calls_demo(tree: ast.Module, names: tuple[str, ...]) -> bool:
+    """Whether a cell calls one of the long demos at top level (not inside a definition)."""
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
             continue
-        calls = [n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names]
-        if calls:
-            lines[node.lineno - 1] = "pass  # demo call skipped by the grader"
-            for number in range(node.lineno, node.end_lineno):
-                lines[number] = ""
-            skipped = True
-    return "\n".join(lines), skipped
+        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(node)):
+            return True
+    return False
 
 
 def _graded_markers(source: str) -> list[str]:
@@ -291,10 +286,10 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
     spec = get_assignment(assignment) if assignment else detect_assignment(path, set(functions), markers, nb.metadata)
     cells = []
     for position, source, tree, cell_notes in parsed:
-        if tree is not None and spec.skip_calls:
-            source, skipped = _skip_demo_calls(source, tree, spec.skip_calls)
-            if skipped:
-                cell_notes = [*cell_notes, "demo call skipped"]
+        if tree is not None and spec.skip_calls and _calls_demo(tree, spec.skip_calls):
+            notes.append(f"cell {position} not run: it calls {'/'.join(spec.skip_calls)}() (a long demo; "
+                         "the grader calls the function itself)")
+            continue
         cells.append(CodeCell(position, source, tuple(cell_notes)))
     version = detect_version(spec, path, [source for _, source, _, _ in parsed], nb.metadata)
     return Submission(path, spec, version, tuple(cells), functions, tuple(notes))

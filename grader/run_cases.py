@@ -141,11 +141,14 @@ def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult]
         messages.insert(0, "Passes the published example but none of the randomized cases: look for sizes or "
                            "values written into the code instead of taken from the inputs.")
     elif status not in (Status.PASSED,):
-        first = next(case for case in results if not case.passed) if results else None
-        if first is not None:
-            messages.insert(0, f"{first.name}: {first.message.splitlines()[0]}")
+        failed = [case for case in results if not case.passed]
+        if failed:
+            messages.insert(0, f"{failed[0].name}: {failed[0].message}")
+        messages.extend(f"also fails {case.name}: {case.message.splitlines()[0]}" for case in failed[1:3])
         if spec.hint:
             messages.append(f"Hint: {spec.hint}")
+    case_notes = sorted({case.message for case in results if case.passed and case.message})
+    messages.extend(case_notes[:2])
     if output and status != Status.PASSED:
         messages.append("It printed: " + output.strip()[:300])
     return FunctionResult(spec.name, spec.section, score, spec.points, status, tuple(results), tuple(messages),

@@ -1,0 +1,138 @@
+"""The ``grade`` command: parse arguments, build a GradeConfig, call the pipeline or the batch,
+print with one Console, and turn GraderError into a one-line message and an exit code.
+
+    grade NOTEBOOK.ipynb                 grade one notebook, Rich report
+    grade NOTEBOOK.ipynb --json          the same result as JSON (schema in README.md)
+    grade PATHS... --out DIR             grade a class (batch.py): parallel, resumable, gradebook
+    grade --demo                         grade the bundled reference notebooks
+    grade release [--check]              instructors: regenerate assignments/ and expected/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+
+from . import config as defaults
+from .config import GradeConfig
+from .errors import GraderError, UsageError
+
+EXIT_OK, EXIT_LOW_SCORE, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grade", description="Grade the numpy RNN notebooks (RNN step by step, Dinosaur Island).",
+        epilog="Instructors: `grade release` regenerates assignments/ and expected/ from solutions/.")
+    parser.add_argument("paths", nargs="*", help="notebooks, folders or globs")
+    parser.add_argument("--assignment", help="assignment name, instead of detecting it")
+    parser.add_argument("--only", action="append", default=[], metavar="FUNCTION", help="grade only this function (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--fail-under", type=float, metavar="PCT", help="exit 1 when the score is below PCT percent")
+    parser.add_argument("--engine", choices=["worker", "kernel"], default="worker",
+                        help="worker: fast sandboxed process (default); kernel: nbclient + ipykernel")
+    parser.add_argument("--demo", action="store_true", help="grade the bundled reference notebooks")
+    parser.add_argument("--cell-timeout", type=float, default=defaults.DEFAULT_CELL_TIMEOUT, metavar="S")
+    parser.add_argument("--call-timeout", type=float, default=defaults.DEFAULT_CALL_TIMEOUT, metavar="S")
+    parser.add_argument("--timeout", type=float, default=defaults.DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
+                        help="overall time limit per notebook")
+    parser.add_argument("--memory-mb", type=int, default=defaults.DEFAULT_MEMORY_MB)
+    parser.add_argument("--hidden-cases", type=int, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N")
+    parser.add_argument("--seed", type=int, help="seed for the hidden cases (default: fresh each run)")
+    parser.add_argument("--max-notebook-mb", type=float, default=defaults.DEFAULT_MAX_NOTEBOOK_MB)
+    parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
+    parser.add_argument("--jobs", type=int, help="batch: parallel notebooks (default: number of cores)")
+    parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
+    parser.add_argument("--no-color", action="store_true")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> GradeConfig:
+    return GradeConfig(
+        assignment=args.assignment, only=tuple(args.only), engine=args.engine, cell_timeout=args.cell_timeout,
+        call_timeout=args.call_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb,
+        hidden_cases=args.hidden_cases, hidden_seed=args.seed, max_notebook_mb=args.max_notebook_mb,
+    )
+
+
+def release_main(argv: Sequence[str], console: Console) -> int:
+    from .release import release
+    from .resources import repo_root
+
+    parser = argparse.ArgumentParser(prog="grade release", description="Regenerate assignments/ and expected/ from solutions/.")
+    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
+    parser.add_argument("--root", type=Path, default=repo_root(), help="the grader's source checkout")
+    args = parser.parse_args(argv)
+    if args.root is None:
+        raise UsageError("grade release works in the grader's source checkout (with solutions/); pass --root")
+    stale = release(args.root, check=args.check)
+    for path in stale:
+        console.print(f"{'stale' if args.check else 'updated'}: {path}")
+    if args.check:
+        console.print("up to date" if not stale else f"{len(stale)} stale file(s): run `grade release`")
+        return EXIT_LOW_SCORE if stale else EXIT_OK
+    console.print(f"assignments/ and expected/ regenerated ({len(stale)} file(s) changed)")
+    return EXIT_OK
+
+
+def _demo_paths() -> list[Path]:
+    from .resources import assignments_dir, solutions_dir
+
+    solutions = solutions_dir()
+    folder = solutions if solutions is not None else assignments_dir()
+    return sorted(folder.glob("*.ipynb"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    console = Console(no_color="--no-color" in argv, highlight=False, soft_wrap=False)
+    error_console = Console(stderr=True, highlight=False)
+    try:
+        if argv[:1] == ["release"]:
+            return release_main(argv[1:], console)
+        args = _parser().parse_args(argv)
+        config = _config(args)
+        paths = [str(path) for path in _demo_paths()] if args.demo else args.paths
+        if not paths:
+            raise UsageError("give a notebook to grade (or --demo); see grade --help")
+        if args.out is not None or len(paths) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths):
+            from .batch import batch_main
+
+            if args.out is None and not args.demo:
+                raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
+            if args.out is not None:
+                return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force)
+        return _grade_each(paths, config, args, console)
+    except GraderError as error:
+        error_console.print(f"grade: error: {error.message}", markup=False)
+        return error.exit_code
+    except KeyboardInterrupt:
+        error_console.print("grade: interrupted")
+        return 130
+
+
+def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace, console: Console) -> int:
+    from .pipeline import grade_notebook
+    from .report import notebook_report
+
+    status = EXIT_OK
+    results = []
+    for path in paths:
+        result = grade_notebook(path, config)
+        results.append(result)
+        if not args.json:
+            console.print(notebook_report(result))
+        if not result.graded:
+            status = EXIT_ERROR
+        elif args.fail_under is not None and result.percent < args.fail_under and status == EXIT_OK:
+            status = EXIT_LOW_SCORE
+    if args.json:
+        payload = results[0].to_json() if len(results) == 1 else [r.to_json() for r in results]
+        print(json.dumps(payload, indent=2))
+    if len(results) == 1 and not results[0].graded and not args.json:
+        Console(stderr=True).print(f"grade: error: {results[0].error}", markup=False, highlight=False)
+    return status

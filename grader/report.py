@@ -1,0 +1,141 @@
+"""Stage 6: results -> what people read. Rich renderables for the terminal and Jupyter, JSON,
+and Markdown feedback. Functions here build renderables; the caller's Console prints them."""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .results import FunctionResult, NotebookResult, Status
+
+MARKS = {
+    Status.PASSED: ("PASS", "green"),
+    Status.PARTIAL: ("PART", "yellow"),
+    Status.FAILED: ("FAIL", "red"),
+    Status.ERROR: ("ERROR", "red"),
+    Status.TIMEOUT: ("TIMEOUT", "red"),
+    Status.CRASHED: ("CRASH", "red"),
+    Status.NOT_IMPLEMENTED: ("TODO", "magenta"),
+    Status.MISSING: ("MISSING", "red"),
+}
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def status_text(status: Status) -> Text:
+    label, style = MARKS[status]
+    return Text(label, style=f"bold {style}")
+
+
+def header(result: NotebookResult) -> RenderableType:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Notebook", result.notebook)
+    if not result.graded:
+        grid.add_row("Result", Text("could not be graded", style="bold red"))
+        grid.add_row("Reason", result.error)
+        return Panel(grid, title="grade", border_style="red")
+    version = f" (course version {result.course_version})" if result.course_version else ""
+    grid.add_row("Assignment", f"{result.assignment}{version}")
+    score = Text(f"{_points(result.score)} / {_points(result.max_score)}  ({result.percent:.0f}%)", style="bold")
+    grid.add_row("Score", score)
+    if result.optional_max_score:
+        grid.add_row("Optional", f"{_points(result.optional_score)} / {_points(result.optional_max_score)}  "
+                                 "(backward pass and Adam; not in the score)")
+    if result.stored_cases_only:
+        grid.add_row("Cases", Text("stored cases only (no reference solutions installed)", style="yellow"))
+    style = "green" if result.score == result.max_score else "yellow" if result.score else "red"
+    return Panel(grid, title="grade", border_style=style)
+
+
+def function_table(functions: Iterable[FunctionResult]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, expand=False)
+    table.add_column("Function")
+    table.add_column("Status")
+    table.add_column("Points", justify="right")
+    table.add_column("Cases", justify="right")
+    section = None
+    for function in functions:
+        if function.section != section and function.section == "optional":
+            table.add_row(Text("optional", style="dim italic"), "", "", "")
+        section = function.section
+        cases = f"{function.cases_passed}/{len(function.cases)}" if function.cases else "-"
+        table.add_row(function.name, status_text(function.status),
+                      f"{_points(function.score)}/{_points(function.max_score)}", cases)
+    return table
+
+
+def function_details(function: FunctionResult) -> RenderableType:
+    parts: list[RenderableType] = []
+    for message in function.messages:
+        parts.append(Text(message))
+    if function.diagnosis:
+        parts.append(Text("Likely mistake: " + function.diagnosis, style="bold"))
+    if function.traceback:
+        parts.append(Text("Your code raised:\n" + function.traceback, style="red"))
+    if function.reference_dependencies and function.status != Status.MISSING:
+        parts.append(Text(f"Judged with the reference {', '.join(function.reference_dependencies)} in place of yours.",
+                          style="dim"))
+    label, style = MARKS[function.status]
+    title = f"{function.name}: {label} ({_points(function.score)}/{_points(function.max_score)})"
+    return Panel(Group(*parts), title=title, title_align="left", border_style=style)
+
+
+def notebook_report(result: NotebookResult, details: bool = True) -> RenderableType:
+    parts: list[RenderableType] = [header(result)]
+    if result.graded:
+        parts.append(function_table(result.functions))
+        if details:
+            parts.extend(function_details(f) for f in result.functions if f.status != Status.PASSED or f.messages)
+        if result.cell_issues:
+            issues = Table.grid(padding=(0, 1))
+            for issue in result.cell_issues:
+                last = issue.message.strip().splitlines()[-1] if issue.message.strip() else issue.kind
+                issues.add_row(Text(f"cell {issue.cell}", style="bold"), Text(f"{issue.kind}: {last}"))
+            parts.append(Panel(issues, title="cells that failed while the notebook loaded", title_align="left",
+                               border_style="yellow"))
+        for note in result.notes:
+            parts.append(Text(f"note: {note}", style="dim"))
+    return Group(*parts)
+
+
+def to_json_text(result: NotebookResult) -> str:
+    return json.dumps(result.to_json(), indent=2)
+
+
+def markdown_feedback(result: NotebookResult) -> str:
+    """The student's report as Markdown (batch feedback files)."""
+    lines = [f"# Feedback: {result.notebook}", ""]
+    if not result.graded:
+        return "\n".join(lines + ["**Could not be graded:** " + result.error, ""])
+    lines += [f"Assignment: {result.assignment}" + (f" (course version {result.course_version})" if result.course_version else ""),
+              "", f"**Score: {_points(result.score)} / {_points(result.max_score)}** ({result.percent:.0f}%)"]
+    if result.optional_max_score:
+        lines.append(f"Optional part: {_points(result.optional_score)} / {_points(result.optional_max_score)}")
+    lines += ["", "| Function | Status | Points | Cases |", "|---|---|---|---|"]
+    for f in result.functions:
+        lines.append(f"| {f.name}{' (optional)' if f.section == 'optional' else ''} | {MARKS[f.status][0]} | "
+                     f"{_points(f.score)}/{_points(f.max_score)} | {f.cases_passed}/{len(f.cases)} |")
+    for f in result.functions:
+        if f.status == Status.PASSED and not f.messages:
+            continue
+        lines += ["", f"## {f.name}: {MARKS[f.status][0]}", ""]
+        lines += [f"- {message}" for message in f.messages]
+        if f.diagnosis:
+            lines.append(f"- Likely mistake: {f.diagnosis}")
+        if f.traceback:
+            lines += ["", "```", f.traceback, "```"]
+    if result.cell_issues:
+        lines += ["", "## Cells that failed while the notebook loaded", ""]
+        lines += [f"- cell {i.cell} ({i.kind}): {i.message.strip().splitlines()[-1] if i.message.strip() else ''}"
+                  for i in result.cell_issues]
+    if result.notes:
+        lines += ["", *[f"_note: {note}_" for note in result.notes]]
+    return "\n".join(lines) + "\n"
