@@ -90,7 +90,6 @@ def _demo_paths() -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(no_color="--no-color" in argv, highlight=False, soft_wrap=False)
-    error_console = Console(stderr=True, highlight=False)
     try:
         if argv[:1] == ["release"]:
             return release_main(argv[1:], console)
@@ -108,11 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force)
         return _grade_each(paths, config, args, console)
     except GraderError as error:
-        error_console.print(f"grade: error: {error.message}", markup=False)
+        _fail_line(error.message)
         return error.exit_code
     except KeyboardInterrupt:
-        error_console.print("grade: interrupted")
+        _fail_line("interrupted")
         return 130
+
+
+def _fail_line(message: str) -> None:
+    """One unwrapped line on stderr: scripts and people both read it."""
+    print(f"grade: error: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace, console: Console) -> int:
@@ -124,7 +128,7 @@ def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace,
     for path in paths:
         result = grade_notebook(path, config)
         results.append(result)
-        if not args.json:
+        if not args.json and (result.graded or len(paths) > 1):
             console.print(notebook_report(result))
         if not result.graded:
             status = EXIT_ERROR
@@ -133,6 +137,6 @@ def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace,
     if args.json:
         payload = results[0].to_json() if len(results) == 1 else [r.to_json() for r in results]
         print(json.dumps(payload, indent=2))
-    if len(results) == 1 and not results[0].graded and not args.json:
-        Console(stderr=True).print(f"grade: error: {results[0].error}", markup=False, highlight=False)
+    if len(results) == 1 and not results[0].graded:
+        _fail_line(results[0].error)
     return status
