@@ -98,13 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths = [str(path) for path in _demo_paths()] if args.demo else args.paths
         if not paths:
             raise UsageError("give a notebook to grade (or --demo); see grade --help")
-        if args.out is not None or len(paths) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths):
+        if args.out is not None:
             from .batch import batch_main
 
-            if args.out is None and not args.demo:
-                raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
-            if args.out is not None:
-                return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force)
+            return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force)
+        if not args.demo and (len(paths) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths)):
+            raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
         return _grade_each(paths, config, args, console)
     except GraderError as error:
         _fail_line(error.message)

@@ -36,7 +36,7 @@ def status_text(status: Status) -> Text:
 def header(result: NotebookResult) -> RenderableType:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
-    grid.add_column()
+    grid.add_column(overflow="fold")
     grid.add_row("Notebook", result.notebook)
     if not result.graded:
         grid.add_row("Result", Text("could not be graded", style="bold red"))
