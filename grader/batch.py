@@ -1,0 +1,381 @@
+"""Batch grading: a whole class in one command, in parallel, resumable, nothing lost.
+
+    discover(paths)            -> Submission entries with student ids (three common layouts)
+    grade_batch(entries, out)  -> grades what is not graded yet, writing each result atomically
+    write_outputs(out)         -> gradebook.csv, results.json, gradescope/, feedback/ from every result
+
+Layouts understood: a flat folder of notebooks (student id = file name), nbgrader's
+``submitted/<student>/<assignment>/*.ipynb``, and one folder per student. Two notebooks that map to
+the same id are both graded; the second gets a suffixed id and both are reported.
+
+Each result lands in ``out/results/<id>.json`` (write to a temporary file, then rename) as soon as it
+is done, together with the notebook's SHA-256: running the same command again skips notebooks
+whose content and grading options are unchanged (``--force`` regrades all).
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import io
+import json
+import os
+import re
+import statistics
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.console import Console, Group
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .config import GradeConfig
+from .errors import UsageError
+from .pipeline import grade_notebook
+from .report import markdown_feedback
+from .results import RESULT_SCHEMA_VERSION, NotebookResult
+
+GRADEBOOK_COLUMNS = ["student", "notebook", "assignment", "status", "score", "max_score", "percent",
+                     "optional_score", "optional_max_score"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    student: str
+    path: Path
+    note: str = ""
+
+
+def _safe_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("._") or "student"
+
+
+def discover(paths: list[str]) -> tuple[list[Entry], list[str]]:
+    """Every notebook under ``paths`` with its student id, and the problems found while looking."""
+    found: list[tuple[str, Path]] = []
+    problems: list[str] = []
+    for item in paths:
+        matches = sorted(glob.glob(item)) if any(c in item for c in "*?[") else [item]
+        if not matches:
+            problems.append(f"{item}: nothing matches")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir() and not path.is_symlink():
+                found.extend(_from_folder(path))
+            elif path.suffix == ".ipynb" or path.exists() or path.is_symlink():
+                found.append((_safe_id(path.stem), path))
+            else:
+                problems.append(f"{item}: no such file or folder")
+    entries: list[Entry] = []
+    seen: dict[str, Path] = {}
+    for student, path in found:
+        key, number = student, 1
+        while key in seen:
+            number += 1
+            key = f"{student}~{number}"
+        note = ""
+        if key != student:
+            note = f"duplicate: {path} maps to student {student!r}, already taken by {seen[student]}; graded as {key!r}"
+            problems.append(note)
+        seen[key] = path
+        entries.append(Entry(key, path, note))
+    return entries, problems
+
+
+def _from_folder(root: Path) -> list[tuple[str, Path]]:
+    notebooks = sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    result = []
+    for path in notebooks:
+        parts = path.relative_to(root).parts
+        if "submitted" in parts and len(parts) >= parts.index("submitted") + 4:  # nbgrader
+            position = parts.index("submitted")
+            student, assignment = parts[position + 1], parts[position + 2]
+            result.append((_safe_id(f"{student}" if _single(notebooks, path) else f"{student}_{assignment}"), path))
+        elif len(parts) >= 2:  # one folder per student
+            student = parts[0]
+            siblings = [p for p in notebooks if p.relative_to(root).parts[0] == student]
+            result.append((_safe_id(student if len(siblings) == 1 else f"{student}_{path.stem}"), path))
+        else:  # flat
+            result.append((_safe_id(path.stem), path))
+    return result
+
+
+def _single(notebooks: list[Path], path: Path) -> bool:
+    student_dir = path.parent.parent
+    return sum(1 for p in notebooks if p.parent.parent == student_dir) == 1
+
+
+# --- one submission -------------------------------------------------------------------------
+
+def fingerprint(config: GradeConfig) -> str:
+    """What, besides the notebook, decides its grade: a change means regrading."""
+    from . import resources
+
+    options = json.dumps([config.assignment, list(config.only), config.hidden_cases, config.hidden_seed,
+                          config.memory_mb, config.call_timeout, config.cell_timeout], sort_keys=True)
+    expected = b"".join(p.read_bytes() for p in sorted(resources.expected_dir().glob("*.json")))
+    return hashlib.sha256(options.encode() + expected).hexdigest()[:16]
+
+
+def _digest(path: Path) -> str:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return "not-a-file"
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _record(entry: Entry, result: NotebookResult, digest: str, print_: str) -> dict:
+    data = result.to_json()
+    data["student"] = entry.student
+    data["sha256"] = digest
+    data["fingerprint"] = print_
+    data["batch_note"] = entry.note
+    return data
+
+
+def _already_done(out: Path, entry: Entry, digest: str, print_: str) -> bool:
+    path = out / "results" / f"{entry.student}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("sha256") == digest and data.get("fingerprint") == print_ and data.get("notebook") == str(entry.path)
+
+
+# --- the batch ------------------------------------------------------------------------------
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    graded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    durations: dict[str, float] = field(default_factory=dict)
+
+
+def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: int | None = None,
+                force: bool = False, on_event: Callable[[str, Entry], None] | None = None) -> BatchSummary:
+    """Grade every entry not graded yet; each result is on disk the moment it is done."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results").mkdir(exist_ok=True)
+    print_ = fingerprint(config)
+    others = sorted({str(e.path.resolve().parent) for e in entries} | {str(out.resolve())})
+    summary = BatchSummary(total=len(entries))
+    pending = []
+    for entry in entries:
+        digest = _digest(entry.path)
+        if not force and _already_done(out, entry, digest, print_):
+            summary.skipped += 1
+            if on_event:
+                on_event("skipped", entry)
+        else:
+            pending.append((entry, digest))
+
+    def run(entry: Entry, digest: str) -> NotebookResult:
+        own = str(entry.path.resolve().parent)
+        hide = tuple(path for path in others if path != own)
+        if on_event:
+            on_event("started", entry)
+        return grade_notebook(entry.path, config.with_changes(hide_paths=config.hide_paths + hide))
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
+        futures: dict[Future, tuple[Entry, str]] = {pool.submit(run, e, d): (e, d) for e, d in pending}
+        try:
+            remaining = set(futures)
+            while remaining:
+                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in done:
+                    entry, digest = futures[future]
+                    try:
+                        result = future.result()
+                    except Exception as error:  # a grader bug must not lose the batch
+                        result = NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}")
+                    atomic_write(out / "results" / f"{entry.student}.json",
+                                 json.dumps(_record(entry, result, digest, print_), indent=1))
+                    summary.durations[entry.student] = result.duration
+                    if result.graded:
+                        summary.graded += 1
+                    else:
+                        summary.failed += 1
+                    if on_event:
+                        on_event("graded" if result.graded else "failed", entry)
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            raise
+    return summary
+
+
+# --- outputs --------------------------------------------------------------------------------
+
+def load_results(out: Path) -> list[dict]:
+    results = []
+    for path in sorted((out / "results").glob("*.json")):
+        try:
+            results.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return results
+
+
+def gradebook_csv(results: list[dict]) -> str:
+    functions: list[str] = []
+    for data in results:
+        for function in data.get("functions", []):
+            if function["name"] not in functions:
+                functions.append(function["name"])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(GRADEBOOK_COLUMNS + functions + ["message"])
+    for data in sorted(results, key=lambda d: d["student"]):
+        points = {f["name"]: f["score"] for f in data.get("functions", [])}
+        status = "graded" if data.get("graded") else "not graded"
+        message = data.get("error") or "; ".join(
+            f"{f['name']}: {f['status']}" for f in data.get("functions", []) if f["status"] != "passed")
+        if data.get("batch_note"):
+            message = f"{data['batch_note']}; {message}" if message else data["batch_note"]
+        percent = 100 * data["score"] / data["max_score"] if data.get("max_score") else 0
+        writer.writerow([data["student"], data["notebook"], data.get("assignment") or "", status, data["score"],
+                         data["max_score"], f"{percent:.1f}", data["optional_score"], data["optional_max_score"]]
+                        + [points.get(name, "") for name in functions] + [message[:300]])
+    return buffer.getvalue()
+
+
+def gradescope_json(data: dict) -> dict:
+    tests = []
+    for f in data.get("functions", []):
+        output = "\n".join(f["messages"] + ([f["traceback"]] if f["traceback"] else []))
+        tests.append({"name": f["name"] + (" (optional)" if f["section"] == "optional" else ""),
+                      "score": f["score"] if f["section"] == "required" else 0,
+                      "max_score": f["max_score"] if f["section"] == "required" else 0,
+                      "status": "passed" if f["status"] == "passed" else "failed",
+                      "output": output, "visibility": "visible"})
+    return {"score": data["score"], "output": data.get("error") or f"{data['score']:g} / {data['max_score']:g}",
+            "visibility": "visible", "stdout_visibility": "hidden",
+            "execution_time": data.get("duration_seconds", 0), "tests": tests}
+
+
+def write_outputs(out: Path) -> list[dict]:
+    results = load_results(out)
+    atomic_write(out / "gradebook.csv", gradebook_csv(results))
+    atomic_write(out / "results.json", json.dumps({"schema_version": RESULT_SCHEMA_VERSION, "results": results}, indent=1))
+    for data in results:
+        atomic_write(out / "gradescope" / f"{data['student']}.json", json.dumps(gradescope_json(data), indent=1))
+        atomic_write(out / "feedback" / f"{data['student']}.md", markdown_feedback(_as_result(data)))
+    return results
+
+
+def _as_result(data: dict) -> NotebookResult:
+    from .results import CaseResult, CellIssue, FunctionResult, Status
+
+    functions = tuple(
+        FunctionResult(f["name"], f["section"], f["score"], f["max_score"], Status(f["status"]),
+                       tuple(CaseResult(**c) for c in f["cases"]), tuple(f["messages"]), f["traceback"],
+                       tuple(f["reference_dependencies"]), f["diagnosis"])
+        for f in data.get("functions", []))
+    return NotebookResult(data["notebook"], data.get("assignment"), data.get("course_version"), functions,
+                          tuple(CellIssue(**i) for i in data.get("cell_issues", [])), tuple(data.get("notes", [])),
+                          data.get("error", ""), data.get("duration_seconds", 0.0), data.get("stored_cases_only", False))
+
+
+def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
+    graded = [d for d in results if d.get("graded")]
+    percents = [100 * d["score"] / d["max_score"] for d in graded if d.get("max_score")]
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("Submissions", f"{len(results)}  (graded {len(graded)}, could not be graded {len(results) - len(graded)})")
+    head.add_row("This run", f"graded {summary.graded + summary.failed}, skipped (unchanged) {summary.skipped}")
+    if percents:
+        head.add_row("Score", f"mean {statistics.mean(percents):.1f}%, median {statistics.median(percents):.1f}%")
+    rates = Table(title="Pass rate per function", show_edge=False)
+    rates.add_column("Function")
+    rates.add_column("Passed", justify="right")
+    counts: dict[str, list[int]] = {}
+    for data in graded:
+        for f in data["functions"]:
+            counts.setdefault(f["name"], [0, 0])
+            counts[f["name"]][0] += f["status"] == "passed"
+            counts[f["name"]][1] += 1
+    for name, (passed, total) in counts.items():
+        rates.add_row(name, f"{passed}/{total} ({100 * passed / total:.0f}%)")
+    histogram = Table(title="Score distribution", show_edge=False, show_header=False)
+    histogram.add_column(justify="right")
+    histogram.add_column()
+    bins = [0] * 10
+    for value in percents:
+        bins[min(int(value // 10), 9)] += 1
+    widest = max(bins) if any(bins) else 1
+    for number, count in enumerate(bins):
+        label = f"{number * 10}-{number * 10 + 10 if number < 9 else 100}%"
+        histogram.add_row(label, Text("█" * round(30 * count / widest) + f" {count}" if count else "", style="cyan"))
+    slow = Table(title="Slowest submissions", show_edge=False)
+    slow.add_column("Student")
+    slow.add_column("Seconds", justify="right")
+    for student, seconds in sorted(summary.durations.items(), key=lambda item: -item[1])[:5]:
+        slow.add_row(student, f"{seconds:.2f}")
+    parts = [head, rates, histogram, slow]
+    failed = [d for d in results if not d.get("graded")]
+    if failed:
+        table = Table(title="Could not be graded", show_edge=False)
+        table.add_column("Student")
+        table.add_column("Reason")
+        for data in failed[:20]:
+            table.add_row(data["student"], data["error"][:120])
+        parts.append(table)
+    for problem in summary.problems:
+        parts.append(Text(f"note: {problem}", style="yellow"))
+    return Group(*parts)
+
+
+def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
+               force: bool) -> int:
+    entries, problems = discover(paths)
+    if not entries:
+        raise UsageError("no notebooks found in " + ", ".join(paths))
+    counts = {"graded": 0, "failed": 0, "running": 0, "skipped": 0}
+    lock = threading.Lock()
+    with Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("grading", total=len(entries), counts="")
+
+        def on_event(kind: str, entry: Entry) -> None:
+            with lock:
+                if kind == "started":
+                    counts["running"] += 1
+                else:
+                    if kind != "skipped":
+                        counts["running"] -= 1
+                    counts[kind] += 1
+                    progress.advance(task)
+                text = (f"graded {counts['graded']}, failed {counts['failed']}, running {counts['running']}"
+                        + (f", skipped {counts['skipped']}" if counts["skipped"] else ""))
+                progress.update(task, counts=text)
+
+        started = time.monotonic()
+        summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event)
+    summary.problems = problems + summary.problems
+    results = write_outputs(out)
+    console.print(summary_renderable(results, summary))
+    console.print(f"done in {time.monotonic() - started:.1f}s: {out / 'gradebook.csv'}, {out / 'results.json'}, "
+                  f"{out / 'feedback'}/, {out / 'gradescope'}/")
+    return 0
