@@ -27,7 +27,8 @@ def shared() -> Path:
 def make_notebook(path: Path, *cells: str, metadata: dict | None = None) -> Path:
     """Write a v4 notebook whose code cells are ``cells`` (strings starting with '#md ' are markdown)."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata = metadata if metadata is not None else {"kernelspec": {"name": "python3", "language": "python"}}
+    nb.metadata = metadata if metadata is not None else {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                    "language": "python"}}
     for source in cells:
         if source.startswith("#md "):
             nb.cells.append(nbformat.v4.new_markdown_cell(source[4:]))
