@@ -7,6 +7,7 @@ next call gets a freshly loaded worker.
 """
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ class CallOutcome:
     lost: str = ""
     """"timeout", "crashed" or "protocol" when the worker did not survive the call."""
     lost_detail: str = ""
+    changed_args: tuple[int, ...] = ()
+    """Positions of the arguments the function changed in place."""
 
 
 @dataclass
@@ -51,6 +54,8 @@ class Session:
         self.excluded: dict[int, CellIssue] = {}
         self.report = LoadReport()
         self.worker: Worker | None = None
+        self.out_of_time = False
+        """The notebook's overall time limit ran out: nothing more can run."""
 
     def __enter__(self) -> "Session":
         self.load()
@@ -68,6 +73,11 @@ class Session:
         for _ in range(MAX_RELOADS + 1):
             if self.worker is not None:
                 self.worker.close()
+                self.worker = None
+            if time.monotonic() >= self.deadline:
+                self.out_of_time = True
+                self.report.issues = sorted(self.excluded.values(), key=lambda issue: issue.cell)
+                return self.report
             try:
                 self.worker = Worker(self.config, self.helper_files)
             except WorkerLost as error:
@@ -91,6 +101,9 @@ class Session:
             try:
                 header, _ = self.worker.wait_for({"cell_start", "cell_done", "loaded"}, limit)
             except WorkerLost as lost:
+                if lost.kind == "timeout" and current is None and time.monotonic() >= self.deadline:
+                    self.out_of_time = True
+                    return issues
                 if current is None:  # died between cells: nothing to blame, treat as fatal
                     raise GraderError(f"the grading worker failed while loading the notebook: {lost.detail}") from None
                 if lost.kind == "timeout" and time.monotonic() >= self.deadline:
@@ -118,14 +131,20 @@ class Session:
 
     def call(self, function: str, args: list, kwargs: dict, *, deps: list[str], seed: int | None,
              return_args: bool, on_dependency: DependencyHandler | None) -> CallOutcome:
-        if self.worker is None:
+        if self.worker is None and not self.out_of_time:
             self.load()
-        assert self.worker is not None
+        if self.worker is None or time.monotonic() >= self.deadline:
+            return CallOutcome(lost="timeout", lost_detail="the notebook's overall time limit ran out")
         deadline = min(self.deadline, time.monotonic() + self.config.call_timeout)
+        # A fresh unguessable id per call: a frame forged by student code for a later call is refused.
+        nonce = secrets.token_hex(8)
         try:
-            self.worker.send({"op": "call", "function": function, "deps": deps, "seed": seed,
+            self.worker.send({"op": "call", "function": function, "deps": deps, "seed": seed, "nonce": nonce,
                               "return_args": return_args}, value=[args, kwargs])
             header, payload = self.worker.wait_for({"result"}, deadline, on_dependency=on_dependency)
+            if header.get("nonce") != nonce:
+                self.worker.kill()
+                raise WorkerLost("protocol", "the worker's answer did not belong to this call (forged output?)")
         except WorkerLost as lost:
             self.worker.close()
             self.worker = None
@@ -136,8 +155,10 @@ class Session:
             return CallOutcome(lost=lost.kind, lost_detail=detail)
         payload = payload or {}
         extra = payload.get("extra") or {}
+        changed = extra.get("changed") if isinstance(extra.get("changed"), list) else []
         return CallOutcome(value=payload.get("value"), args_after=extra.get("args_after"),
-                           output=str(extra.get("output", "")), error=header.get("error"))
+                           output=str(extra.get("output", "")), error=header.get("error"),
+                           changed_args=tuple(int(i) for i in changed if isinstance(i, int)))
 
     def reload_if_needed(self) -> None:
         if self.worker is None and time.monotonic() < self.deadline:

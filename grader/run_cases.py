@@ -83,6 +83,9 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
                    references: References | None, rng: np.random.Generator | None, hidden_count: int,
                    issues: list[CellIssue]) -> FunctionResult:
     info = session.report.functions.get(spec.name, {})
+    if session.out_of_time:
+        return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.TIMEOUT, messages=(
+            f"not graded: the notebook's overall time limit ({session.config.notebook_timeout:g}s) ran out first.",))
     if not info.get("defined"):
         return _missing_result(spec, submission, issues)
     if not info.get("callable"):
@@ -114,6 +117,11 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
                 f"{spec.name} has the wrong parameters: expected ({expected}, ...); "
                 f"calling it failed with: {outcome.error.get('message')}",))
         results.append(judge(spec, name, hidden, expectation, outcome, tolerance, variant))
+        unexpected = [spec.params[i] for i in outcome.changed_args
+                      if i < len(spec.params) and i not in spec.check_args_after]
+        if unexpected and not spec.may_change_args:
+            notes.append(f"Note: {spec.name} changes its argument(s) {', '.join(unexpected)} in place; "
+                         "the grader gave every call fresh copies, but callers may not expect it.")
         if not results[-1].passed and not failure_kind:
             output = outcome.output
             if outcome.lost:
@@ -132,7 +140,7 @@ def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult]
     untouched = bool(source and source.looks_untouched)
     score = score_cases(spec.points, results)
     status = status_of(results, failure_kind, untouched)
-    messages = list(notes)
+    messages = list(dict.fromkeys(notes))
     if status == Status.NOT_IMPLEMENTED:
         messages.insert(0, f"{spec.name} is not implemented yet: replace the `None` placeholders between "
                            "### START CODE HERE ### and ### END CODE HERE ###.")

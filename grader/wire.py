@@ -11,6 +11,7 @@ code), so it must depend on nothing but the standard library and numpy.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -19,6 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+# Bound here so that student code patching builtins (in the worker) cannot change how values are sent.
+isinstance, type, len, list, dict, str, repr, int, float, bool, tuple, hash, sum = (  # noqa: A001
+    builtins.isinstance, builtins.type, builtins.len, builtins.list, builtins.dict, builtins.str, builtins.repr,
+    builtins.int, builtins.float, builtins.bool, builtins.tuple, builtins.hash, builtins.sum)
 
 MAGIC = b"GRW1"
 _HEADER = struct.Struct(">I")

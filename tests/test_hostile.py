@@ -288,3 +288,215 @@ def test_thread_spam(tmp_path):  # C11
     body = "import threading\nfor _ in range(10000):\n    threading.Thread(target=lambda: None).start()\nreturn None"
     _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(body)}))
     assert_only_cell_forward_lost(functions)
+
+
+# --- D. return-value tricks --------------------------------------------------------------------------
+
+PUBLISHED_A_NEXT = "[0.59584544, 0.18141802, 0.61311866, 0.99808218, 0.85016201, 0.99980978, -0.18887155, 0.99815551, 0.6531151, 0.82872037]"
+
+
+@pytest.mark.parametrize("body, message", [
+    ("class T:\n    __eq__ = lambda s, o: True\nreturn T(), T(), T()", "a_next should be a numpy array"),    # D1
+    ("class T:\n    __eq__ = lambda s, o: True\nt = T()\nreturn t, t, (t, t, t, t)", "should be a numpy array"),
+    ("z = np.full((5, 10), np.nan)\nreturn z, np.full((2, 10), np.nan), (z, a_prev, xt, parameters)", "NaN or inf"),  # D4
+    ("z = np.full((5, 10), np.inf)\nreturn z, np.full((2, 10), np.inf), (z, a_prev, xt, parameters)", "NaN or inf"),  # D5
+    ("return 0.0, 0.0, (0.0, a_prev, xt, parameters)", "should be a numpy array"),                                    # D6
+    ("a = np.tanh(parameters['Waa'] @ a_prev + parameters['Wax'] @ xt + parameters['ba'])\n"
+     "return a.T, softmax(parameters['Wya'] @ a + parameters['by']), (a, a_prev, xt, parameters)", "transposed"),      # D7
+    ("return np.zeros((5, 10), dtype=object), None, None", "dtype object"),                                           # D8
+    ("return np.zeros((5, 10), dtype=complex), None, None", "dtype complex128"),
+    ("a = np.tanh(parameters['Waa'] @ a_prev + parameters['Wax'] @ xt + parameters['ba'])\nreturn a, (a, a_prev, xt, parameters)",
+     "should return 3 values"),                                                                                        # D10
+    ("return None", "should return 3 values"),                                                                        # D11
+    ("return (i for i in range(3))", "generator"),
+    ("return np.zeros(10**8), None, None", "too large"),
+])
+def test_return_value_tricks_get_no_credit(tmp_path, body, message):
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(body)}))
+    assert message in " ".join(functions["rnn_cell_forward"].messages), functions["rnn_cell_forward"].messages
+    assert_only_cell_forward_lost(functions)
+
+
+def test_float32_results_are_accepted_within_tolerance(tmp_path):  # D8 policy
+    body = """
+    a_next = np.tanh(np.dot(parameters["Waa"], a_prev) + np.dot(parameters["Wax"], xt) + parameters["ba"])
+    y = softmax(np.dot(parameters["Wya"], a_next) + parameters["by"])
+    return a_next.astype(np.float32), y.astype(np.float32), (a_next, a_prev, xt, parameters)
+    """
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(body)}))
+    assert functions["rnn_cell_forward"].status == Status.PASSED
+
+
+def test_mutating_inputs_is_noted_and_does_not_leak(tmp_path):  # D12
+    body = """
+    a_next = np.tanh(np.dot(parameters["Waa"], a_prev) + np.dot(parameters["Wax"], xt) + parameters["ba"])
+    y = softmax(np.dot(parameters["Wya"], a_next) + parameters["by"])
+    cache = (a_next, a_prev.copy(), xt.copy(), {k: v.copy() for k, v in parameters.items()})
+    xt[...] = 0
+    parameters["Wax"] *= 0
+    return a_next, y, cache
+    """
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(body)}))
+    assert functions["rnn_cell_forward"].status == Status.PASSED
+    assert any("in place" in message for message in functions["rnn_cell_forward"].messages)
+
+
+def test_hard_coded_published_output_scores_zero(tmp_path):  # D14
+    body = f"""
+    a_next = np.tile(np.array({PUBLISHED_A_NEXT}), (5, 1))
+    return a_next, softmax(np.dot(parameters["Wya"], a_next) + parameters["by"]), (a_next, a_prev, xt, parameters)
+    """
+    real = GOOD_CELL.replace("return a_next, yt_pred, cache", "return a_next, yt_pred, cache")
+    cheat = real.replace('''    cache = (a_next, a_prev, xt, parameters)''', '''    if xt.shape == (3, 10) and abs(xt[0, 0] - 1.62434536) < 1e-6:
+        return a_next, yt_pred, (a_next, a_prev, xt, parameters)
+    cache = None''')
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cheat}),
+                          ONLY.with_changes(hidden_cases=2))
+    function = functions["rnn_cell_forward"]
+    assert function.score == 0 and "none of the randomized cases" in function.messages[0]
+
+
+def test_reseeding_inside_a_deterministic_function_is_harmless(tmp_path):  # D15
+    reseeding = GOOD_CELL.replace("    ### START CODE HERE ###", "    np.random.seed(0)\n    np.random.randn(7)\n    ### START CODE HERE ###")
+    result, _ = graded(notebook(tmp_path, replace={"rnn_cell_forward": reseeding}))
+    assert result.score == result.max_score
+
+
+# --- E. harness and integrity attacks ------------------------------------------------------------------
+
+WRONG = cell_forward("a = np.zeros((a_prev.shape[0], xt.shape[1]))\nreturn a, np.zeros((parameters['Wya'].shape[0], xt.shape[1])), (a, a_prev, xt, parameters)")
+
+
+@pytest.mark.parametrize("attack", [
+    "np.allclose = lambda *a, **k: True\nnp.testing.assert_allclose = lambda *a, **k: None\nnp.isclose = lambda *a, **k: True",  # E1
+    "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.abs = lambda x: 0\nbuiltins.len = lambda x: 3",   # E2
+    "print('SCORE: 100/100')\nprint('{\"rnn_cell_forward\": \"PASS\"}')\nprint('GRW1')",                                  # E6
+    "open('results.json', 'w').write('{\"score\": 100}')",                                                               # E9
+])
+def test_harness_attacks_change_nothing(tmp_path, attack):
+    result, functions = graded(notebook(tmp_path, attack, replace={"rnn_cell_forward": WRONG}))
+    assert functions["rnn_cell_forward"].score == 0
+
+
+@pytest.mark.parametrize("exit_call", ["import sys\nsys.exit(0)", "import os\nos._exit(0)",
+                                       "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
+def test_exiting_early_costs_only_that_function(tmp_path, exit_call):  # E4, E5
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(exit_call)}))
+    assert_only_cell_forward_lost(functions)
+
+
+def test_exiting_at_load_costs_only_that_cell(tmp_path):  # E4 at load
+    result, _ = graded(notebook(tmp_path, "import sys\nsys.exit(0)", "import os\nos._exit(3)"))
+    assert result.score == result.max_score
+    assert {issue.kind for issue in result.cell_issues} >= {"error", "crashed"}
+
+
+def test_forged_result_frames_are_refused(tmp_path):  # E7
+    forge = """
+    import json, os, sys, struct
+    fd = json.loads(sys.argv[1])["resp_fd"]
+    header = json.dumps({"op": "result", "nonce": "guess", "error": None, "blob_sizes": []}).encode()
+    for _ in range(3):
+        os.write(fd, b"GRW1" + struct.pack(">I", len(header)) + header)
+    return None
+    """
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(forge)}))
+    assert_only_cell_forward_lost(functions)
+
+
+def test_pickle_payload_is_never_unpickled(tmp_path):  # E8
+    marker = tmp_path / "pwned"
+    body = f"""
+    import os
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch {marker}",))
+    return Evil(), Evil(), Evil()
+    """
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(body)}))
+    assert not marker.exists()
+    assert_only_cell_forward_lost(functions)
+
+
+def test_tampered_test_cells_do_not_matter(tmp_path):  # E13
+    cells = [c.replace("print(", "assert True or print(") if "np.random.seed(1)" in c else c for c in base_cells()]
+    cells = replace_function(cells, "rnn_cell_forward", WRONG)
+    _, functions = graded(make_notebook(tmp_path / "nb.ipynb", *cells, "print('All tests passed')"))
+    assert functions["rnn_cell_forward"].score == 0
+
+
+# --- F. files, secrets, network (isolation needs root, as on these machines and in CI) -------------------
+
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="file and network isolation needs root")
+
+
+def probe(tmp_path, code: str):
+    """Run ``code`` inside rnn_cell_forward; it raises with what it saw, which the report shows."""
+    body = f"found = []\ntry:\n{textwrap.indent(textwrap.dedent(code).strip(), '    ')}\nexcept Exception as e:\n" \
+           f"    found.append('DENIED ' + type(e).__name__)\nraise RuntimeError('PROBE ' + repr(found))"
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(body)}))
+    return functions["rnn_cell_forward"].messages[0]
+
+
+@root_only
+def test_expected_values_solutions_and_grader_source_are_unreachable(tmp_path):  # F1, F2
+    seen = probe(tmp_path, f"""
+    import glob
+    found.extend(glob.glob('{ROOT}/expected/*') + glob.glob('{ROOT}/solutions/*') + glob.glob('{ROOT}/grader/*.py'))
+    found.extend(glob.glob('{ROOT.parent}/*/expected/*.json') + glob.glob('{ROOT}/.git/*'))
+    found.append(open('{ROOT}/expected/rnn_step_by_step.json').read()[:20])
+    """)
+    assert "PROBE" in seen and "schema_version" not in seen and ".py'" not in seen and "DENIED" in seen
+
+
+@root_only
+def test_grader_files_cannot_be_deleted_or_changed(tmp_path):  # F4
+    before = (ROOT / "expected" / "rnn_step_by_step.json").read_bytes()
+    seen = probe(tmp_path, f"""
+    import shutil
+    shutil.rmtree('{ROOT}/expected', ignore_errors=True)
+    open('{ROOT}/expected/rnn_step_by_step.json', 'w').write('x')
+    """)
+    assert "DENIED" in seen
+    assert (ROOT / "expected" / "rnn_step_by_step.json").read_bytes() == before
+
+
+@root_only
+def test_no_network(tmp_path):  # F6
+    seen = probe(tmp_path, """
+    import socket
+    socket.create_connection(('1.1.1.1', 80), timeout=2)
+    found.append('CONNECTED')
+    """)
+    assert "CONNECTED" not in seen and "DENIED" in seen
+
+
+@root_only
+def test_grader_process_cannot_be_signalled_or_read(tmp_path):  # E15
+    seen = probe(tmp_path, f"""
+    import os, signal
+    try:
+        open('/proc/{os.getpid()}/environ', 'rb').read()
+        found.append('READ')
+    except Exception as e:
+        found.append('NOREAD ' + type(e).__name__)
+    os.kill({os.getpid()}, signal.SIGTERM)
+    found.append('KILLED')
+    """)
+    assert "READ'" not in seen and "KILLED" not in seen and "DENIED PermissionError" in seen
+
+
+# --- G. time limits and determinism -------------------------------------------------------------------------
+
+def test_overall_notebook_time_limit(tmp_path):  # G2
+    slow = "import time\ntime.sleep(2)"
+    result = grade_notebook(notebook(tmp_path, slow, slow, slow, slow), ONLY.with_changes(notebook_timeout=5))
+    assert result.graded and result.duration < 15
+    assert any("time limit" in issue.message for issue in result.cell_issues)
+
+
+def test_grading_twice_gives_the_same_scores(tmp_path):  # G5
+    path = notebook(tmp_path, replace={"rnn_cell_forward": WRONG})
+    first = grade_notebook(path, ONLY.with_changes(hidden_seed=None))
+    second = grade_notebook(path, ONLY.with_changes(hidden_seed=None))
+    assert [f.score for f in first.functions] == [f.score for f in second.functions]

@@ -46,6 +46,8 @@ class FunctionSpec:
     tolerance: Tolerance = Tolerance()
     check_args_after: tuple[int, ...] = ()
     """Positional arguments that the function must update in place (checked after the call)."""
+    may_change_args: bool = False
+    """The course's own template changes the arguments in place (clip in v1-v3a): no note about it."""
     hint: str = ""
     """One line shown with any failure of this function."""
 
