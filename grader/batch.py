@@ -226,13 +226,20 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
 
 # --- outputs --------------------------------------------------------------------------------
 
+REQUIRED_FIELDS = {"student": str, "notebook": str, "score": (int, float), "max_score": (int, float)}
+
+
 def load_results(out: Path) -> list[dict]:
+    """Every result record under out/results; unreadable or foreign files are passed over."""
     results = []
     for path in sorted((out / "results").glob("*.json")):
         try:
-            results.append(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
+        if isinstance(data, dict) and all(isinstance(data.get(k), t) for k, t in REQUIRED_FIELDS.items()):
+            data.setdefault("functions", [])
+            results.append(data)
     return results
 
 
@@ -249,12 +256,14 @@ def gradebook_csv(results: list[dict]) -> str:
         points = {f["name"]: f["score"] for f in data.get("functions", [])}
         status = "graded" if data.get("graded") else "not graded"
         message = data.get("error") or "; ".join(
-            f"{f['name']}: {f['status']}" for f in data.get("functions", []) if f["status"] != "passed")
+            f"{f['name']}: {f['status']}" for f in data.get("functions", [])
+            if f["status"] != "passed" and f.get("section") == "required")
         if data.get("batch_note"):
             message = f"{data['batch_note']}; {message}" if message else data["batch_note"]
         percent = 100 * data["score"] / data["max_score"] if data.get("max_score") else 0
         writer.writerow([data["student"], data["notebook"], data.get("assignment") or "", status, data["score"],
-                         data["max_score"], f"{percent:.1f}", data["optional_score"], data["optional_max_score"]]
+                         data["max_score"], f"{percent:.1f}", data.get("optional_score", ""),
+                         data.get("optional_max_score", "")]
                         + [points.get(name, "") for name in functions] + [message[:300]])
     return buffer.getvalue()
 
@@ -278,8 +287,12 @@ def write_outputs(out: Path) -> list[dict]:
     atomic_write(out / "gradebook.csv", gradebook_csv(results))
     atomic_write(out / "results.json", json.dumps({"schema_version": RESULT_SCHEMA_VERSION, "results": results}, indent=1))
     for data in results:
-        atomic_write(out / "gradescope" / f"{data['student']}.json", json.dumps(gradescope_json(data), indent=1))
-        atomic_write(out / "feedback" / f"{data['student']}.md", markdown_feedback(_as_result(data)))
+        try:
+            gradescope, feedback = gradescope_json(data), markdown_feedback(_as_result(data))
+        except (KeyError, TypeError, ValueError):  # a record from an older or foreign run: keep it, skip these
+            continue
+        atomic_write(out / "gradescope" / f"{data['student']}.json", json.dumps(gradescope, indent=1))
+        atomic_write(out / "feedback" / f"{data['student']}.md", feedback)
     return results
 
 

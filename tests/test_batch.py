@@ -1,0 +1,162 @@
+"""A TA grades a whole class in one command: everything completes, scores match single-notebook
+grading, an interrupted batch resumes without losing or regrading finished results."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grader.batch import discover, gradebook_csv, grade_batch, load_results, write_outputs
+from grader.cli import main
+from grader.pipeline import grade_notebook
+
+from conftest import ASSIGNMENTS, FAST, ROOT, SHARED, SOLUTIONS, make_notebook
+
+CONFIG = FAST.with_changes(hidden_cases=1)
+
+
+def build_class(folder: Path, corpus_every: int = 10) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    students = {
+        "ref_rnn": SOLUTIONS / "rnn_step_by_step.ipynb", "ref_dino": SOLUTIONS / "dinosaur_island.ipynb",
+        "stub_rnn": ASSIGNMENTS / "rnn_step_by_step.ipynb", "stub_dino": ASSIGNMENTS / "dinosaur_island.ipynb",
+    }
+    corpus = sorted((SHARED / "corpus").glob("*/*.ipynb")) if SHARED.is_dir() else []
+    for number, path in enumerate(corpus[::corpus_every]):
+        students[f"corpus{number:02d}"] = path
+    placed = {}
+    for student, source in students.items():
+        placed[student] = folder / f"{student}.ipynb"
+        shutil.copyfile(source, placed[student])
+    (folder / "broken.ipynb").write_text('{"cells": [')
+    (folder / "empty.ipynb").write_text("")
+    make_notebook(folder / "unknown.ipynb", "print('hello')")
+    placed.update({name: folder / f"{name}.ipynb" for name in ("broken", "empty", "unknown")})
+    return placed
+
+
+def test_class_completes_and_matches_single_grading(tmp_path):
+    placed = build_class(tmp_path / "class")
+    out = tmp_path / "out"
+    entries, problems = discover([str(tmp_path / "class")])
+    assert sorted(e.student for e in entries) == sorted(placed) and not problems
+    summary = grade_batch(entries, out, CONFIG, jobs=2)
+    assert summary.graded + summary.failed == len(placed)
+    results = {data["student"]: data for data in write_outputs(out)}
+    rows = list(csv.DictReader(open(out / "gradebook.csv")))
+    assert sorted(row["student"] for row in rows) == sorted(placed)
+    for student, path in placed.items():
+        alone = grade_notebook(path, CONFIG)
+        assert results[student]["score"] == alone.score, student
+        assert results[student]["graded"] == alone.graded
+    assert results["ref_rnn"]["score"] == 100 and results["stub_dino"]["score"] == 0
+    assert not results["broken"]["graded"] and "JSON parse error" in results["broken"]["error"]
+    row = next(r for r in rows if r["student"] == "empty")
+    assert row["status"] == "not graded" and "empty file" in row["message"]
+    gradescope = json.loads((out / "gradescope" / "ref_dino.json").read_text())
+    assert gradescope["score"] == 100 and {t["name"] for t in gradescope["tests"]} >= {"clip", "model"}
+    assert "not implemented yet" in (out / "feedback" / "stub_rnn.md").read_text()
+
+
+def test_layouts_and_duplicate_students(tmp_path):
+    nbgrader = tmp_path / "course" / "submitted"
+    for student in ("alice", "bob"):
+        target = nbgrader / student / "week1" / "rnn.ipynb"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(ASSIGNMENTS / "rnn_step_by_step.ipynb", target)
+    per_student = tmp_path / "folders"
+    (per_student / "carol").mkdir(parents=True)
+    shutil.copyfile(ASSIGNMENTS / "rnn_step_by_step.ipynb", per_student / "carol" / "anything.ipynb")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copyfile(ASSIGNMENTS / "rnn_step_by_step.ipynb", flat / "alice.ipynb")
+    entries, problems = discover([str(tmp_path / "course"), str(per_student), str(flat / "*.ipynb")])
+    assert sorted(e.student for e in entries) == ["alice", "alice~2", "bob", "carol"]
+    assert len(problems) == 1 and "duplicate" in problems[0] and "alice" in problems[0]
+
+
+def test_interrupted_batch_resumes_without_losing_or_regrading(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for number in range(8):
+        shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / f"s{number}.ipynb")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--jobs", "1", "--seed", "0",
+               "--hidden-cases", "1"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list((out / "results").glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # a killed grader, mid-batch
+    process.wait()
+    finished = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "results").glob("*.json")}
+    assert 3 <= len(finished) < 8
+    assert all(json.loads(content)["score"] == 100 for _, content in finished.values())
+    assert subprocess.run(command, cwd=ROOT, capture_output=True).returncode == 0
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "results").glob("*.json")}
+    assert len(after) == 8
+    assert all(after[name] == finished[name] for name in finished)  # kept, not regraded
+    rows = list(csv.DictReader(open(out / "gradebook.csv")))
+    assert len(rows) == 8 and all(float(row["score"]) == 100 for row in rows)
+
+
+def test_changed_notebook_is_regraded_and_force_regrades_all(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "a.ipynb")
+    shutil.copyfile(ASSIGNMENTS / "dinosaur_island.ipynb", folder / "b.ipynb")
+    out = tmp_path / "out"
+    entries, _ = discover([str(folder)])
+    config = CONFIG.with_changes(only=("clip",))
+    assert grade_batch(entries, out, config, jobs=1).skipped == 0
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "b.ipynb")
+    second = grade_batch(entries, out, config, jobs=1)
+    assert second.skipped == 1 and second.graded == 1
+    assert {d["student"]: d["score"] for d in load_results(out)} == {"a": 25, "b": 25}
+    assert grade_batch(entries, out, config, jobs=1, force=True).skipped == 0
+
+
+def test_hostile_class_leaves_honest_results_alone(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    out = tmp_path / "out"
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "honest.ipynb")
+    earlier = out / "results" / "earlier.json"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text('{"student": "earlier", "notebook": "x", "score": 42, "max_score": 100, "graded": true}')
+    evil = (f"import os, glob, shutil\n"
+            f"for target in glob.glob('{out}/**', recursive=True) + glob.glob('{folder}/*'):\n"
+            f"    try:\n        os.remove(target)\n    except Exception:\n        pass\n"
+            f"shutil.rmtree('{out}', ignore_errors=True)\n"
+            f"open('{out}/results/honest.json', 'w').write('{{}}') if os.path.isdir('{out}') else None\n")
+    make_notebook(folder / "evil.ipynb", "import numpy as np", evil,
+                  "# GRADED FUNCTION: rnn_cell_forward\ndef rnn_cell_forward(xt, a_prev, parameters):\n    while True:\n        pass")
+    make_notebook(folder / "bomb.ipynb", "import numpy as np\nx = np.ones((10**6, 10**6))",
+                  "# GRADED FUNCTION: rnn_forward\ndef rnn_forward(x, a0, parameters):\n    import os\n    os._exit(0)")
+    entries, _ = discover([str(folder)])
+    summary = grade_batch(entries, out, CONFIG, jobs=2)
+    assert summary.graded + summary.failed == 3
+    results = {d["student"]: d for d in write_outputs(out)}
+    assert results["honest"]["score"] == grade_notebook(folder / "honest.ipynb", CONFIG).score == 100
+    assert results["evil"]["score"] == 0 and results["bomb"]["score"] == 0
+    assert json.loads(earlier.read_text())["score"] == 42
+    assert (folder / "honest.ipynb").is_file()
+
+
+def test_cli_batch_prints_summary(tmp_path, capsys):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "a.ipynb")
+    (folder / "bad.ipynb").write_text("nope")
+    code = main([str(folder), "--out", str(tmp_path / "out"), "--only", "clip", "--seed", "1", "--no-color"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "could not be graded 1" in text and "Pass rate per function" in text and "Score distribution" in text
+    assert gradebook_csv(load_results(tmp_path / "out")).count("\n") == 3
