@@ -107,10 +107,14 @@ def _presorted_for_numpy_shuffle(order: list, seed: int = 0) -> list:
     return result
 
 
-def _model_variants(spec: FunctionSpec, recipe: dict, references: References) -> dict[str, Any]:
+def _model_variants(spec: FunctionSpec, recipe: dict, references: References, only: str | None) -> dict[str, Any]:
     model = references[spec.name]
-    args, _ = build_call(recipe, references.get, "data_x")
-    variants = {"data_x": call_reference(model, args, {})}
+    variants: dict[str, Any] = {}
+    if only in (None, "data_x"):
+        args, _ = build_call(recipe, references.get, "data_x")
+        variants["data_x"] = call_reference(model, args, {})
+    if only == "data_x":
+        return variants
     old_args, _ = build_call(recipe, references.get, "data")
     lines = [line.lower() for line in names_text().splitlines(keepends=True)]
     variants["data"] = call_reference(model, [lines, *old_args[1:]], {})[0]
@@ -120,10 +124,12 @@ def _model_variants(spec: FunctionSpec, recipe: dict, references: References) ->
     return variants
 
 
-def compute_expectation(spec: FunctionSpec, recipe: dict, references: References) -> Expectation:
+def compute_expectation(spec: FunctionSpec, recipe: dict, references: References,
+                        variant: str | None = None) -> Expectation:
+    """What the reference gives for this recipe (for model: every protocol, or the one ``variant`` needs)."""
     function = references[spec.name]
     if spec.judge == "model":
-        return Expectation(variants=_model_variants(spec, recipe, references))
+        return Expectation(variants=_model_variants(spec, recipe, references, variant))
     args, kwargs = build_call(recipe, references.get)
     if spec.judge == "sample":
         baseline = [int(i) for i in call_reference(function, copy.deepcopy(args), kwargs)]
@@ -192,8 +198,21 @@ class StoredCase:
     tolerance: Tolerance
 
 
+_STORED: dict[tuple[str, int], dict[str, list[StoredCase]]] = {}
+
+
 def load_stored(path: Path) -> dict[str, list[StoredCase]]:
-    """function name -> its stored cases, read from an expected/<assignment>.json file."""
+    """function name -> its stored cases, read from an expected/<assignment>.json file (cached)."""
+    try:
+        key = (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        key = (str(path), -1)
+    if key not in _STORED:
+        _STORED[key] = _read_stored(path)
+    return _STORED[key]
+
+
+def _read_stored(path: Path) -> dict[str, list[StoredCase]]:
     try:
         content = json.loads(path.read_text())
     except (OSError, ValueError) as error:

@@ -125,6 +125,8 @@ def judge_model(expectation: Expectation, outcome: CallOutcome, tol: Tolerance, 
         return _model_mismatches(variants["data_x"], outcome.value, tol, with_name=True)
     best: list[Mismatch] | None = None
     for name in ("data", "data_random"):
+        if name not in variants:
+            continue
         found = _model_mismatches(variants[name], outcome.value, tol, with_name=False)
         if not found:
             return []

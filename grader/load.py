@@ -195,9 +195,10 @@ def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) 
         except SyntaxError:
             return []
     found = []
+    lines = source.split("\n")
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
-            text = ast.get_source_segment(source, node) or ""
+            text = "\n".join(lines[node.lineno - 1:node.end_lineno])
             found.append(FunctionSource(node.name, cell, text, _looks_untouched(text)))
     return found
 

@@ -94,12 +94,13 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     plan: list[tuple[str, bool, dict, Expectation, Tolerance]] = [
         (item.case.name, False, item.case.recipe, item.expectation, item.tolerance) for item in stored]
     notes: list[str] = []
+    variant = model_variant(info.get("params")) if spec.judge == "model" else None
     if references is not None and spec.hidden is not None and rng is not None and hidden_count > 0:
         for number, recipe in enumerate(spec.hidden(hidden_count, rng), start=1):
-            plan.append((f"hidden #{number}", True, recipe, compute_expectation(spec, recipe, references), spec.tolerance))
+            expectation = compute_expectation(spec, recipe, references, variant)
+            plan.append((f"hidden #{number}", True, recipe, expectation, spec.tolerance))
     deps = [name for name in spec.depends_on if references is not None and name in references]
     handler = dependency_handler(references, deps) if deps and references is not None else None
-    variant = model_variant(info.get("params")) if spec.judge == "model" else None
     results: list[CaseResult] = []
     failure_kind, traceback_text, output = "", "", ""
     for name, hidden, recipe, expectation, tolerance in plan:

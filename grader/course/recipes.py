@@ -10,7 +10,7 @@ so the draw order of the course's own test cells is reproduced exactly:
     ["assign", "parameters.by", [0, 0], -10.0]  change one entry of something drawn
     ["square", "s.dW1"]                         square something drawn (values that must be >= 0)
     ["vocabulary", "char_to_ix", "ix_to_char"]  the course's 27-character maps
-    ["names", "data", "text" | "split"]         the bundled names data set
+    ["names", "data", "text" | "split", N]      the bundled names data set (optionally its first N names)
     ["reference", "lstm_forward", ["x", "a0", "parameters"], ["a", "y", "c", "caches"]]
 
 "reference" runs a reference solution (backward cases need forward caches); stored cases keep its
@@ -86,6 +86,8 @@ def run_steps(recipe: dict, reference: ReferenceLookup, record: bool = False) ->
             _set(env, step[2], ix_to_char)
         elif kind == "names":
             text = names_text().lower()
+            if len(step) > 3:  # only the first N names: a short run then wraps around the data set
+                text = "".join(text.splitlines(keepends=True)[: step[3]])
             _set(env, step[1], text.split("\n") if step[2] == "split" else text)
         elif kind == "reference":
             outputs = _reference_outputs(step, env, reference, record)
