@@ -16,7 +16,7 @@ __all__ = ["CaseResult", "CellIssue", "FunctionResult", "GradeConfig", "GraderEr
 
 _EXPORTS = {
     "CaseResult": "results", "CellIssue": "results", "FunctionResult": "results", "NotebookResult": "results",
-    "Status": "results", "GradeConfig": "config", "GraderError": "errors", "check": "check",
+    "Status": "results", "GradeConfig": "config", "GraderError": "errors", "check": "selfcheck",
     "grade_batch": "batch", "grade_notebook": "pipeline",
 }
 

@@ -79,11 +79,16 @@ class Session:
                 self.report.issues = sorted(self.excluded.values(), key=lambda issue: issue.cell)
                 return self.report
             try:
-                self.worker = Worker(self.config, self.helper_files)
+                if self.config.engine == "kernel":
+                    from .kernel_engine import KernelWorker
+
+                    self.worker = KernelWorker(self.config, self.helper_files)
+                else:
+                    self.worker = Worker(self.config, self.helper_files)
             except WorkerLost as error:
                 raise GraderError(f"the grading worker could not start: {error.detail}") from None
             self.report.sandbox_notes = list(self.worker.notes)
-            issues = self._run_cells()
+            issues = self._run_cells_in_kernel() if self.config.engine == "kernel" else self._run_cells()
             if issues is not None:
                 self.report.issues = sorted([*self.excluded.values(), *issues], key=lambda issue: issue.cell)
                 return self.report
@@ -126,6 +131,24 @@ class Session:
             else:
                 self.report.functions = dict(header.get("functions", {}))
                 return issues
+
+    def _run_cells_in_kernel(self) -> list[CellIssue] | None:
+        from .kernel_engine import load_with_kernel
+
+        cells = [(cell.index, cell.source) for cell in self.submission.cells if cell.index not in self.excluded]
+        issues, fatal, functions = load_with_kernel(self.worker, cells, self.names, self.config, self.deadline)
+        if fatal is None:
+            self.report.functions = functions
+            return issues
+        index, kind = fatal
+        if kind == "deadline" or time.monotonic() >= self.deadline:
+            self.out_of_time = True
+            return issues
+        message = (f"ran longer than {self.config.cell_timeout:g}s and was stopped" if kind == "timeout"
+                   else "killed the kernel")
+        self.excluded[index] = CellIssue(index, "timeout" if kind == "timeout" else "crashed",
+                                         message + "; the notebook was loaded again without it")
+        return None
 
     # -- calling --------------------------------------------------------------------------------
 

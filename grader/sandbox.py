@@ -116,13 +116,13 @@ class Worker:
                 os.chown(path, self.uid, self.uid)
         os.chmod(self.workdir, 0o700)
         self._reader = wire.FrameReader()
+        self._stderr = open(self._logdir / "stderr.log", "wb")
         self._start()
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        req_r, self._req_w = os.pipe()
-        self._resp_r, resp_w = os.pipe()
+    def _worker_config(self, req_fd: int, resp_fd: int) -> dict:
+        """What worker.py's lock_down needs: limits, folders to hide, user id, environment."""
         memory = self.config.memory_mb * 1024 * 1024
         limits = {
             "RLIMIT_AS": memory,
@@ -132,17 +132,21 @@ class Worker:
             "RLIMIT_CORE": 0,
             "RLIMIT_NPROC": 64 if self.uid is not None else _process_count(os.getuid()) + 64,
         }
-        config = {
-            "req_fd": req_r, "resp_fd": resp_w, "uid": self.uid, "workdir": str(self.workdir),
+        return {
+            "req_fd": req_fd, "resp_fd": resp_fd, "uid": self.uid, "workdir": str(self.workdir),
             "hide": _hidden_paths(self.config, self.workdir), "limits": limits,
             "output_cap": self.config.output_cap,
             "env": {"HOME": str(self.workdir), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                     "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "MPLBACKEND": "Agg", "GRADER_WORKER": "1", "TMPDIR": str(self.workdir)},
         }
+
+    def _start(self) -> None:
+        req_r, self._req_w = os.pipe()
+        self._resp_r, resp_w = os.pipe()
+        config = self._worker_config(req_r, resp_w)
         env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "GRADER_WORKER": "1"}
-        self._stderr = open(self._logdir / "stderr.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
@@ -177,10 +181,11 @@ class Worker:
         # where an interpreter shutdown is not. Whatever it started goes too.
         self.kill()
         for fd in (self._req_w, self._resp_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self._stderr.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
         shutil.rmtree(self._logdir, ignore_errors=True)
@@ -226,8 +231,12 @@ class Worker:
             if remaining <= 0:
                 self.kill()
                 raise WorkerLost("timeout", "time limit reached")
-            ready, _, _ = select.select([self._resp_r], [], [], min(remaining, 1.0))
+            ready, _, _ = select.select([self._resp_r], [], [], min(remaining, 0.5))
             if not ready:
+                if self.process.poll() is not None:  # gone without closing the pipe (kernel engine)
+                    note = self._death_note()
+                    self.kill()
+                    raise WorkerLost("crashed", note)
                 continue
             data = os.read(self._resp_r, 1 << 20)
             if not data:

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import traceback
 
-CONFIG = json.loads(sys.argv[1])
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire  # noqa: E402  (a sibling file, loaded before the package folder is hidden)
 del sys.path[0]
@@ -34,10 +33,18 @@ import numpy as np  # noqa: E402
 # Modules notebooks commonly use, loaded while the interpreter's files are surely readable.
 import copy, math, pprint, string, collections, itertools, functools, numpy.random, numpy.linalg  # noqa: E401,E402,F401
 
-REQ_FD = CONFIG["req_fd"]
-RESP_FD = CONFIG["resp_fd"]
-OUTPUT_CAP = CONFIG.get("output_cap", 20_000)
-READER = wire.FrameReader(CONFIG.get("max_bytes", wire.DEFAULT_MAX_BYTES) * 2)
+# Set by configure(): from the command line (main) or by the kernel bootstrap (kernel_boot.py).
+CONFIG = {}
+REQ_FD = RESP_FD = -1
+OUTPUT_CAP = 20_000
+READER = wire.FrameReader()
+
+
+def configure(config, req_fd, resp_fd):
+    global CONFIG, REQ_FD, RESP_FD, OUTPUT_CAP, READER
+    CONFIG, REQ_FD, RESP_FD = config, req_fd, resp_fd
+    OUTPUT_CAP = config.get("output_cap", 20_000)
+    READER = wire.FrameReader(config.get("max_bytes", wire.DEFAULT_MAX_BYTES) * 2)
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -231,6 +238,11 @@ def load(request, namespace):
             continue
         _, error, _ = run_captured(lambda: exec(code, namespace))
         send({"op": "cell_done", "index": index, "error": error})
+    describe(request, namespace)
+
+
+def describe(request, namespace):
+    """Tell the grader which of the requested names the notebook defines, and how."""
     functions = {}
     for name in request["names"]:
         obj = namespace.get(name)
@@ -338,19 +350,40 @@ def call(request, namespace):
               "error": {"type": "unsendable", "message": safe_str(problem), "traceback": "", "where": ""}})
 
 
-def main():
-    notes = lock_down()
-    namespace = {"__name__": "__main__", "__builtins__": builtins, "display": display}
-    send({"op": "ready", "notes": notes, "pid": os.getpid()})
+def serve(namespace):
+    """Answer requests until told to stop (or the grader goes away)."""
     while True:
-        request = receive()
+        try:
+            request = receive()
+        except EOFError:
+            return
         op = request.get("op")
         if op == "load":
             load(request, namespace)
+        elif op == "describe":
+            describe(request, namespace)
         elif op == "call":
             call(request, namespace)
         else:
-            break
+            return
+
+
+def serve_fifos(request_path, response_path, namespace):
+    """The kernel engine's entry point: the same protocol over two named pipes."""
+    global MAIN_PID
+    MAIN_PID = os.getpid()
+    configure(CONFIG, os.open(request_path, os.O_RDONLY), os.open(response_path, os.O_WRONLY))
+    send({"op": "ready", "notes": [], "pid": os.getpid()})
+    serve(namespace)
+
+
+def main():
+    config = json.loads(sys.argv[1])
+    configure(config, config["req_fd"], config["resp_fd"])
+    notes = lock_down()
+    namespace = {"__name__": "__main__", "__builtins__": builtins, "display": display}
+    send({"op": "ready", "notes": notes, "pid": os.getpid()})
+    serve(namespace)
 
 
 if __name__ == "__main__":

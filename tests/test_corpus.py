@@ -1,6 +1,6 @@
-"""Every real student notebook in ../shared/corpus is graded without a crash, and each function's
-verdict agrees with the manifest's ref_eval (pass <-> full credit), apart from the differences
-below, each checked by hand in the student's code."""
+"""Every real student notebook in ../shared/corpus is graded without a crash, by both engines with
+the same scores, and each function's verdict agrees with the manifest's ref_eval (pass <-> full
+credit), apart from the differences below, each checked by hand in the student's code."""
 from __future__ import annotations
 
 import csv
@@ -20,9 +20,13 @@ KNOWN_DIFFERENCES = {
 def test_whole_corpus_agrees_with_reference_evaluation(shared):
     rows = list(csv.DictReader(open(shared / "corpus" / "manifest.tsv"), delimiter="\t"))
     assert len(rows) > 100
-    disagreements, crashes = [], []
+    disagreements, crashes, engines_differ = [], [], []
+    config = FAST.with_changes(cell_timeout=20, call_timeout=30)
     for row in rows:
-        result = grade_notebook(shared / "corpus" / row["file"], FAST.with_changes(cell_timeout=20, call_timeout=30))
+        result = grade_notebook(shared / "corpus" / row["file"], config)
+        in_kernel = grade_notebook(shared / "corpus" / row["file"], config.with_changes(engine="kernel"))
+        if [(f.name, f.score) for f in result.functions] != [(f.name, f.score) for f in in_kernel.functions]:
+            engines_differ.append(row["file"])
         if not result.graded:
             crashes.append((row["file"], result.error))
             continue
@@ -34,4 +38,5 @@ def test_whole_corpus_agrees_with_reference_evaluation(shared):
             if full != (verdict == "pass") and (row["file"], name) not in KNOWN_DIFFERENCES:
                 disagreements.append((row["file"], name, verdict, function.status.value, function.messages[:1]))
     assert not crashes, crashes
+    assert not engines_differ, engines_differ
     assert not disagreements, "\n".join(map(str, disagreements))

@@ -22,6 +22,15 @@ def test_reference_notebook_scores_full_marks(name):
     assert all(any(case.hidden for case in f.cases) for f in result.functions)
 
 
+@pytest.mark.parametrize("folder", [SOLUTIONS, ASSIGNMENTS])
+@pytest.mark.parametrize("name", ["rnn_step_by_step.ipynb", "dinosaur_island.ipynb"])
+def test_kernel_engine_gives_the_same_scores(folder, name):
+    by_worker = grade_notebook(folder / name, FAST)
+    by_kernel = grade_notebook(folder / name, FAST.with_changes(engine="kernel"))
+    assert by_kernel.graded, by_kernel.error
+    assert [(f.name, f.score, f.status) for f in by_kernel.functions] == [(f.name, f.score, f.status) for f in by_worker.functions]
+
+
 @pytest.mark.parametrize("name", ["rnn_step_by_step.ipynb", "dinosaur_island.ipynb"])
 def test_untouched_assignment_scores_zero_with_not_implemented(name):
     result = grade_notebook(ASSIGNMENTS / name, FAST)

@@ -1,0 +1,38 @@
+"""The in-notebook check: same verdict as `grade`, nothing at all inside a grading worker."""
+from __future__ import annotations
+
+import io
+import textwrap
+
+from rich.console import Console
+
+from grader import check
+from grader.results import Status
+
+
+def _function_from(tmp_path, source, name, monkeypatch):
+    module = tmp_path / "student_code.py"
+    module.write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path.parent))
+    import importlib
+
+    return getattr(importlib.import_module("student_code"), name)
+
+
+def test_check_shows_the_verdict_of_one_function(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wrong = _function_from(tmp_path, """
+        import numpy as np
+        def clip(gradients, maxValue):
+            return {k: np.clip(v, -maxValue, 0) for k, v in gradients.items()}
+        """, "clip", monkeypatch)
+    buffer = io.StringIO()
+    result = check(wrong, console=Console(file=buffer, width=80, no_color=True))
+    assert result is not None and result.name == "clip" and result.status == Status.FAILED
+    assert "clip: FAIL" in buffer.getvalue()
+
+
+def test_check_does_nothing_inside_a_worker(monkeypatch):
+    monkeypatch.setenv("GRADER_WORKER", "1")
+    assert check(print) is None
