@@ -24,7 +24,9 @@ import re
 import statistics
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -189,38 +191,63 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
         else:
             pending.append((entry, digest))
 
-    def run(entry: Entry, digest: str) -> NotebookResult:
-        own = str(entry.path.resolve().parent)
-        hide = tuple(path for path in others if path != own)
+    def finished(entry: Entry, digest: str, result: NotebookResult) -> None:
+        atomic_write(out / "results" / f"{entry.student}.json", json.dumps(_record(entry, result, digest, print_), indent=1))
+        summary.durations[entry.student] = result.duration
+        if result.graded:
+            summary.graded += 1
+        else:
+            summary.failed += 1
         if on_event:
-            on_event("started", entry)
-        return grade_notebook(entry.path, config.with_changes(hide_paths=config.hide_paths + hide))
+            on_event("graded" if result.graded else "failed", entry)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
-        futures: dict[Future, tuple[Entry, str]] = {pool.submit(run, e, d): (e, d) for e, d in pending}
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    queue = list(pending)
+    while queue:  # more than one round only if a grading process itself died
+        queue = _run_pool(queue, jobs, config, others, finished, on_event)
+    return summary
+
+
+def _config_for(entry: Entry, config: GradeConfig, others: list[str]) -> GradeConfig:
+    own = str(entry.path.resolve().parent)
+    return config.with_changes(hide_paths=config.hide_paths + tuple(path for path in others if path != own))
+
+
+def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, others: list[str],
+              finished: Callable[[Entry, str, NotebookResult], None],
+              on_event: Callable[[str, Entry], None] | None) -> list[tuple[Entry, str]]:
+    """Grade in separate grader processes (the grader's own work is CPU-bound Python too).
+
+    Returns what still needs grading when a grading process died (then that entry is recorded as
+    an internal error and the others are retried in a fresh pool)."""
+    context = multiprocessing.get_context("spawn")
+    waiting = list(pending)
+    running: dict[Future, tuple[Entry, str]] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         try:
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            while waiting or running:
+                while waiting and len(running) < jobs:
+                    entry, digest = waiting.pop(0)
+                    running[pool.submit(grade_notebook, entry.path, _config_for(entry, config, others))] = (entry, digest)
+                    if on_event:
+                        on_event("started", entry)
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in done:
-                    entry, digest = futures[future]
+                    entry, digest = running.pop(future)
                     try:
                         result = future.result()
+                    except BrokenProcessPool:
+                        finished(entry, digest, NotebookResult(str(entry.path), None, None,
+                                                               error="internal grader error: the grading process died"))
+                        return [*running.values(), *waiting]
                     except Exception as error:  # a grader bug must not lose the batch
                         result = NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}")
-                    atomic_write(out / "results" / f"{entry.student}.json",
-                                 json.dumps(_record(entry, result, digest, print_), indent=1))
-                    summary.durations[entry.student] = result.duration
-                    if result.graded:
-                        summary.graded += 1
-                    else:
-                        summary.failed += 1
-                    if on_event:
-                        on_event("graded" if result.graded else "failed", entry)
+                    finished(entry, digest, result)
         except KeyboardInterrupt:
-            for future in futures:
+            for future in running:
                 future.cancel()
             raise
+    return []
     return summary
 
 

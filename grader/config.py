@@ -38,6 +38,8 @@ class GradeConfig:
     """Notebooks larger than this are refused (outputs included)."""
     use_solutions: bool = True
     """Use the reference solutions when available (hidden cases, reference dependencies)."""
+    use_zygote: bool = True
+    """Fork workers from a pre-started process holding numpy (faster); False starts each afresh."""
     hide_paths: tuple[str, ...] = field(default=())
     """Extra folders the worker must not see (a batch adds the other submissions and the output)."""
 

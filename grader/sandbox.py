@@ -13,9 +13,11 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -79,6 +81,15 @@ def _process_count(uid: int) -> int:
     return count
 
 
+def _alive(pid: str) -> bool:
+    """Running, not a zombie waiting for a parent that may never reap it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _kill_uid(uid: int) -> None:
     """Kill every process of the worker's private user id (daemons that left the session)."""
     for attempt in range(5):
@@ -87,7 +98,7 @@ def _kill_uid(uid: int) -> None:
             if not entry.isdigit():
                 continue
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
+                if os.stat(f"/proc/{entry}").st_uid == uid and _alive(entry):
                     os.kill(int(entry), signal.SIGKILL)
                     found = True
             except OSError:
@@ -95,6 +106,71 @@ def _kill_uid(uid: int) -> None:
         if not found:
             return
         time.sleep(0.002 * (attempt + 1))
+
+
+class ZygoteChild:
+    """The parts of subprocess.Popen that Worker uses, for a worker forked by the zygote."""
+
+    def __init__(self, zygote: "Zygote", pid: int) -> None:
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.zygote.status(self.pid, wait=False)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.zygote.status(self.pid, wait=True)
+        return self.returncode
+
+
+class Zygote:
+    """A long-lived helper (worker.py --zygote) that forks workers with numpy already imported.
+
+    It saves the interpreter start and the numpy import on every notebook; it never runs student
+    code. One per grader process, started on first use; if it dies, workers start the slow way."""
+
+    _instance: "Zygote | None" = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        self.channel = ours
+        env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "GRADER_WORKER": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-B", str(WORKER_SCRIPT), "--zygote", str(theirs.fileno())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),), env=env, start_new_session=True)
+        theirs.close()
+
+    @classmethod
+    def get(cls) -> "Zygote | None":
+        with cls._lock:
+            if cls._instance is None or cls._instance.process.poll() is not None:
+                try:
+                    cls._instance = Zygote()
+                except OSError:
+                    cls._instance = None
+            return cls._instance
+
+    def _ask(self, request: dict, fds: tuple[int, ...] = ()) -> dict:
+        with self._lock:
+            socket.send_fds(self.channel, [json.dumps(request).encode()], list(fds))
+            reply = self.channel.recv(1 << 16)
+        if not reply:
+            raise OSError("the zygote is gone")
+        return json.loads(reply)
+
+    def spawn(self, config: dict, fds: tuple[int, int, int]) -> ZygoteChild:
+        return ZygoteChild(self, int(self._ask({"op": "spawn", "config": config}, fds)["pid"]))
+
+    def status(self, pid: int, wait: bool) -> int | None:
+        try:
+            return self._ask({"op": "status", "pid": pid, "wait": wait})["code"]
+        except OSError:
+            return -9
 
 
 class Worker:
@@ -147,11 +223,17 @@ class Worker:
         config = self._worker_config(req_r, resp_w)
         env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "GRADER_WORKER": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-            pass_fds=(req_r, resp_w), cwd=self.workdir, env=env, start_new_session=True, close_fds=True,
-        )
+        zygote = Zygote.get() if self.config.use_zygote else None
+        try:
+            if zygote is None:
+                raise OSError("no zygote")
+            self.process = zygote.spawn(config, (req_r, resp_w, self._stderr.fileno()))
+        except OSError:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                pass_fds=(req_r, resp_w), cwd=self.workdir, env=env, start_new_session=True, close_fds=True,
+            )
         os.close(req_r)
         os.close(resp_w)
         header, _ = self.wait_for({"ready"}, time.monotonic() + 60)
@@ -164,17 +246,16 @@ class Worker:
         self.close()
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if self.uid is not None:
-            _kill_uid(self.uid)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         try:
             self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a zombie we cannot reap
+        except (subprocess.TimeoutExpired, OSError):  # pragma: no cover - a zombie we cannot reap
             pass
+        if self.uid is not None:
+            _kill_uid(self.uid)
 
     def close(self) -> None:
         # No polite goodbye: everything the worker had to say has been read, and SIGKILL is instant

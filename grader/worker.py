@@ -22,6 +22,7 @@ import os
 import random
 import resource
 import signal
+import socket
 import sys
 import tempfile
 import traceback
@@ -377,13 +378,66 @@ def serve_fifos(request_path, response_path, namespace):
     serve(namespace)
 
 
-def main():
-    config = json.loads(sys.argv[1])
+def run_worker(config):
     configure(config, config["req_fd"], config["resp_fd"])
     notes = lock_down()
     namespace = {"__name__": "__main__", "__builtins__": builtins, "display": display}
     send({"op": "ready", "notes": notes, "pid": os.getpid()})
     serve(namespace)
+
+
+def zygote(control_fd):
+    """Fork ready-made workers on request: numpy is imported once, not once per notebook.
+
+    Runs no student code itself. Each request carries a worker's config and its three file
+    descriptors (request pipe, response pipe, stderr log); the child starts a new session, locks
+    itself down and serves. The zygote reaps its children and reports their exit status."""
+    global MAIN_PID
+    channel = socket.socket(fileno=control_fd)
+    statuses = {}
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 3)
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)
+        request = json.loads(message)
+        if request["op"] == "spawn":
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    channel.close()
+                    os.setsid()
+                    request_fd, response_fd, log_fd = fds
+                    null = os.open(os.devnull, os.O_RDWR)
+                    os.dup2(null, 0)
+                    os.dup2(null, 1)
+                    os.dup2(log_fd, 2)
+                    MAIN_PID = os.getpid()
+                    config = dict(request["config"], req_fd=request_fd, resp_fd=response_fd)
+                    run_worker(config)
+                finally:
+                    os._exit(0)
+            for fd in fds:
+                os.close(fd)
+            channel.sendall(json.dumps({"pid": pid}).encode())
+        elif request["op"] == "status":
+            pid = request["pid"]
+            if pid not in statuses:
+                try:
+                    done, status = os.waitpid(pid, 0 if request.get("wait") else os.WNOHANG)
+                    if done:
+                        statuses[pid] = os.waitstatus_to_exitcode(status)
+                except ChildProcessError:
+                    statuses[pid] = -9
+            channel.sendall(json.dumps({"code": statuses.pop(pid, None)}).encode())
+
+
+def main():
+    if sys.argv[1] == "--zygote":
+        zygote(int(sys.argv[2]))
+    run_worker(json.loads(sys.argv[1]))
 
 
 if __name__ == "__main__":
