@@ -14,6 +14,7 @@ import numpy as np
 from .course.recipes import RecipeError, build_call
 from .course.reference import call_reference
 from .course.spec import FunctionSpec, Tolerance
+from .diagnose import diagnose
 from .execute import CallOutcome, Session
 from .expected import Expectation, StoredCase, compute_expectation
 from .judges import judge
@@ -113,6 +114,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     handler = dependency_handler(references, deps) if deps and references is not None else None
     results: list[CaseResult] = []
     failure_kind, traceback_text, output = "", "", ""
+    diagnosis, diagnosed = "", False
     for name, hidden, recipe, expectation, tolerance in plan:
         try:
             args, kwargs = build_call(recipe, references.get if references else None, variant)
@@ -128,6 +130,9 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
                 f"{spec.name} has the wrong parameters: expected ({expected}, ...); "
                 f"calling it failed with: {outcome.error.get('message')}",))
         results.append(judge(spec, name, hidden, expectation, outcome, tolerance, variant))
+        if not results[-1].passed and not diagnosis and not diagnosed:
+            diagnosed = True  # one attempt, on the first failing case
+            diagnosis = diagnose(spec, args, kwargs, recipe.get("seed", 0), expectation, outcome, tolerance)
         unexpected = [spec.params[i] for i in outcome.changed_args
                       if i < len(spec.params) and i not in spec.check_args_after]
         if unexpected and not spec.may_change_args:
@@ -142,11 +147,11 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
                 traceback_text = str(outcome.error.get("traceback", ""))
         if outcome.lost:  # it would most likely hang or crash again: stop here
             break
-    return finish(spec, submission, results, failure_kind, traceback_text, deps, notes, output)
+    return finish(spec, submission, results, failure_kind, traceback_text, deps, notes, output, diagnosis)
 
 
 def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult], failure_kind: str,
-           traceback_text: str, deps: list[str], notes: list[str], output: str) -> FunctionResult:
+           traceback_text: str, deps: list[str], notes: list[str], output: str, diagnosis: str = "") -> FunctionResult:
     source = submission.functions.get(spec.name)
     untouched = bool(source and source.looks_untouched)
     score = score_cases(spec.points, results)
@@ -170,5 +175,7 @@ def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult]
     messages.extend(case_notes[:2])
     if output and status != Status.PASSED:
         messages.append("It printed: " + output.strip()[:300])
+    if status in (Status.PASSED, Status.NOT_IMPLEMENTED):
+        diagnosis = ""  # nothing to explain, or the starter code is the explanation
     return FunctionResult(spec.name, spec.section, score, spec.points, status, tuple(results), tuple(messages),
-                          traceback_text, tuple(deps))
+                          traceback_text, tuple(deps), diagnosis)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+from grader.course.mistakes import MISTAKES
 from grader.pipeline import grade_notebook
 
 from conftest import FAST
@@ -17,10 +18,30 @@ KNOWN_DIFFERENCES = {
 }
 
 
+#: (notebook file, function) -> the diagnosis it must get (a mistake model's key, or an error pattern).
+CORPUS_DIAGNOSES = {
+    ("rnn/Subangkar__Sequence-Models-Deeplearning.ai-Coursera-Assignments__Building_a_Recurrent_Neural_Network_Step_by_Step_v3a.ipynb",
+     "rnn_forward"): "reuse-a0",
+    ("rnn/Subangkar__Sequence-Models-Deeplearning.ai-Coursera-Assignments__Building_a_Recurrent_Neural_Network_Step_by_Step_v3a.ipynb",
+     "lstm_forward"): "skip-first",
+    ("rnn/AsH1605__Deep-Learning-Specialization__Building_a_Recurrent_Neural_Network_Step_by_Step.ipynb",
+     "rnn_forward"): "none-caches",
+    ("dino/JasonSCFu__Coursera-Deep-Learning-Exercise__Dinosaurus_Island_Character_level_language_model.ipynb",
+     "sample"): "imports numpy as np",
+    ("rnn/Sujay8070__Sequence-Models__Building_a_Recurrent_Neural_Network_Step_by_Step.ipynb",
+     "lstm_cell_forward"): "takes the arrays as one tuple",
+}
+
+
+def _diagnosis_matches(function: str, diagnosis: str, expected: str) -> bool:
+    models = {m.key: m.message for m in MISTAKES.get(function, [])}
+    return diagnosis == models[expected] if expected in models else expected in diagnosis
+
+
 def test_whole_corpus_agrees_with_reference_evaluation(shared):
     rows = list(csv.DictReader(open(shared / "corpus" / "manifest.tsv"), delimiter="\t"))
     assert len(rows) > 100
-    disagreements, crashes, engines_differ = [], [], []
+    disagreements, crashes, engines_differ, wrong_diagnoses = [], [], [], []
     config = FAST.with_changes(cell_timeout=20, call_timeout=30)
     for row in rows:
         result = grade_notebook(shared / "corpus" / row["file"], config)
@@ -31,6 +52,12 @@ def test_whole_corpus_agrees_with_reference_evaluation(shared):
             crashes.append((row["file"], result.error))
             continue
         by_name = {f.name: f for f in result.functions}
+        for function in result.functions:
+            wanted = CORPUS_DIAGNOSES.get((row["file"], function.name))
+            if wanted is not None and not _diagnosis_matches(function.name, function.diagnosis, wanted):
+                wrong_diagnoses.append((row["file"], function.name, function.diagnosis, wanted))
+            if function.score == function.max_score and function.diagnosis:
+                wrong_diagnoses.append((row["file"], function.name, "diagnosis on a passing function", function.diagnosis))
         for item in filter(None, row["ref_eval"].split(",")):
             name, verdict = item.split(":", 1)
             function = by_name[name]
@@ -39,4 +66,5 @@ def test_whole_corpus_agrees_with_reference_evaluation(shared):
                 disagreements.append((row["file"], name, verdict, function.status.value, function.messages[:1]))
     assert not crashes, crashes
     assert not engines_differ, engines_differ
+    assert not wrong_diagnoses, wrong_diagnoses
     assert not disagreements, "\n".join(map(str, disagreements))
