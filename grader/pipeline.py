@@ -21,6 +21,7 @@ from .expected import load_stored
 from .load import Submission, functions_in_source, load_submission
 from .results import FunctionResult, NotebookResult
 from .run_cases import grade_function
+from .score import note_reference_help
 
 
 def helper_files(assignment: AssignmentSpec, notebook: Path) -> tuple[dict[str, Path], list[str]]:
@@ -89,6 +90,6 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
         issues = session.report.issues
     return NotebookResult(
         notebook=str(submission.path), assignment=spec.name, course_version=submission.course_version,
-        functions=tuple(results), cell_issues=tuple(issues), notes=tuple(notes),
+        functions=tuple(note_reference_help(results)), cell_issues=tuple(issues), notes=tuple(notes),
         duration=time.monotonic() - started, stored_cases_only=references is None,
     )

@@ -12,7 +12,9 @@ Rules, in order:
 """
 from __future__ import annotations
 
-from .results import CaseResult, Status
+import dataclasses
+
+from .results import CaseResult, FunctionResult, Status
 
 
 def score_cases(points: float, cases: list[CaseResult]) -> float:
@@ -35,3 +37,19 @@ def status_of(cases: list[CaseResult], failure_kind: str, looks_untouched: bool)
         return Status.PARTIAL
     return {"timeout": Status.TIMEOUT, "crashed": Status.CRASHED, "protocol": Status.CRASHED,
             "error": Status.ERROR}.get(failure_kind, Status.FAILED)
+
+
+def note_reference_help(results: list[FunctionResult]) -> list[FunctionResult]:
+    """5. A function that passed while a graded function it calls did not (the reference stood in
+    for it) says so: the points are earned, but the student's own pipeline does not work yet."""
+    by_name = {result.name: result for result in results}
+    noted = []
+    for result in results:
+        weak = [name for name in result.reference_dependencies
+                if name in by_name and by_name[name].status != Status.PASSED]
+        if weak and result.status == Status.PASSED:
+            note = (f"Passed with the reference {', '.join(weak)} standing in for yours, which does not pass yet; "
+                    f"with your own it would not work.")
+            result = dataclasses.replace(result, messages=(*result.messages, note))
+        noted.append(result)
+    return noted

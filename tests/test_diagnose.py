@@ -103,7 +103,7 @@ def test_mistake_is_named(tmp_path, notebook, function, key, old, new):
 
 
 def test_every_mistake_model_has_a_test():
-    tested = {(function, key) for _, function, key, _, _ in CASES}
+    tested = {(function, key) for _, function, key, _, _ in CASES} | {("model", key) for key, _, _ in MODEL_CASES}
     every = {(function, m.key) for function, mistakes in MISTAKES.items() for m in mistakes}
     untested = every - tested - {("clip", f"skip-{k}") for k in ("dWaa", "dWya", "db")}
     assert not untested, untested
@@ -119,3 +119,25 @@ def test_error_pattern_numpy_name(tmp_path):
 def test_no_diagnosis_for_passing_functions(tmp_path, notebook):
     result = grade_notebook(make_notebook(tmp_path / notebook, *solution_cells(notebook)), FAST)
     assert all(f.diagnosis == "" for f in result.functions)
+
+
+MODEL_CASES = [
+    ("no-leading-none", "X = [None] + single_example_ix", "X = single_example_ix"),
+    ("state-not-carried", "optimize(X, Y, a_prev, parameters, learning_rate=0.01)",
+     "optimize(X, Y, np.zeros((n_a, 1)), parameters, learning_rate=0.01)"),
+    ("no-shuffle", "    np.random.shuffle(examples)\n", ""),
+]
+
+
+@pytest.mark.parametrize("key, old, new", MODEL_CASES, ids=[c[0] for c in MODEL_CASES])
+def test_model_mistake_is_named(tmp_path, key, old, new):
+    path = with_mistake(tmp_path, DINO, "model", old, new)
+    graded = grade_notebook(path, FAST.with_changes(only=("model",), hidden_cases=1)).functions[0]
+    assert graded.score < graded.max_score
+    assert graded.diagnosis == message("model", key), (graded.diagnosis, graded.messages[:1])
+
+
+def test_model_without_wrap_around_gets_the_index_diagnosis(tmp_path):
+    path = with_mistake(tmp_path, DINO, "model", "idx = j % len(examples)", "idx = j")
+    graded = grade_notebook(path, FAST.with_changes(only=("model",), hidden_cases=1)).functions[0]
+    assert graded.score < graded.max_score and "wrap around" in graded.diagnosis

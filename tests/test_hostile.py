@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import nbformat
@@ -500,3 +501,54 @@ def test_grading_twice_gives_the_same_scores(tmp_path):  # G5
     first = grade_notebook(path, ONLY.with_changes(hidden_seed=None))
     second = grade_notebook(path, ONLY.with_changes(hidden_seed=None))
     assert [f.score for f in first.functions] == [f.score for f in second.functions]
+
+
+def test_passing_thanks_to_the_reference_is_said(tmp_path):
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": WRONG}))
+    assert functions["rnn_forward"].score == functions["rnn_forward"].max_score
+    assert any("standing in for yours" in m for m in functions["rnn_forward"].messages)
+
+
+def test_hidden_case_messages_show_no_expected_values(tmp_path):  # E16
+    _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": WRONG}), ONLY.with_changes(hidden_cases=2))
+    hidden = [case for case in functions["rnn_cell_forward"].cases if case.hidden]
+    assert hidden and all("expected" not in case.message and "got" not in case.message for case in hidden)
+
+
+@root_only
+def test_batch_outputs_and_other_students_are_out_of_reach(tmp_path):  # E10, E11, F3
+    from grader.batch import discover, grade_batch, load_results
+
+    folder, out = tmp_path / "class", tmp_path / "out"
+    folder.mkdir()
+    make_notebook(folder / "victim.ipynb", *base_cells())
+    attack = f"""
+    import os, subprocess
+    for attempt in (lambda: open('{folder}/victim.ipynb').read(),
+                    lambda: os.symlink('/dev/null', '{out}/results/victim.json'),
+                    lambda: open('{out}/gradebook.csv', 'w').write('x')):
+        try:
+            attempt()
+            found.append('DONE')
+        except Exception as e:
+            found.append('DENIED ' + type(e).__name__)
+    subprocess.Popen(['sh', '-c', 'sleep 3; echo forged > {out}/results/late.json'], start_new_session=True)
+    """
+    body = f"found = []\n{textwrap.dedent(attack)}\nraise RuntimeError('PROBE ' + repr(found))"
+    make_notebook(folder / "attacker.ipynb", *base_cells()[:1], cell_forward(body))
+    entries, _ = discover([str(folder)])
+    grade_batch(entries, out, ONLY, jobs=2)
+    time.sleep(4)
+    results = {d["student"]: d for d in load_results(out)}
+    assert results["victim"]["score"] == results["victim"]["max_score"]
+    probe = results["attacker"]["functions"][0]["messages"][0]
+    assert "DONE" not in probe and probe.count("DENIED") == 3
+    assert not (out / "results" / "late.json").exists()
+
+
+def test_student_ids_cannot_escape_the_output_folder():  # F7
+    from grader.batch import _safe_id
+
+    for name in ["../../grader/expected", "/etc/passwd", "..", "a/../../b"]:
+        safe = _safe_id(name)
+        assert "/" not in safe and safe not in ("", ".", "..")

@@ -303,3 +303,48 @@ MISTAKES: dict[str, list[Mistake]] = {
                 lambda X, Y, a, p, learning_rate=0.01: optimizer(X, Y, a, p, learning_rate, update=False)),
     ],
 }
+
+
+def trainer(data, ix_to_char, char_to_ix, num_iterations=35000, n_a=50, dino_names=7, vocab_size=27, verbose=False,
+            *, newer=True, leading_none=True, carry_state=True, shuffle=True):
+    """The training loop of model(), with switches for its usual mistakes. ``newer``: the v4 signature
+    (data is the list of names, returns the last name too); else the data set is read from dinos.txt."""
+    from .recipes import names_text
+
+    helpers = course_helpers()
+    if newer:
+        examples = [x.strip() for x in data]
+    else:
+        examples = [line.lower().strip() for line in names_text().splitlines()]
+    parameters = helpers.initialize_parameters(n_a, vocab_size, vocab_size)
+    if shuffle:
+        np.random.seed(0)
+        np.random.shuffle(examples)
+    a_prev = np.zeros((n_a, 1))
+    last_name = "abc"
+    for j in range(num_iterations):
+        chars = [char_to_ix[ch] for ch in examples[j % len(examples)]]
+        X = ([None] if leading_none else []) + chars
+        Y = X[1:] + [char_to_ix["\n"]]
+        start = a_prev if carry_state else np.zeros((n_a, 1))
+        _, _, a_prev = optimizer(X, Y, start, parameters, 0.01)
+        if j % 2000 == 0:
+            for seed in range(dino_names):
+                last_name = helpers.get_sample(sampler(parameters, char_to_ix, seed), ix_to_char)
+    return (parameters, last_name) if newer else parameters
+
+
+def _model_mistake(**switches):
+    def variant(data, *args):
+        return trainer(data, *args, newer=isinstance(data, list), **switches)
+    return variant
+
+
+MISTAKES["model"] = [
+    Mistake("no-leading-none", "X misses the leading None (the zero vector that starts every name): "
+                               "X = [None] + [char_to_ix[ch] for ch in the name].", _model_mistake(leading_none=False)),
+    Mistake("state-not-carried", "the hidden state restarts at zeros every iteration: pass the a_prev that optimize "
+                                 "returned to the next call.", _model_mistake(carry_state=False)),
+    Mistake("no-shuffle", "the names are not shuffled: keep np.random.seed(0); np.random.shuffle(examples).",
+            _model_mistake(shuffle=False)),
+]
