@@ -5,12 +5,15 @@ The repository keeps assignments/, expected/ and solutions/ at top level; in the
 become grader/data/<name>/ (see grader/resources.py).
 """
 import os
+import shutil
 
 from setuptools import setup
 
 DATA = {"assignments": ["*.ipynb", "*.py", "datasets/*.txt"], "expected": ["*.json"]}
 if not os.environ.get("GRADER_STUDENT_BUILD"):
     DATA["solutions"] = ["*.ipynb", "*.py", "datasets/*.txt"]
+else:  # pip builds in the source tree: drop solutions an earlier build left in build/
+    shutil.rmtree(os.path.join("build", "lib", "grader", "data", "solutions"), ignore_errors=True)
 
 setup(
     packages=["grader", "grader.course"] + [f"grader.data.{name}" for name in DATA],
