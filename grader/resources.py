@@ -44,10 +44,6 @@ def solutions_dir() -> Path | None:
     return _bundled("solutions")
 
 
-def package_dir() -> Path:
-    return _PACKAGE
-
-
 def repo_root() -> Path | None:
     """The source checkout holding this package, if it is one (used by the instructor commands)."""
     root = _PACKAGE.parent

@@ -83,11 +83,3 @@ class AssignmentSpec:
     def required_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.functions if spec.section == "required")
 
-
-def case_list(spec: FunctionSpec, hidden_count: int, rng: np.random.Generator | None) -> list[Case]:
-    cases = [Case(spec.name, name, recipe) for name, recipe in spec.published]
-    if spec.hidden is not None and rng is not None and hidden_count > 0:
-        for number, recipe in enumerate(spec.hidden(hidden_count, rng), start=1):
-            cases.append(Case(spec.name, f"hidden #{number}", recipe, hidden=True))
-    return cases
-
