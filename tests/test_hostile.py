@@ -235,6 +235,7 @@ def test_fork_bomb_at_load(tmp_path):  # C6
     assert result.score == result.max_score
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="daemons that leave the session are found by their private user id (root)")
 def test_orphaned_background_process_is_killed(tmp_path):  # C7
     marker = "grader-orphan-test-%d" % os.getpid()
     cell = ("import subprocess\nsubprocess.Popen(['sleep', '1000', '%s'], start_new_session=True, "
