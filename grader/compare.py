@@ -24,7 +24,7 @@ import numpy as np
 from .course.spec import Tolerance
 from .wire import Opaque
 
-MAX_MISMATCHES = 3
+MAX_MISMATCHES = 2
 
 
 @dataclass(frozen=True)

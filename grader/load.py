@@ -23,9 +23,24 @@ from pathlib import Path
 
 from .course import ASSIGNMENTS, AssignmentSpec, get_assignment
 from .errors import NotebookError, UnknownAssignment
-from .release import code_regions
 
 SAFE_CELL_MAGICS = {"time", "timeit", "capture", "prun", "memit"}
+START_MARK = "### START CODE HERE"
+END_MARK = "### END CODE HERE"
+
+
+def code_regions(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) line numbers (1-based, exclusive of the markers) of every START/END region."""
+    regions, start = [], None
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if text.startswith(START_MARK) or text.startswith("#### START CODE HERE"):
+            start = number
+        elif (text.startswith(END_MARK) or text.startswith("#### END CODE HERE")) and start is not None:
+            regions.append((start, number))
+            start = None
+    return regions
+
 
 
 @dataclass(frozen=True)

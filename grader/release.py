@@ -20,22 +20,7 @@ from .course.recipes import NAMES_OVERRIDE
 from .course.reference import load_reference
 from .errors import GraderError
 from .expected import generate, render
-
-START_MARK = "### START CODE HERE"
-END_MARK = "### END CODE HERE"
-
-
-def code_regions(lines: list[str]) -> list[tuple[int, int]]:
-    """(start, end) line numbers (1-based, exclusive of the markers) of every START/END region."""
-    regions, start = [], None
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if text.startswith(START_MARK) or text.startswith("#### START CODE HERE"):
-            start = number
-        elif (text.startswith(END_MARK) or text.startswith("#### END CODE HERE")) and start is not None:
-            regions.append((start, number))
-            start = None
-    return regions
+from .load import code_regions
 
 
 def stub_source(source: str) -> str:

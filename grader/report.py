@@ -74,10 +74,10 @@ def function_table(functions: Iterable[FunctionResult]) -> Table:
 
 def function_details(function: FunctionResult) -> RenderableType:
     parts: list[RenderableType] = []
+    if function.diagnosis:  # the most useful line comes first
+        parts.append(Text("Likely mistake: " + function.diagnosis, style="bold"))
     for message in function.messages:
         parts.append(Text(message))
-    if function.diagnosis:
-        parts.append(Text("Likely mistake: " + function.diagnosis, style="bold"))
     if function.traceback:
         parts.append(Text("Your code raised:\n" + function.traceback, style="red"))
     if function.reference_dependencies and function.status != Status.MISSING:
@@ -93,7 +93,12 @@ def notebook_report(result: NotebookResult, details: bool = True) -> RenderableT
     if result.graded:
         parts.append(function_table(result.functions))
         if details:
-            parts.extend(function_details(f) for f in result.functions if f.status != Status.PASSED or f.messages)
+            parts.extend(function_details(f) for f in result.functions
+                         if f.status not in (Status.PASSED, Status.NOT_IMPLEMENTED) or (f.status == Status.PASSED and f.messages))
+            todo = [f.name for f in result.functions if f.status == Status.NOT_IMPLEMENTED]
+            if todo:
+                parts.append(Text(f"TODO (not implemented yet): {', '.join(todo)}. Replace the `None` placeholders "
+                                  "between ### START CODE HERE ### and ### END CODE HERE ###.", style="magenta"))
         if result.cell_issues:
             issues = Table.grid(padding=(0, 1))
             for issue in result.cell_issues:
