@@ -130,7 +130,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
                 f"{spec.name} has the wrong parameters: expected ({expected}, ...); "
                 f"calling it failed with: {outcome.error.get('message')}",))
         results.append(judge(spec, name, hidden, expectation, outcome, tolerance, variant))
-        if not results[-1].passed and not diagnosis and not diagnosed:
+        if not results[-1].passed and not diagnosed:
             diagnosed = True  # one attempt, on the first failing case
             diagnosis = diagnose(spec, args, kwargs, recipe.get("seed", 0), expectation, outcome, tolerance)
         unexpected = [spec.params[i] for i in outcome.changed_args
