@@ -31,7 +31,7 @@ class GradeConfig:
     hidden_cases: int = DEFAULT_HIDDEN_CASES
     """Randomized cases per function, compared with the live reference (0 to disable)."""
     hidden_seed: int | None = None
-    """Seed for drawing the hidden cases; None draws a fresh one every run."""
+    """Seed for drawing the hidden cases; None derives it from the notebook's content (reproducible)."""
     output_cap: int = DEFAULT_OUTPUT_CAP
     """Characters of printed output kept per cell or call."""
     max_notebook_mb: int = DEFAULT_MAX_NOTEBOOK_MB

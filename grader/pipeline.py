@@ -6,6 +6,7 @@ starts) becomes a NotebookResult with ``error`` set; nothing here raises for a b
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
 
@@ -52,6 +53,15 @@ def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Sub
     return dataclasses.replace(submission, functions=functions)
 
 
+def hidden_seed(path: Path, config: GradeConfig) -> int:
+    """The seed of the hidden cases: --seed when given, else one derived from the notebook's bytes,
+    so that grading the same notebook again gives the same result, while every notebook gets its own
+    cases (and changing a notebook to fit them changes them)."""
+    if config.hidden_seed is not None:
+        return config.hidden_seed
+    return int.from_bytes(hashlib.sha256(path.read_bytes()).digest()[:8], "big")
+
+
 def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig()) -> NotebookResult:
     path = Path(path)
     started = time.monotonic()
@@ -67,7 +77,7 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
     solutions = resources.solutions_dir() if config.use_solutions else None
     references = load_reference(spec, solutions) if solutions is not None else None
     stored = load_stored(resources.expected_dir() / f"{spec.name}.json")
-    rng = np.random.default_rng(config.hidden_seed)
+    rng = np.random.default_rng(hidden_seed(submission.path, config))
     wanted = [f for f in spec.functions if not config.only or f.name in config.only]
     unknown = sorted(set(config.only) - set(spec.function_names))
     if unknown:

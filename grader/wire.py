@@ -64,6 +64,9 @@ def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
     kind = type(value)
     if depth > MAX_DEPTH:
         return _opaque(value, "nested too deeply")
+    budget.left -= 16  # every node costs something, so a list of a billion small ints is refused too
+    if budget.left < 0:
+        return _opaque(value, "too large")
     if value is None:
         return {"t": "none"}
     if kind is bool:
@@ -93,6 +96,8 @@ def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
             "shape": list(array.shape),
             "blob": len(blobs) - 1,
         }
+    if kind in (tuple, list, dict) and 16 * len(value) > budget.left:
+        return _opaque(value, "too large")
     if kind in (tuple, list):
         return {"t": kind.__name__, "items": [_encode(item, blobs, depth + 1, budget) for item in value]}
     if kind is dict:

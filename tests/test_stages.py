@@ -94,3 +94,22 @@ def test_public_api_is_exactly_all():
                                       "NotebookResult", "Status", "check", "grade_batch", "grade_notebook"]
     for name in grader.__all__:
         assert getattr(grader, name) is not None
+
+
+def test_a_huge_list_of_small_values_is_refused():
+    header, blobs = wire.encode(list(range(100_000)), max_bytes=10_000)
+    assert wire.decode(header, blobs) == wire.Opaque("list", "too large")
+    header, blobs = wire.encode({"k": list(range(100))}, max_bytes=10_000)
+    assert wire.decode(header, blobs) == {"k": list(range(100))}
+
+
+def test_hidden_cases_are_reproducible_per_notebook(tmp_path):
+    from grader.config import GradeConfig
+    from grader.pipeline import hidden_seed
+
+    first, second = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    first.write_text("{}")
+    second.write_text("{ }")
+    config = GradeConfig()
+    assert hidden_seed(first, config) == hidden_seed(first, config) != hidden_seed(second, config)
+    assert hidden_seed(first, config.with_changes(hidden_seed=7)) == 7
