@@ -176,8 +176,8 @@ class Session:
                 detail = (f"did not finish within {self.config.call_timeout:g}s" if time.monotonic() < self.deadline
                           else "the notebook's overall time limit ran out")
             return CallOutcome(lost=lost.kind, lost_detail=detail)
-        payload = payload or {}
-        extra = payload.get("extra") or {}
+        payload = payload if isinstance(payload, dict) else {}
+        extra = payload.get("extra") if isinstance(payload.get("extra"), dict) else {}
         changed = extra.get("changed") if isinstance(extra.get("changed"), list) else []
         return CallOutcome(value=payload.get("value"), args_after=extra.get("args_after"),
                            output=str(extra.get("output", "")), error=header.get("error"),

@@ -64,9 +64,9 @@ def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
     kind = type(value)
     if depth > MAX_DEPTH:
         return _opaque(value, "nested too deeply")
-    budget.left -= 16  # every node costs something, so a list of a billion small ints is refused too
-    if budget.left < 0:
+    if budget.left < 16:  # every node costs something, so a list of a billion small ints is refused too
         return _opaque(value, "too large")
+    budget.left -= 16
     if value is None:
         return {"t": "none"}
     if kind is bool:
@@ -76,17 +76,17 @@ def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
     if kind is float:
         return {"t": "float", "v": repr(value)}
     if kind is str:
-        budget.left -= len(value)
-        if budget.left < 0:
+        if len(value) > budget.left:
             return _opaque(value, "too large")
+        budget.left -= len(value)
         return {"t": "str", "v": value}
     if kind is np.ndarray or isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value) if isinstance(value, np.generic) else value
         if array.dtype.kind not in "biufc" or array.dtype.hasobject:
             return _opaque(value, f"dtype {array.dtype}")
-        budget.left -= array.nbytes
-        if budget.left < 0:
+        if array.nbytes > budget.left:
             return _opaque(value, "too large")
+        budget.left -= array.nbytes
         blobs.append(np.ascontiguousarray(array).tobytes())
         return {
             "t": "scalar" if isinstance(value, np.generic) else "ndarray",

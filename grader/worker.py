@@ -186,12 +186,21 @@ def safe_str(value, limit=2000):
     return text[:limit]
 
 
+def _cell_label(filename):
+    """"cell N" for our cells; IPython (kernel engine) names its cell files /tmp/ipykernel_<pid>/<n>.py."""
+    if filename.startswith("<cell "):
+        return filename[1:-1]
+    if "ipykernel_" in filename or filename.startswith("<ipython-input-"):
+        return "a notebook cell"
+    return None
+
+
 def describe_error(error):
-    """The student's frames only (files named <cell N>), then the exception line."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith("<cell ")]
+    """The student's frames only (code from notebook cells), then the exception line."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _cell_label(frame.filename)]
     lines = []
     for frame in frames[-8:]:
-        lines.append("  %s, line %d, in %s" % (frame.filename[1:-1], frame.lineno, frame.name))
+        lines.append("  %s, line %d, in %s" % (_cell_label(frame.filename), frame.lineno, frame.name))
         if frame.line:
             lines.append("    " + frame.line.strip())
     lines.append("%s: %s" % (type(error).__name__, safe_str(error, 500)))
@@ -200,7 +209,7 @@ def describe_error(error):
         "type": type(error).__name__[:80],
         "message": safe_str(error, 500),
         "traceback": "\n".join(lines),
-        "where": "%s, line %d" % (last.filename[1:-1], last.lineno) if last else "",
+        "where": "%s, line %d" % (_cell_label(last.filename), last.lineno) if last else "",
     }
 
 

@@ -88,3 +88,12 @@ def test_report_is_readable_at_80_columns_without_colour():
     text = buffer.getvalue()
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "TODO" in text and "not implemented yet" in text and "\x1b[" not in text
+
+
+def test_kernel_engine_shows_the_students_own_traceback(tmp_path):
+    source = "import numpy as np\n\n# GRADED FUNCTION: clip\ndef clip(gradients, maxValue):\n    raise ValueError('mine')\n"
+    path = make_notebook(tmp_path / "dino.ipynb", source)
+    result = grade_notebook(path, FAST.with_changes(engine="kernel", assignment="dinosaur_island", only=("clip",)))
+    traceback = result.functions[0].traceback
+    assert "a notebook cell, line 5, in clip" in traceback and "ValueError: mine" in traceback
+    assert "grader" not in traceback and "worker" not in traceback

@@ -113,3 +113,9 @@ def test_hidden_cases_are_reproducible_per_notebook(tmp_path):
     config = GradeConfig()
     assert hidden_seed(first, config) == hidden_seed(first, config) != hidden_seed(second, config)
     assert hidden_seed(first, config.with_changes(hidden_seed=7)) == 7
+
+
+def test_one_oversized_value_does_not_spoil_the_rest():
+    header, blobs = wire.encode({"value": np.zeros(10_000), "extra": {"output": "hello"}}, max_bytes=1_000)
+    back = wire.decode(header, blobs)
+    assert back["value"] == wire.Opaque("ndarray", "too large") and back["extra"] == {"output": "hello"}
