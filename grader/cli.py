@@ -48,7 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, help="batch: parallel notebooks (default: number of cores)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
     parser.add_argument("--no-color", action="store_true")
+    parser.add_argument("--version", action="version", version=f"grade {_version()}")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnn-grader")
+    except PackageNotFoundError:
+        return "0.1.0 (source checkout)"
 
 
 def _config(args: argparse.Namespace) -> GradeConfig:
@@ -89,7 +99,7 @@ def _demo_paths() -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] != ["release"] and "--help" not in argv and "-h" not in argv:
+    if argv[:1] != ["release"] and not {"--help", "-h", "--version"} & set(argv):
         from .zygote import Zygote
 
         Zygote.get()  # boots (numpy import) while the grader imports the rest
