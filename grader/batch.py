@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -248,7 +248,6 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, 
                 future.cancel()
             raise
     return []
-    return summary
 
 
 # --- outputs --------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ import wire  # noqa: E402  (a sibling file, loaded before the package folder is 
 del sys.path[0]
 import numpy as np  # noqa: E402
 # Modules notebooks commonly use, loaded while the interpreter's files are surely readable.
-import copy, math, pprint, string, collections, itertools, functools, numpy.random, numpy.linalg  # noqa: E401,E402,F401
+import copy, math, pprint, string, collections, itertools, functools, numpy.random, numpy.linalg  # noqa: E401,E402
+PRELOADED = (copy, math, pprint, string, collections, itertools, functools)
 
 # Set by configure(): from the command line (main) or by the kernel bootstrap (kernel_boot.py).
 CONFIG = {}

@@ -294,9 +294,6 @@ def test_thread_spam(tmp_path):  # C11
 
 # --- D. return-value tricks --------------------------------------------------------------------------
 
-PUBLISHED_A_NEXT = "[0.59584544, 0.18141802, 0.61311866, 0.99808218, 0.85016201, 0.99980978, -0.18887155, 0.99815551, 0.6531151, 0.82872037]"
-
-
 @pytest.mark.parametrize("body, message", [
     ("class T:\n    __eq__ = lambda s, o: True\nreturn T(), T(), T()", "a_next should be a numpy array"),    # D1
     ("class T:\n    __eq__ = lambda s, o: True\nt = T()\nreturn t, t, (t, t, t, t)", "should be a numpy array"),
@@ -344,12 +341,8 @@ def test_mutating_inputs_is_noted_and_does_not_leak(tmp_path):  # D12
 
 
 def test_hard_coded_published_output_scores_zero(tmp_path):  # D14
-    body = f"""
-    a_next = np.tile(np.array({PUBLISHED_A_NEXT}), (5, 1))
-    return a_next, softmax(np.dot(parameters["Wya"], a_next) + parameters["by"]), (a_next, a_prev, xt, parameters)
-    """
-    real = GOOD_CELL.replace("return a_next, yt_pred, cache", "return a_next, yt_pred, cache")
-    cheat = real.replace('''    cache = (a_next, a_prev, xt, parameters)''', '''    if xt.shape == (3, 10) and abs(xt[0, 0] - 1.62434536) < 1e-6:
+    # right only on the published input (recognised by its first value), wrong everywhere else
+    cheat = GOOD_CELL.replace('''    cache = (a_next, a_prev, xt, parameters)''', '''    if xt.shape == (3, 10) and abs(xt[0, 0] - 1.62434536) < 1e-6:
         return a_next, yt_pred, (a_next, a_prev, xt, parameters)
     cache = None''')
     _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cheat}),
