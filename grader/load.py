@@ -258,7 +258,8 @@ def detect_assignment(path: Path, defined: set[str], markers: set[str], metadata
                             f"functions of {known}. Use --assignment NAME.")
 
 
-def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], metadata: dict) -> str | None:
+def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], metadata: dict,
+                   markdown: str = "") -> str | None:
     tag = metadata.get("grader")
     if isinstance(tag, dict) and tag.get("version"):
         return str(tag["version"])
@@ -271,6 +272,10 @@ def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], m
     match = re.search(r"v(3a|3b|[1-4])(?![0-9])", name)
     if match:
         return "v" + match.group(1)
+    # v3a and v3b say so in their "Updates" markdown
+    updates = re.search(r"(?:updates for|current notebook is version)\W*(3a|3b)", markdown, re.IGNORECASE)
+    if updates:
+        return "v" + updates.group(1).lower()
     if assignment.name == "rnn_step_by_step" and "_tmp" in text:
         return "v3a"
     if assignment.name == "dinosaur_island":
@@ -315,5 +320,6 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
                          "the grader calls the function itself)")
             continue
         cells.append(CodeCell(position, source, tuple(cell_notes)))
-    version = detect_version(spec, path, [source for _, source, _, _ in parsed], nb.metadata)
+    markdown = "\n".join(text for kind, text in nb.cells if kind == "markdown")
+    version = detect_version(spec, path, [source for _, source, _, _ in parsed], nb.metadata, markdown)
     return Submission(path, spec, version, tuple(cells), functions, tuple(notes))

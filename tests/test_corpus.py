@@ -68,3 +68,18 @@ def test_whole_corpus_agrees_with_reference_evaluation(shared):
     assert not engines_differ, engines_differ
     assert not wrong_diagnoses, wrong_diagnoses
     assert not disagreements, "\n".join(map(str, disagreements))
+
+
+def test_assignment_and_course_version_are_detected(shared):
+    from grader.load import load_submission
+
+    rows = list(csv.DictReader(open(shared / "corpus" / "manifest.tsv"), delimiter="\t"))
+    names = {"rnn": "rnn_step_by_step", "dino": "dinosaur_island"}
+    versions = {"v4_2021": "v4", "pre-v3(learners)": "pre-v3 (learners)"}
+    wrong = []
+    for row in rows:
+        submission = load_submission(shared / "corpus" / row["file"], 50)
+        if (submission.assignment.name, submission.course_version) != (names[row["assignment"]],
+                                                                       versions.get(row["version"], row["version"])):
+            wrong.append((row["file"], row["version"], submission.course_version))
+    assert not wrong, wrong
