@@ -209,8 +209,9 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
 
 
 def _config_for(entry: Entry, config: GradeConfig, others: list[str]) -> GradeConfig:
-    own = str(entry.path.resolve().parent)
-    return config.with_changes(hide_paths=config.hide_paths + tuple(path for path in others if path != own))
+    # Every submission folder, the student's own too: the worker gets the cells over its pipe and
+    # its helper files in its own folder, so it never needs to read a submission.
+    return config.with_changes(hide_paths=config.hide_paths + tuple(others))
 
 
 def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, others: list[str],

@@ -90,6 +90,8 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
         notes.append("stored cases only: no reference solutions in this install, so no randomized hidden cases "
                      "and graded functions are judged with your own helpers")
     deadline = started + config.notebook_timeout
+    # The worker gets the cells over its pipe: the folder holding the notebook (and maybe others') stays hidden.
+    config = config.with_changes(hide_paths=(*config.hide_paths, str(submission.path.resolve().parent)))
     results: list[FunctionResult] = []
     with Session(submission, config, files, [f.name for f in wanted], deadline) as session:
         issues = session.report.issues

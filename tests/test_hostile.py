@@ -510,7 +510,22 @@ def test_hidden_case_messages_show_no_expected_values(tmp_path):  # E16
 
 
 @root_only
-def test_batch_outputs_and_other_students_are_out_of_reach(tmp_path):  # E10, E11, F3
+def test_batch_outputs_and_other_students_are_out_of_reach():  # E10, E11, F3
+    import shutil
+    import tempfile
+
+    from grader.batch import discover, grade_batch, load_results
+
+    # readable by anyone, like a real class folder (pytest's tmp_path is not): hiding must do the work
+    tmp_path = Path(tempfile.mkdtemp(prefix="grader-class-", dir="/tmp"))
+    os.chmod(tmp_path, 0o755)
+    try:
+        _attack_a_class(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _attack_a_class(tmp_path: Path) -> None:
     from grader.batch import discover, grade_batch, load_results
 
     folder, out = tmp_path / "class", tmp_path / "out"
