@@ -21,7 +21,7 @@ from .course.reference import REFERENCE_LOCK
 from .course.spec import FunctionSpec, Tolerance
 from .execute import CallOutcome
 from .expected import Expectation
-from .judges import _named, judge_values
+from .judges import named_mismatches, judge_values
 
 def _message(function: str, key: str) -> str:
     return next(m.message for m in MISTAKES[function] if m.key == key)
@@ -61,7 +61,7 @@ def _same_as_any_protocol(produced: Any, expectation: Expectation, tol: Toleranc
 
 
 def _differs(spec: FunctionSpec, expectation: Expectation, produced: Any, args_after: list, tol: Tolerance) -> bool:
-    if _failures(_named(spec, expectation.value, produced, tol)):
+    if _failures(named_mismatches(spec, expectation.value, produced, tol)):
         return True
     return any(_failures(compare(want, args_after[i], tol)) for i, want in expectation.args_after.items())
 

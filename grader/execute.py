@@ -182,7 +182,3 @@ class Session:
         return CallOutcome(value=payload.get("value"), args_after=extra.get("args_after"),
                            output=str(extra.get("output", "")), error=header.get("error"),
                            changed_args=tuple(int(i) for i in changed if isinstance(i, int)))
-
-    def reload_if_needed(self) -> None:
-        if self.worker is None and time.monotonic() < self.deadline:
-            self.load()

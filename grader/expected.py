@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .course.recipes import build_call, names_text
+from .course.recipes import build_call, names_text, run_steps
 from .course.spec import AssignmentSpec, Case, FunctionSpec, Tolerance
 from .course.reference import call_reference
 from .errors import GraderError
@@ -142,7 +142,7 @@ def compute_expectation(spec: FunctionSpec, recipe: dict, references: References
 
 def _case_json(spec: FunctionSpec, name: str, recipe: dict, references: References) -> dict:
     recipe = copy.deepcopy(recipe)
-    build_call_recorded(recipe, references)
+    run_steps(recipe, references.get, record=True)  # reference-step results are stored in the recipe
     expectation = compute_expectation(spec, recipe, references)
     entry: dict[str, Any] = {"name": name, "recipe": recipe,
                              "tolerance": {"rtol": spec.tolerance.rtol, "atol": spec.tolerance.atol}}
@@ -155,13 +155,6 @@ def _case_json(spec: FunctionSpec, name: str, recipe: dict, references: Referenc
     if expectation.stable_prefix is not None:
         entry["stable_prefix"] = expectation.stable_prefix
     return entry
-
-
-def build_call_recorded(recipe: dict, references: References) -> None:
-    """Run the recipe once with the reference, storing reference-step results inside it."""
-    from .course.recipes import run_steps
-
-    run_steps(recipe, references.get, record=True)
 
 
 def generate(assignment: AssignmentSpec, references: References) -> dict:

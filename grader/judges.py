@@ -47,7 +47,7 @@ def _redact(mismatches: list[Mismatch]) -> list[str]:
     return lines
 
 
-def _named(spec: FunctionSpec, expected: Any, actual: Any, tol: Tolerance) -> list[Mismatch]:
+def named_mismatches(spec: FunctionSpec, expected: Any, actual: Any, tol: Tolerance) -> list[Mismatch]:
     """Compare, naming the returned values after the spec ("a_next", not "result[0]")."""
     if isinstance(expected, tuple) and len(spec.outputs) == len(expected) and len(expected) > 1:
         if not isinstance(actual, (tuple, list)):
@@ -64,7 +64,7 @@ def _named(spec: FunctionSpec, expected: Any, actual: Any, tol: Tolerance) -> li
 
 
 def judge_values(spec: FunctionSpec, expectation: Expectation, outcome: CallOutcome, tol: Tolerance) -> list[Mismatch]:
-    found = _named(spec, expectation.value, outcome.value, tol)
+    found = named_mismatches(spec, expectation.value, outcome.value, tol)
     for index, want in expectation.args_after.items():
         after = (outcome.args_after or [None] * (index + 1))[index]
         problems = compare(want, after, tol, path=f"{spec.params[index]} (after the call)")

@@ -21,6 +21,7 @@ import nbformat
 from .config import GradeConfig
 from .results import CellIssue
 from .sandbox import Worker, WorkerLost
+from .zygote import launch_environment
 
 KERNEL_BOOT = Path(__file__).with_name("kernel_boot.py")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -44,7 +45,7 @@ class KernelWorker(Worker):
         self.km.write_connection_file()
         self._give_to_worker(self.workdir / "kernel.json")
         self.km.start_kernel(cwd=str(self.workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OPENBLAS_NUM_THREADS": "1"})
+                             env=launch_environment())
         self.process = self.km.provisioner.process  # type: ignore[union-attr]
         self._req_w = self._resp_r = -1
 

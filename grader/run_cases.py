@@ -121,7 +121,6 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
         except RecipeError as error:
             notes.append(f"case {name!r} skipped: {error}")
             continue
-        session.reload_if_needed()
         outcome: CallOutcome = session.call(spec.name, args, kwargs, deps=deps, seed=recipe.get("seed", 0),
                                             return_args=bool(spec.check_args_after), on_dependency=handler)
         if outcome.error and outcome.error.get("type") == "signature":

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import resources, wire
 from .config import GradeConfig
-from .zygote import Zygote
+from .zygote import Zygote, launch_environment
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _UID_RANGE = (200_000, 2_000_000_000)
@@ -155,8 +155,6 @@ class Worker:
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         config = self._worker_config(req_r, resp_w)
-        env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "GRADER_WORKER": "1"}
         zygote = Zygote.get() if self.config.use_zygote else None
         try:
             if zygote is None:
@@ -166,7 +164,7 @@ class Worker:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                pass_fds=(req_r, resp_w), cwd=self.workdir, env=env, start_new_session=True, close_fds=True,
+                pass_fds=(req_r, resp_w), cwd=self.workdir, env=launch_environment(), start_new_session=True, close_fds=True,
             )
         os.close(req_r)
         os.close(resp_w)

@@ -16,6 +16,13 @@ from pathlib import Path
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 
 
+def launch_environment() -> dict[str, str]:
+    """The environment a worker, the zygote or a kernel starts with: nothing of the grader's own,
+    BLAS on one thread (set before numpy is imported), and the flag that makes check() a no-op."""
+    return {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "GRADER_WORKER": "1"}
+
+
 class ZygoteChild:
     """The parts of subprocess.Popen that Worker uses, for a worker forked by the zygote."""
 
@@ -45,12 +52,10 @@ class Zygote:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         self.channel = ours
-        env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "GRADER_WORKER": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-B", str(WORKER_SCRIPT), "--zygote", str(theirs.fileno())],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(theirs.fileno(),), env=env, start_new_session=True)
+            pass_fds=(theirs.fileno(),), env=launch_environment(), start_new_session=True)
         theirs.close()
 
     @classmethod
