@@ -117,10 +117,10 @@ def _model_variants(spec: FunctionSpec, recipe: dict, references: References, on
         return variants
     old_args, _ = build_call(recipe, references.get, "data")
     lines = [line.lower() for line in names_text().splitlines(keepends=True)]
-    variants["data"] = call_reference(model, [lines, *old_args[1:]], {})[0]
+    variants["data"] = call_reference(model, [lines, *old_args[1:]], {})
     python_order = [line.strip() for line in lines]
     random.Random(recipe.get("seed", 0)).shuffle(python_order)
-    variants["data_random"] = call_reference(model, [_presorted_for_numpy_shuffle(python_order), *old_args[1:]], {})[0]
+    variants["data_random"] = call_reference(model, [_presorted_for_numpy_shuffle(python_order), *old_args[1:]], {})
     return variants
 
 

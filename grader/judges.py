@@ -7,9 +7,11 @@ Three judges, chosen by the function's spec:
   index, at most 50 draws plus the appended newline, no newline before the end) and equal the
   reference on the leading stretch that float noise cannot change on any machine (see
   expected._sample_stable_prefix); past it, chaos may legitimately make machines disagree.
-- "model": the trained parameters (and, for the newer signature, the last sampled name) after a
-  short run, against the reference run with the same protocol. The older signature may follow
-  either published shuffle (numpy's, from v3 on; Python's random.shuffle in v1 and v2).
+- "model": the trained parameters (and the last sampled name, when the function returns one) after
+  a short run, against the reference run with the same protocol. The input form comes from the
+  parameters the student's model declares, the output form from what it returns, so every
+  published combination is judged as written. The older input form may follow either published
+  shuffle (numpy's, from v3 on; Python's random.shuffle in v1 and v2).
 Hidden cases never show expected values.
 """
 from __future__ import annotations
@@ -108,26 +110,36 @@ def judge_sample(expectation: Expectation, outcome: CallOutcome) -> list[Mismatc
     return problems
 
 
-def _model_mismatches(expected: Any, actual: Any, tol: Tolerance, with_name: bool) -> list[Mismatch]:
-    if with_name:
-        if not isinstance(actual, (tuple, list)) or len(actual) != 2:
-            return [Mismatch("result", "type", f"model should return (parameters, last_dino_name), got {describe_type(actual)}")]
-        found = compare(expected[0], actual[0], tol, path="parameters")
-        if not found and actual[1] != expected[1]:
-            found.append(Mismatch("last_dino_name", "values", f"last_dino_name is {actual[1]!r:.60}, expected {expected[1]!r}"))
+MODEL_RETURN_FORMS = "`parameters` (a dict, v1 to v3b) or `(parameters, last_dino_name)` (v4)"
+
+
+def _model_mismatches(expected: Any, actual: Any, tol: Tolerance) -> list[Mismatch]:
+    """Judge a trained model in the return form the student chose: both published forms are right.
+
+    ``expected`` is the reference's (parameters, last_dino_name); the name is compared only when
+    the student returns one, and only once the parameters agree (it follows from them)."""
+    want_parameters, want_name = expected if isinstance(expected, tuple) else (expected, None)
+    if isinstance(actual, dict):
+        return compare(want_parameters, actual, tol, path="parameters")
+    if isinstance(actual, (tuple, list)) and len(actual) == 2 and isinstance(actual[0], dict):
+        found = compare(want_parameters, actual[0], tol, path="parameters")
+        if not found and want_name is not None and actual[1] != want_name:
+            found.append(Mismatch("last_dino_name", "values",
+                                  f"last_dino_name is {actual[1]!r:.60}, expected {want_name!r}"))
         return found
-    return compare(expected, actual, tol, path="parameters")
+    return [Mismatch("result", "type", f"model should return {MODEL_RETURN_FORMS}, got {describe_type(actual)}")]
 
 
 def judge_model(expectation: Expectation, outcome: CallOutcome, tol: Tolerance, variant: str) -> list[Mismatch]:
+    """``variant`` is the input form (run_cases.model_variant); the older input form may follow either
+    published shuffle (numpy's from v3 on, Python's random.shuffle in v1 and v2)."""
     variants = expectation.variants or {}
-    if variant == "data_x":
-        return _model_mismatches(variants["data_x"], outcome.value, tol, with_name=True)
+    names = ("data_x",) if variant == "data_x" else ("data", "data_random")
     best: list[Mismatch] | None = None
-    for name in ("data", "data_random"):
+    for name in names:
         if name not in variants:
             continue
-        found = _model_mismatches(variants[name], outcome.value, tol, with_name=False)
+        found = _model_mismatches(variants[name], outcome.value, tol)
         if not found:
             return []
         best = found if best is None else best

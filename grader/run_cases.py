@@ -62,9 +62,17 @@ def dependency_handler(references: References, allowed: list[str]):
 
 
 def model_variant(params: list[str] | None) -> str:
-    """Which published signature a student's model has: model(data_x, ...) or model(data, ...)."""
+    """The input form a student's model declares, from its own parameter list.
+
+    The published forms differ in the first parameter: model(data_x, ...) (v4) gets the list of
+    names; model(data, ...) (v1 to v3b) reads dinos.txt itself and gets the text. ``verbose`` says
+    nothing about the input (v3b has it with ``data``), so it only breaks the tie for a first
+    parameter with neither name. What the function returns is judged from what it returns."""
     params = params or []
-    return "data_x" if (params[:1] == ["data_x"] or "verbose" in params) else "data"
+    first = params[0] if params else ""
+    if first in ("data_x", "data"):
+        return first
+    return "data_x" if "verbose" in params else "data"
 
 
 def _missing_result(spec: FunctionSpec, submission: Submission, issues: list[CellIssue]) -> FunctionResult:
