@@ -36,6 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from . import lms
 from .config import GradeConfig
 from .errors import UsageError
 from .pipeline import grade_notebook
@@ -70,9 +71,11 @@ def discover(paths: list[str]) -> tuple[list[Entry], list[str]]:
             if path.is_dir() and not path.is_symlink():
                 found.extend(_from_folder(path))
             elif path.suffix == ".ipynb" or path.exists() or path.is_symlink():
-                found.append((_safe_id(path.stem), path))
+                found.append((lms.student_id(path) or _safe_id(path.stem), path))
             else:
                 problems.append(f"{item}: no such file or folder")
+    found, left_out = lms.keep_latest(found)  # an LMS download: one submission per student, the latest
+    problems.extend(left_out)
     entries: list[Entry] = []
     seen: dict[str, Path] = {}
     for student, path in found:
@@ -94,7 +97,9 @@ def _from_folder(root: Path) -> list[tuple[str, Path]]:
     result = []
     for path in notebooks:
         parts = path.relative_to(root).parts
-        if "submitted" in parts and len(parts) >= parts.index("submitted") + 4:  # nbgrader
+        if lms.student_id(path.relative_to(root)) is not None:  # Canvas or Moodle bulk download
+            result.append((lms.student_id(path.relative_to(root)), path))
+        elif "submitted" in parts and len(parts) >= parts.index("submitted") + 4:  # nbgrader
             position = parts.index("submitted")
             student, assignment = parts[position + 1], parts[position + 2]
             result.append((_safe_id(f"{student}" if _single(notebooks, path) else f"{student}_{assignment}"), path))
@@ -387,10 +392,16 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
 
 
 def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
-               force: bool) -> int:
+               force: bool, students: tuple[str, ...] = ()) -> int:
+    paths, unpacked = lms.unpack_archives(paths, out / "submissions")  # an LMS download as a zip
     entries, problems = discover(paths)
+    problems = unpacked + problems
     if not entries:
         raise UsageError("no notebooks found in " + ", ".join(paths))
+    if students:  # --student: regrade just these, leave every other result as it is
+        from .regrade import regrade_main, select
+
+        return regrade_main(select(entries, students), out, config, console, jobs=jobs)
     counts = {"graded": 0, "failed": 0, "running": 0, "skipped": 0}
     lock = threading.Lock()
     with Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),

@@ -1,0 +1,246 @@
+"""What an LMS bulk download looks like: student ids from file names, and safe unpacking of its zip.
+
+    parse_name(path)            -> LmsName | None   Canvas or Moodle naming, read from a path
+    student_id(path)            -> str | None       the id a batch files the notebook under
+    keep_latest(found)          -> (kept, notes)    one submission per LMS student: the latest
+    unpack_archives(paths, dir) -> (paths, notes)   every .zip among the paths extracted, safely
+
+Canvas ("Download Submissions") names each file ``login[_late]_userid_submissionid_filename``,
+e.g. ``smithj_late_12345_67890_rnn.ipynb``; a file the student uploaded again under the same name
+gets ``-1``, ``-2`` before its extension. The user id is the ``ID`` column of Canvas's gradebook.
+
+Moodle ("Download all submissions") puts each student's files in a folder
+``Full Name_12345_assignsubmission_file_/`` (or, without folders, prefixes the file name with it).
+12345 is the participant id: the ``Participant 12345`` identifier of Moodle's grading worksheet.
+
+Everything here comes from students (file names, archive entries) and is treated as hostile: an
+archive entry is never written outside its destination, never as a link, and the archive is
+refused whole when it is larger, or holds more files, or compresses better than a class can.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import GraderError
+
+
+class ArchiveError(GraderError):
+    """A zip file that cannot be unpacked safely (too big, too many files, a zip bomb, not a zip)."""
+
+
+@dataclass(frozen=True)
+class LmsName:
+    lms: str
+    """"canvas" or "moodle"."""
+    student: str
+    """The LMS's own user id (Canvas user id, Moodle participant id): the id results are filed under."""
+    name: str
+    """Canvas login part, or Moodle full name (for messages only)."""
+    submission: int = 0
+    """Canvas submission (attachment) id: a later upload has a larger one."""
+    resubmission: int = 0
+    """Canvas ``-N`` suffix of a file uploaded again under the same name."""
+    late: bool = False
+    """Canvas marked the submission late."""
+    filename: str = ""
+    """The file name the student uploaded."""
+
+
+_CANVAS = re.compile(r"^(?P<login>[A-Za-z0-9]+?)(?P<late>_late)?_(?P<user>\d+)_(?P<submission>\d+)_(?P<file>.+)$",
+                     re.IGNORECASE)
+_RESUBMISSION = re.compile(r"^.+-(?P<n>\d+)(?:\.[^.]*)?$")
+_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_[a-z]+_(?P<file>.*)$")
+#: Moodle keeps a student's own subfolders under the student's folder: look this far up for it.
+_MOODLE_DEPTH = 4
+
+
+def parse_name(path: Path | PurePosixPath) -> LmsName | None:
+    """The LMS naming of ``path`` (its file name, or for Moodle a folder above it), or None."""
+    canvas = _CANVAS.match(path.name)
+    if canvas:
+        filename = canvas["file"]
+        again = _RESUBMISSION.match(filename)
+        return LmsName("canvas", canvas["user"], canvas["login"], int(canvas["submission"]),
+                       int(again["n"]) if again else 0, bool(canvas["late"]), filename)
+    for part in [path.name, *(parent.name for parent in list(path.parents)[:_MOODLE_DEPTH - 1])]:
+        moodle = _MOODLE.match(part)
+        if moodle:
+            return LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or path.name)
+    return None
+
+
+def student_id(path: Path) -> str | None:
+    """The student id an LMS download gives ``path``, or None when it is not named by an LMS."""
+    parsed = parse_name(path)
+    return parsed.student if parsed else None
+
+
+def _recency(path: Path, parsed: LmsName) -> tuple[int, int, float, str]:
+    try:
+        mtime = path.lstat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return parsed.submission, parsed.resubmission, mtime, str(path)
+
+
+def keep_latest(found: list[tuple[str, Path]]) -> tuple[list[tuple[str, Path]], list[str]]:
+    """One notebook per LMS student: the latest by submission id, then resubmission number, then
+    modification time. Entries not named by an LMS, or filed under another id, pass unchanged.
+    Returns what is kept (in the original order) and a note for each notebook left out."""
+    groups: dict[str, list[tuple[tuple, Path]]] = {}
+    for student, path in found:
+        parsed = parse_name(path)
+        if parsed is not None and parsed.student == student:
+            groups.setdefault(student, []).append((_recency(path, parsed), path))
+    dropped: dict[Path, Path] = {}
+    for student, candidates in groups.items():
+        latest = max(candidates, key=lambda item: item[0])[1]
+        dropped.update({path: latest for _, path in candidates if path != latest})
+    notes = [f"{path}: an earlier submission of student {student_id(path)}, left out; graded: {latest}"
+             for path, latest in dropped.items()]
+    return [(student, path) for student, path in found if path not in dropped], notes
+
+
+# --- unpacking ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Limits:
+    """What one class download may hold; anything beyond is refused, not truncated."""
+
+    max_files: int = 20_000
+    max_file_bytes: int = 256 * 2**20
+    max_total_bytes: int = 4 * 2**30
+    max_ratio: float = 200.0
+    """Uncompressed / compressed size above which a large entry is taken for a zip bomb
+    (notebooks compress about 3 to 10 times; numbers in outputs a little better)."""
+    ratio_floor: int = 2**20
+    """Entries smaller than this are never judged by their ratio (tiny files compress oddly)."""
+
+
+DEFAULT_LIMITS = Limits()
+_MARKER = ".grader-unpacked"
+_JUNK = ("__MACOSX", ".DS_Store")
+
+
+def _safe_member(name: str) -> PurePosixPath | None:
+    """The relative path an entry may be written to, or None for a name that would leave the
+    destination (absolute, drive letter, ``..``, NUL) or is empty."""
+    normal = name.replace("\\", "/")
+    if "\x00" in normal or normal.startswith("/") or re.match(r"^[A-Za-z]:", normal):
+        return None
+    parts = [part for part in normal.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    return PurePosixPath(*parts)
+
+
+def _is_link(info: zipfile.ZipInfo) -> bool:
+    """A symbolic link or any other special file (Unix mode in the high bits; no type bits: a file)."""
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    return kind not in (0, stat.S_IFREG, stat.S_IFDIR)
+
+
+def check_archive(infos: list[zipfile.ZipInfo], limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse an archive by what its directory declares (before writing anything)."""
+    files = [info for info in infos if not info.is_dir()]
+    if len(files) > limits.max_files:
+        raise ArchiveError(f"{len(files)} files, more than the {limits.max_files} a class download may hold")
+    total = sum(info.file_size for info in files)
+    if total > limits.max_total_bytes:
+        raise ArchiveError(f"{total / 2**20:.0f} MiB uncompressed, more than {limits.max_total_bytes / 2**20:.0f} MiB")
+    for info in files:
+        if info.file_size > limits.max_file_bytes:
+            raise ArchiveError(f"{info.filename!r} is {info.file_size / 2**20:.0f} MiB uncompressed, more than "
+                               f"{limits.max_file_bytes / 2**20:.0f} MiB")
+        if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise ArchiveError(f"{info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f} times: "
+                               "a zip bomb, not a class download")
+
+
+def extract_zip(archive: Path, destination: Path, limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """Unpack ``archive`` into ``destination`` (created; must not exist) and return a note for each
+    entry left out. Raises ArchiveError, writing nothing, when the archive as a whole is refused."""
+    try:
+        handle = zipfile.ZipFile(archive)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise ArchiveError(f"{archive}: not a readable zip file ({error})") from None
+    notes: list[str] = []
+    with handle:
+        infos = handle.infolist()
+        try:
+            check_archive(infos, limits)
+        except ArchiveError as error:
+            raise ArchiveError(f"{archive}: refused, {error.message}; unpack it yourself if it is genuine") from None
+        destination.mkdir(parents=True)
+        written = 0
+        for info in infos:
+            relative = _safe_member(info.filename)
+            if relative is None:
+                notes.append(f"{archive}: entry {info.filename!r} left out (its name points outside the archive)")
+                continue
+            if relative.parts[0] in _JUNK or relative.name in _JUNK:
+                continue
+            if _is_link(info):
+                notes.append(f"{archive}: entry {info.filename!r} left out (a link, not a file)")
+                continue
+            target = destination.joinpath(*relative.parts)
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written += _copy_capped(handle, info, target, limits, limits.max_total_bytes - written)
+                stamp = time.mktime(info.date_time + (0, 0, -1))
+                target.chmod(0o644)
+                os.utime(target, (stamp, stamp), follow_symlinks=False)
+            except (OSError, ValueError, zipfile.BadZipFile) as error:  # e.g. a file and a folder of one name
+                notes.append(f"{archive}: entry {info.filename!r} left out ({error})")
+    return notes
+
+
+def _copy_capped(handle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, limits: Limits, budget: int) -> int:
+    """Copy one entry, counting the bytes really produced: a directory that lies about sizes is
+    caught here. A duplicate name is refused (``x`` mode) rather than overwriting the first."""
+    cap = min(limits.max_file_bytes, budget)
+    count = 0
+    with handle.open(info) as source, open(target, "xb") as sink:
+        while chunk := source.read(1 << 20):
+            count += len(chunk)
+            if count > cap:
+                sink.close()
+                target.unlink()
+                raise ArchiveError(f"{info.filename!r} expands past the size limit: a zip bomb, not a class download")
+            sink.write(chunk)
+    return count
+
+
+def unpack_archives(paths: list[str], into: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], list[str]]:
+    """``paths`` with every zip file replaced by the folder it is unpacked into (``into/<name>``),
+    and the notes of unpacking. A folder unpacked before is replaced (only one this made)."""
+    result, notes = [], []
+    for item in paths:
+        path = Path(item)
+        if not (path.suffix.lower() == ".zip" and path.is_file() and not path.is_symlink()):
+            result.append(item)
+            continue
+        destination = into / (re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("._") or "archive")
+        if destination.exists():
+            if not (destination / _MARKER).is_file():
+                raise ArchiveError(f"{destination} exists and was not unpacked by grade: move it away or choose "
+                                   "another --out")
+            shutil.rmtree(destination)
+        try:
+            notes.extend(extract_zip(path, destination, limits))
+        except ArchiveError:
+            shutil.rmtree(destination, ignore_errors=True)
+            raise
+        (destination / _MARKER).write_text(f"unpacked from {path.resolve()}\n")
+        result.append(str(destination))
+    return result, notes

@@ -1,0 +1,160 @@
+"""LMS bulk downloads: Canvas and Moodle names give the student id, the latest of two submissions is
+graded (the other reported), and a class zip is unpacked without ever leaving its folder."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from grader.batch import discover
+from grader.errors import GraderError
+from grader.lms import ArchiveError, Limits, extract_zip, keep_latest, parse_name, unpack_archives
+
+from conftest import ASSIGNMENTS
+
+
+@pytest.mark.parametrize("name, lms, student, submission, resubmission, late, filename", [
+    ("smithj_12345_67890_rnn.ipynb", "canvas", "12345", 67890, 0, False, "rnn.ipynb"),
+    ("smithj_late_12345_67890_rnn.ipynb", "canvas", "12345", 67890, 0, True, "rnn.ipynb"),
+    ("smithj_12345_67890_rnn_step_by_step-2.ipynb", "canvas", "12345", 67890, 2, False, "rnn_step_by_step-2.ipynb"),
+    ("vanderberg2_7_99_Week 1 RNN.ipynb", "canvas", "7", 99, 0, False, "Week 1 RNN.ipynb"),
+    ("Jane Doe_4321_assignsubmission_file_/rnn.ipynb", "moodle", "4321", 0, 0, False, "rnn.ipynb"),
+    ("Jane_Ann Doe_4321_assignsubmission_file_/work/deep/rnn.ipynb", "moodle", "4321", 0, 0, False, "rnn.ipynb"),
+    ("Jane Doe_4321_assignsubmission_file_rnn.ipynb", "moodle", "4321", 0, 0, False, "rnn.ipynb"),
+])
+def test_lms_names(name, lms, student, submission, resubmission, late, filename):
+    parsed = parse_name(PurePosixPath(name))
+    assert parsed is not None
+    assert (parsed.lms, parsed.student, parsed.submission, parsed.resubmission, parsed.late, parsed.filename) == (
+        lms, student, submission, resubmission, late, filename)
+
+
+@pytest.mark.parametrize("name", ["alice.ipynb", "alice/rnn.ipynb", "smithj_12345_rnn.ipynb", "a_b_c_d.ipynb",
+                                  "submitted/bob/week1/rnn.ipynb"])
+def test_plain_names_are_not_lms(name):
+    assert parse_name(PurePosixPath(name)) is None
+
+
+def _notebook(path: Path, mtime: float | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ASSIGNMENTS / "rnn_step_by_step.ipynb", path)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_canvas_folder_keeps_the_latest_submission_and_reports_the_other(tmp_path):
+    folder = tmp_path / "canvas"
+    _notebook(folder / "smithj_12345_500_rnn.ipynb")
+    _notebook(folder / "smithj_late_12345_612_rnn.ipynb")     # a later submission, late
+    _notebook(folder / "doej_777_600_rnn.ipynb")
+    _notebook(folder / "doej_777_600_rnn-1.ipynb")             # the same file uploaded again
+    _notebook(folder / "alice.ipynb")                          # not from an LMS: untouched
+    entries, problems = discover([str(folder)])
+    chosen = {entry.student: entry.path.name for entry in entries}
+    assert chosen == {"12345": "smithj_late_12345_612_rnn.ipynb", "777": "doej_777_600_rnn-1.ipynb",
+                      "alice": "alice.ipynb"}
+    assert len(problems) == 2
+    assert any("smithj_12345_500_rnn.ipynb" in p and "earlier submission of student 12345" in p for p in problems)
+    assert any(p.startswith(str(folder / "doej_777_600_rnn.ipynb")) for p in problems)
+
+
+def test_moodle_folders_give_participant_ids_and_the_newest_file_wins(tmp_path):
+    folder = tmp_path / "moodle"
+    _notebook(folder / "Jane Doe_4321_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_000)
+    _notebook(folder / "Jane Doe_4321_assignsubmission_file_" / "rnn (final).ipynb", mtime=1_700_000_500)
+    _notebook(folder / "Bo Li_88_assignsubmission_file_" / "sub" / "my_rnn.ipynb")
+    entries, problems = discover([str(folder)])
+    assert {entry.student: entry.path.name for entry in entries} == {"4321": "rnn (final).ipynb", "88": "my_rnn.ipynb"}
+    assert len(problems) == 1 and "rnn.ipynb" in problems[0] and "student 4321" in problems[0]
+
+
+def test_keep_latest_leaves_other_ids_alone(tmp_path):
+    first = _notebook(tmp_path / "smithj_1_10_a.ipynb")
+    found = [("renamed", first), ("bob", tmp_path / "bob.ipynb")]
+    assert keep_latest(found) == (found, [])
+
+
+# --- zips -----------------------------------------------------------------------------------
+
+def _zip(path: Path, entries: dict[str, bytes], *, links: dict[str, str] | None = None,
+         compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+    return path
+
+
+NOTEBOOK = (ASSIGNMENTS / "rnn_step_by_step.ipynb").read_bytes()
+
+
+def test_canvas_zip_unpacks_into_the_output_folder(tmp_path):
+    archive = _zip(tmp_path / "submissions.zip", {
+        "smithj_12345_67890_rnn.ipynb": NOTEBOOK, "doej_late_777_600_rnn.ipynb": NOTEBOOK,
+        "__MACOSX/._smithj_12345_67890_rnn.ipynb": b"junk"})
+    paths, notes = unpack_archives([str(archive), "other/"], tmp_path / "out" / "submissions")
+    folder = tmp_path / "out" / "submissions" / "submissions"
+    assert paths == [str(folder), "other/"] and notes == []
+    assert sorted(p.name for p in folder.glob("*.ipynb")) == ["doej_late_777_600_rnn.ipynb",
+                                                              "smithj_12345_67890_rnn.ipynb"]
+    assert not (folder / "__MACOSX").exists()
+    entries, _ = discover(paths[:1])
+    assert sorted(e.student for e in entries) == ["12345", "777"]
+    again, _ = unpack_archives([str(archive)], tmp_path / "out" / "submissions")  # a rerun replaces it
+    assert again == paths[:1] and (folder / "smithj_12345_67890_rnn.ipynb").read_bytes() == NOTEBOOK
+
+
+def test_unsafe_entries_are_left_out_with_a_note(tmp_path):
+    archive = _zip(tmp_path / "evil.zip", {
+        "../escape.ipynb": b"x", "/abs/path.ipynb": b"x", "ok/..\\..\\win.ipynb": b"x", "C:/drive.ipynb": b"x",
+        "fine/a.ipynb": NOTEBOOK}, links={"fine/link.ipynb": "/etc/passwd"})
+    notes = extract_zip(archive, tmp_path / "dest")
+    assert (tmp_path / "dest" / "fine" / "a.ipynb").read_bytes() == NOTEBOOK
+    assert not (tmp_path / "dest" / "fine" / "link.ipynb").exists()
+    assert not (tmp_path / "escape.ipynb").exists() and not (tmp_path / "win.ipynb").exists()
+    assert sorted(p.relative_to(tmp_path / "dest").as_posix() for p in (tmp_path / "dest").rglob("*")
+                  if p.is_file()) == ["fine/a.ipynb"]
+    assert len(notes) == 5 and sum("a link" in n for n in notes) == 1
+
+
+def test_zip_bomb_and_caps_are_refused_whole(tmp_path):
+    bomb = _zip(tmp_path / "bomb.zip", {"a.ipynb": NOTEBOOK, "big.ipynb": b"\0" * (20 * 2**20)})
+    with pytest.raises(ArchiveError, match="zip bomb"):
+        unpack_archives([str(bomb)], tmp_path / "out")
+    assert not (tmp_path / "out" / "bomb").exists()
+    many = _zip(tmp_path / "many.zip", {f"n{i}.ipynb": b"{}" for i in range(5)})
+    with pytest.raises(ArchiveError, match="5 files"):
+        extract_zip(many, tmp_path / "many", Limits(max_files=4))
+    large = _zip(tmp_path / "large.zip", {"a.ipynb": NOTEBOOK}, compression=zipfile.ZIP_STORED)
+    with pytest.raises(ArchiveError, match="MiB"):
+        extract_zip(large, tmp_path / "large", Limits(max_total_bytes=1000))
+    assert issubclass(ArchiveError, GraderError)
+
+
+def test_a_zip_whose_directory_lies_is_stopped_while_copying(tmp_path, monkeypatch):
+    """Declared sizes can lie: the bytes really produced are counted as they are written."""
+    archive = _zip(tmp_path / "liar.zip", {"a.ipynb": b"A" * 5000}, compression=zipfile.ZIP_STORED)
+    monkeypatch.setattr("grader.lms.check_archive", lambda infos, limits: None)  # as if the directory lied
+    with pytest.raises(ArchiveError, match="size limit"):
+        extract_zip(archive, tmp_path / "dest", Limits(max_file_bytes=4000))
+    assert not (tmp_path / "dest" / "a.ipynb").exists()
+
+
+def test_not_a_zip_and_a_foreign_destination(tmp_path):
+    fake = tmp_path / "class.zip"
+    fake.write_bytes(b"not a zip")
+    with pytest.raises(ArchiveError, match="not a readable zip"):
+        unpack_archives([str(fake)], tmp_path / "out")
+    real = _zip(tmp_path / "real.zip", {"a.ipynb": NOTEBOOK})
+    (tmp_path / "out" / "real").mkdir(parents=True)
+    with pytest.raises(ArchiveError, match="not unpacked by grade"):
+        unpack_archives([str(real)], tmp_path / "out")
