@@ -70,18 +70,28 @@ def _config(args: argparse.Namespace) -> GradeConfig:
 
 
 def release_main(argv: Sequence[str], console: Console) -> int:
-    from .release import release
+    from .release import find_root, release
     from .resources import repo_root
 
-    parser = argparse.ArgumentParser(prog="grade release", description="Regenerate assignments/ and expected/ from solutions/.")
-    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
-    parser.add_argument("--root", type=Path, default=repo_root(), help="the grader's source checkout")
+    parser = argparse.ArgumentParser(
+        prog="grade release", description="Regenerate assignments/ and expected/ from solutions/.",
+        epilog="Run it inside the grader's source checkout (the folder with pyproject.toml and solutions/, or "
+               "any folder below it); then `pip install .` there so the installed grade uses the new files. "
+               "Exit codes: 0 up to date or regenerated, 1 stale files (--check), 2 error.")
+    parser.add_argument("--check", action="store_true",
+                        help="only list stale files and why (exit 1 if any); a value is stale when it moved "
+                             "beyond its case's tolerance, not when another numpy wrote it")
+    parser.add_argument("--root", type=Path, help="the grader's source checkout (default: the checkout holding "
+                                                  "the current folder, else the one holding this grader)")
     args = parser.parse_args(argv)
-    if args.root is None:
-        raise UsageError("grade release works in the grader's source checkout (with solutions/); pass --root")
-    stale = release(args.root, check=args.check)
-    for path in stale:
-        console.print(f"{'stale' if args.check else 'updated'}: {path}")
+    root = args.root or find_root(Path.cwd()) or repo_root()
+    if root is None:
+        raise UsageError("grade release works in the grader's source checkout (the folder with pyproject.toml "
+                         "and solutions/): cd there, or pass --root CHECKOUT")
+    console.print(f"checkout: {root}")
+    stale = release(root, check=args.check)
+    for item in stale:
+        console.print(f"{'stale' if args.check else 'updated'}: {item.path}: {item.reason}")
     if args.check:
         console.print("up to date" if not stale else f"{len(stale)} stale file(s): run `grade release`")
         return EXIT_LOW_SCORE if stale else EXIT_OK

@@ -9,6 +9,7 @@ get the same treatment, so the Adam exercise in rnn_utils.py is stubbed too.
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import nbformat
 from .course import ASSIGNMENTS
 from .course.recipes import NAMES_OVERRIDE
 from .course.reference import load_reference
+from .drift import differences
 from .errors import GraderError
 from .expected import generate, render
 from .load import code_regions
@@ -87,6 +89,14 @@ class Planned:
     content: bytes
 
 
+@dataclass(frozen=True)
+class Stale:
+    """A file of assignments/ or expected/ that is not what solutions/ makes now, and why."""
+
+    path: Path
+    reason: str
+
+
 def plan(solutions: Path, assignments: Path, expected: Path) -> list[Planned]:
     """Every file release would write, with its content."""
     planned = []
@@ -111,21 +121,57 @@ def plan(solutions: Path, assignments: Path, expected: Path) -> list[Planned]:
     return planned
 
 
-def release(root: Path, check: bool = False) -> list[Path]:
-    """Regenerate assignments/ and expected/ under ``root``; return the files that were (or are) stale."""
+def staleness(item: Planned) -> str | None:
+    """Why the file on disk is not ``item`` (None: it is up to date).
+
+    Student notebooks and helpers must be identical. Expected values are stale only when a stored
+    value moved beyond its case's tolerance, or the cases themselves changed (``drift.py``): a
+    file written by another numpy, or on another machine, is not stale."""
+    if not item.path.is_file():
+        return "missing"
+    current = item.path.read_bytes()
+    if current == item.content:
+        return None
+    if item.path.suffix != ".json" or item.path.parent.name != "expected":
+        return "differs from what solutions/ makes"
+    try:
+        stored = json.loads(current)
+    except ValueError as error:
+        return f"unreadable ({error})"
+    found = differences(stored, json.loads(item.content))
+    return "; ".join(found) if found else None
+
+
+def find_root(start: Path) -> Path | None:
+    """The grader's source checkout holding ``start`` (itself or a parent): where `grade release` works."""
+    for folder in (start.resolve(), *start.resolve().parents):
+        if (folder / "solutions").is_dir() and (folder / "pyproject.toml").is_file() and (folder / "grader").is_dir():
+            return folder
+    return None
+
+
+def release(root: Path, check: bool = False) -> list[Stale]:
+    """Regenerate assignments/ and expected/ under ``root``; return the files that were (or are) stale.
+
+    Only stale files are written, so regenerating on another machine leaves expected values that
+    agree within tolerance untouched (and their recorded numpy version with them)."""
     solutions = root / "solutions"
     if not solutions.is_dir():
-        raise GraderError(f"no solutions/ folder in {root}: run `grade release` from the grader's source checkout")
+        raise GraderError(f"no solutions/ folder in {root}: run `grade release` inside the grader's source "
+                          f"checkout (the folder with pyproject.toml and solutions/), or pass --root CHECKOUT")
     planned = plan(solutions, root / "assignments", root / "expected")
-    stale = [item.path for item in planned if not item.path.is_file() or item.path.read_bytes() != item.content]
+    stale = [Stale(item.path, reason) for item in planned if (reason := staleness(item)) is not None]
     wanted = {item.path for item in planned}
-    extra = [path for folder in ("assignments", "expected") for path in (root / folder).rglob("*")
+    extra = [Stale(path, "not made from solutions/ (release removes it)")
+             for folder in ("assignments", "expected") for path in sorted((root / folder).rglob("*"))
              if path.is_file() and path not in wanted and "__pycache__" not in path.parts]
     if not check:
+        rewrite = {item.path for item in stale}
         for item in planned:
-            item.path.parent.mkdir(parents=True, exist_ok=True)
-            item.path.write_bytes(item.content)
-        for path in extra:
-            path.unlink()
+            if item.path in rewrite:
+                item.path.parent.mkdir(parents=True, exist_ok=True)
+                item.path.write_bytes(item.content)
+        for item in extra:
+            item.path.unlink()
         shutil.rmtree(root / "assignments" / "__pycache__", ignore_errors=True)
     return stale + extra
