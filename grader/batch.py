@@ -179,8 +179,13 @@ class BatchSummary:
 
 
 def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: int | None = None,
-                force: bool = False, on_event: Callable[[str, Entry], None] | None = None) -> BatchSummary:
-    """Grade every entry not graded yet; each result is on disk the moment it is done."""
+                force: bool = False, on_event: Callable[[str, Entry], None] | None = None,
+                runner: Callable[..., list[str]] | None = None) -> BatchSummary:
+    """Grade every entry not graded yet; each result is on disk the moment it is done.
+
+    ``runner`` grades elsewhere (a Dask cluster: dask_batch.DaskRunner); it is called with the
+    pending (entry, digest) pairs, the config, the folders to hide, ``finished`` and ``on_event``,
+    calls ``finished`` once per entry, and returns its problems."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
     print_ = fingerprint(config)
@@ -206,6 +211,9 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
         if on_event:
             on_event("graded" if result.graded else "failed", entry)
 
+    if runner is not None:
+        summary.problems.extend(runner(pending, config, others, finished, on_event))
+        return summary
     jobs = max(1, jobs or os.cpu_count() or 1)
     queue = list(pending)
     while queue:  # more than one round only if a grading process itself died
@@ -392,7 +400,12 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
 
 
 def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
-               force: bool, students: tuple[str, ...] = ()) -> int:
+               force: bool, students: tuple[str, ...] = (), scheduler: str | None = None) -> int:
+    runner = None
+    if scheduler is not None:  # a Dask cluster grades; distributed is imported only then
+        from .dask_batch import DaskRunner
+
+        runner = DaskRunner(scheduler)
     paths, unpacked = lms.unpack_archives(paths, out / "submissions")  # an LMS download as a zip
     entries, problems = discover(paths)
     problems = unpacked + problems
@@ -423,7 +436,7 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
                 progress.update(task, counts=text)
 
         started = time.monotonic()
-        summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event)
+        summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event, runner=runner)
     summary.problems = problems + summary.problems
     results = write_outputs(out)
     console.print(summary_renderable(results, summary))

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
     parser.add_argument("--jobs", type=int, help="batch: parallel notebooks (default: number of cores)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="batch: grade on a Dask cluster (tcp://HOST:8786), or local:N for N local Dask workers; "
+                             "needs pip install 'rnn-grader[dask]'")
     parser.add_argument("--no-color", action="store_true")
     parser.add_argument("--version", action="version", version=f"grade {_version()}")
     return parser
@@ -125,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out is not None:
             from .batch import batch_main
 
-            return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force)
+            return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force, scheduler=args.scheduler)
         if not args.demo and (len(paths) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths)):
             raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
         return _grade_each(paths, config, args, console)

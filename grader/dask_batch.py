@@ -1,0 +1,327 @@
+"""A class graded on a Dask ``distributed`` cluster: each notebook is one Dask task.
+
+    DaskRunner("tcp://host:8786")   or   DaskRunner("local:4")   ->  grade_batch(..., runner=...)
+
+The Dask worker only carries the task: it writes the notebook's bytes (they travel with the task, so
+workers need not share a file system) into a private folder and grades them with ``grade_notebook``,
+the same sandboxed engine as a local batch (a fresh locked-down worker process per notebook). It
+sends back the plain JSON result. The driver alone writes results, through the same ``finished``
+step as a local batch, so resuming, ``--force``, the gradebook and every export are shared code.
+
+- Idempotent: the Dask key is the student, the notebook's hash and the options' fingerprint, and the
+  driver writes a result once per finished key, so a task retried after its worker died never
+  writes twice.
+- Nothing hangs: a task whose worker dies is retried by the scheduler; one that keeps failing, or
+  that gives no answer within the notebook timeout plus a margin, is recorded as not graded with
+  the reason, and the batch goes on.
+- Same grading everywhere: the task carries a digest of what grades (grader code, numpy version,
+  options and expected values, reference solutions); a worker whose own digest differs refuses the
+  task, and the notebook is left ungraded (rerunning grades it) instead of graded differently.
+
+``distributed`` is an optional dependency (``pip install 'rnn-grader[dask]'``), imported only here.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import hashlib
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .batch import Entry, _as_result, fingerprint
+from .config import GradeConfig
+from .errors import UsageError
+from .results import NotebookResult
+
+#: Seconds a task may run past the notebook timeout before the driver gives up on it (a hung Dask
+#: worker); the grading itself already stops at the notebook timeout.
+DEADLINE_MARGIN = 60.0
+#: How often the driver looks at what the scheduler is running (progress and deadlines).
+POLL_SECONDS = 0.5
+#: Extra attempts for a task that raised; a worker that died counts against the scheduler's own
+#: ``distributed.scheduler.allowed-failures`` instead.
+RETRIES = 2
+INSTALL_HINT = "Dask support is an optional extra: pip install 'rnn-grader[dask]'"
+
+Finished = Callable[[Entry, str, NotebookResult], None]
+OnEvent = Callable[[str, Entry], None] | None
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """Everything a Dask worker needs to grade one notebook."""
+    name: str
+    """The notebook's file name (its folder on the driver is not sent)."""
+    notebook: bytes
+    helpers: tuple[tuple[str, bytes], ...]
+    """The student's own helper modules found beside the notebook (the Adam exercise is in one)."""
+    original: str
+    """The notebook's path on the driver: the result names it, as a local batch's would."""
+    config: GradeConfig
+    environment: tuple[tuple[str, str], ...]
+    """What grades on the driver (see ``environment``); the worker refuses when its own differs."""
+
+
+# --- on the Dask worker ---------------------------------------------------------------------
+
+def _tree_digest(folder: Path | None, pattern: str) -> str:
+    if folder is None or not folder.is_dir():
+        return "none"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=8)
+def environment(config: GradeConfig) -> tuple[tuple[str, str], ...]:
+    """A digest of each thing besides the notebook that decides a grade, computed where it runs."""
+    import numpy
+
+    from . import resources
+
+    solutions = resources.solutions_dir() if config.use_solutions else None
+    return (("grader code", _tree_digest(Path(__file__).resolve().parent, "*.py")),
+            ("numpy", numpy.__version__),
+            ("options and expected values", fingerprint(config)),
+            ("reference solutions", _tree_digest(solutions, "*")))
+
+
+def _task_root() -> Path:
+    # One folder for every task on this machine, hidden as a whole from each sandboxed worker, so a
+    # notebook never sees another one being graded next to it. Private to this user.
+    root = Path(tempfile.gettempdir()).resolve() / f"grader-dask-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    return root
+
+
+def _relocate(value: Any, old: str, new: str) -> Any:
+    """The result with the worker's temporary paths replaced by the driver's (messages name files)."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_relocate(item, old, new) for item in value]
+    if isinstance(value, dict):
+        return {key: _relocate(item, old, new) for key, item in value.items()}
+    return value
+
+
+def grade_parcel(parcel: Parcel) -> dict:
+    """The Dask task: grade one notebook here, return its JSON result (or a refusal)."""
+    from .pipeline import grade_notebook
+
+    mine = dict(environment(parcel.config))
+    differing = [name for name, value in parcel.environment if mine.get(name) != value]
+    if differing:
+        return {"refused": f"Dask worker on {socket.gethostname()} grades with a different "
+                           f"{', '.join(differing)} than the driver: install the same grader version, solutions "
+                           f"and numpy on every worker (pip install 'rnn-grader[dask]'), then rerun"}
+    root = _task_root()
+    with tempfile.TemporaryDirectory(dir=root) as folder:
+        path = Path(folder) / parcel.name
+        path.write_bytes(parcel.notebook)
+        for name, content in parcel.helpers:
+            (Path(folder) / name).write_bytes(content)
+        config = parcel.config.with_changes(hide_paths=(*parcel.config.hide_paths, str(root)))
+        result = grade_notebook(path, config).to_json()
+    original = Path(parcel.original)
+    return _relocate(_relocate(result, str(path), str(original)), folder, str(original.parent))
+
+
+# --- on the driver --------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _helper_names() -> frozenset[str]:
+    from .course import ASSIGNMENTS
+
+    return frozenset(name for spec in ASSIGNMENTS.values() for name in spec.helpers
+                     if name.endswith(".py") and "/" not in name)
+
+
+def make_parcel(entry: Entry, config: GradeConfig, environment_: tuple[tuple[str, str], ...]) -> Parcel | None:
+    """The notebook as bytes, or None when the driver should grade it itself (not a regular file,
+    unreadable, too large, an odd name): those fail fast, with the local batch's exact message."""
+    path = entry.path
+    name = path.name
+    try:
+        if name in ("", ".", "..") or path.is_symlink() or not path.is_file() \
+                or path.stat().st_size > config.max_notebook_mb * 1024 * 1024:
+            return None
+        content = path.read_bytes()
+    except OSError:
+        return None
+    helpers = []
+    for helper in sorted(_helper_names()):
+        beside = path.parent / helper
+        try:
+            if beside.is_file() and not beside.is_symlink() and beside.stat().st_size < 16 * 1024 * 1024:
+                helpers.append((helper, beside.read_bytes()))
+        except OSError:
+            continue
+    return Parcel(name, content, tuple(helpers), str(path), config, environment_)
+
+
+def _crashed(entry: Entry, reason: str) -> NotebookResult:
+    return NotebookResult(str(entry.path), None, None, error=f"crashed: {reason}")
+
+
+def parse_scheduler(text: str) -> int | str:
+    """``local:N`` -> N workers on this machine; anything else is a scheduler address."""
+    if text.startswith("local:"):
+        try:
+            count = int(text[len("local:"):])
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise UsageError(f"--scheduler {text}: write local:N with N the number of workers, e.g. local:4")
+        return count
+    if text == "local":
+        return os.cpu_count() or 1
+    return text
+
+
+class DaskRunner:
+    """Grades the pending entries of a batch on a Dask cluster (a ``grade_batch`` runner)."""
+
+    def __init__(self, scheduler: Any, *, retries: int = RETRIES, margin: float = DEADLINE_MARGIN) -> None:
+        """``scheduler``: "tcp://host:port", "local:N", or an existing ``distributed.Client``."""
+        self.scheduler, self.retries, self.margin = scheduler, retries, margin
+
+    def _connect(self) -> tuple[Any, Callable[[], None]]:
+        try:
+            import distributed
+        except ImportError:
+            raise UsageError(INSTALL_HINT) from None
+        if isinstance(self.scheduler, distributed.Client):
+            return self.scheduler, lambda: None
+        target = parse_scheduler(str(self.scheduler))
+        if isinstance(target, int):
+            # Processes, one thread each: a task's grading is CPU-bound Python in the Dask worker.
+            cluster = distributed.LocalCluster(n_workers=target, threads_per_worker=1, processes=True,
+                                               dashboard_address=None)
+            client = distributed.Client(cluster)
+            return client, lambda: (client.close(), cluster.close())
+        try:
+            client = distributed.Client(target, timeout="20s")
+        except (OSError, TimeoutError) as error:
+            raise UsageError(f"cannot reach the Dask scheduler at {target} ({error}); start one with "
+                             f"`dask scheduler` and workers with `dask worker {target}`") from None
+        return client, client.close
+
+    def __call__(self, pending: list[tuple[Entry, str]], config: GradeConfig, others: list[str],
+                 finished: Finished, on_event: OnEvent) -> list[str]:
+        client, close = self._connect()
+        try:
+            return self._run(client, pending, config, others, finished, on_event)
+        finally:
+            close()
+
+    def _run(self, client: Any, pending: list[tuple[Entry, str]], config: GradeConfig, others: list[str],
+             finished: Finished, on_event: OnEvent) -> list[str]:
+        from distributed import wait
+        from distributed.client import FutureCancelledError
+        from distributed.scheduler import KilledWorker
+
+        from .pipeline import grade_notebook
+
+        config = config.with_changes(hide_paths=config.hide_paths + tuple(others))
+        ours = environment(config)
+        print_ = fingerprint(config)
+        problems = self._check_workers(client, config, ours)
+        deadline = config.notebook_timeout + self.margin
+        waiting = collections.deque(pending)
+        running: dict[Any, tuple[Entry, str]] = {}
+        started: dict[str, float] = {}   # key -> when the scheduler was last seen starting it
+        announced: set[str] = set()
+
+        def done_with(entry: Entry, digest: str, result: NotebookResult | None) -> None:
+            if on_event and entry.student not in announced:
+                announced.add(entry.student)
+                on_event("started", entry)
+            if result is not None:
+                finished(entry, digest, result)
+
+        try:
+            while waiting or running:
+                # A bounded window: a class of thousands does not sit in memory as bytes at once.
+                window = max(8, 4 * sum(client.nthreads().values()))
+                while waiting and len(running) < window:
+                    entry, digest = waiting.popleft()
+                    parcel = make_parcel(entry, config, ours)
+                    if parcel is None:
+                        done_with(entry, digest, grade_notebook(entry.path, config))
+                        continue
+                    key = f"grade-{entry.student}-{digest[:16]}-{print_}"
+                    running[client.submit(grade_parcel, parcel, key=key, retries=self.retries, pure=False)] = \
+                        (entry, digest)
+                if not running:
+                    continue
+                try:
+                    done, _ = wait(list(running), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                for future in done:
+                    entry, digest = running.pop(future)
+                    started.pop(future.key, None)
+                    try:
+                        data = future.result()
+                        if "refused" in data:
+                            problems.append(f"{entry.student}: not graded: {data['refused']}")
+                            done_with(entry, digest, None)
+                            if on_event:
+                                on_event("failed", entry)
+                            continue
+                        result = _as_result(data)
+                    except KilledWorker as error:
+                        result = _crashed(entry, f"the Dask worker died while grading it, on every attempt ({error})")
+                    except FutureCancelledError:
+                        result = _crashed(entry, "the Dask task was cancelled (scheduler restarted?)")
+                    except Exception as error:  # a grader bug on the worker must not lose the batch
+                        result = _crashed(entry, f"internal grader error on the Dask worker: {error!r}")
+                    done_with(entry, digest, result)
+                self._watch(client, running, started, announced, deadline, on_event, done_with)
+        except KeyboardInterrupt:
+            client.cancel(list(running))
+            raise
+        return problems
+
+    def _watch(self, client: Any, running: dict, started: dict[str, float], announced: set[str], deadline: float,
+               on_event: OnEvent, done_with: Callable) -> None:
+        """Progress (which tasks a worker holds) and the per-task deadline, from the scheduler's view."""
+        processing = {key for keys in client.processing().values() for key in keys}
+        now = time.monotonic()
+        for future, (entry, digest) in list(running.items()):
+            if future.key not in processing:
+                started.pop(future.key, None)  # queued, or back in the queue after its worker died
+                continue
+            started.setdefault(future.key, now)
+            if on_event and entry.student not in announced:
+                announced.add(entry.student)
+                on_event("started", entry)
+            if now - started[future.key] > deadline:
+                client.cancel([future])
+                running.pop(future)
+                done_with(entry, digest, _crashed(entry, f"no answer from the Dask worker within {deadline:.0f} s"))
+
+    @staticmethod
+    def _check_workers(client: Any, config: GradeConfig, ours: tuple[tuple[str, str], ...]) -> list[str]:
+        """Refuse the batch up front when a connected worker would grade differently."""
+        try:
+            theirs = client.run(environment, config)
+        except Exception as error:  # the per-task check still protects the grades
+            return [f"could not check the Dask workers' grader versions ({error!r})"]
+        wrong = {}
+        for address, reported in theirs.items():
+            reported = tuple(tuple(pair) for pair in reported)  # the wire may turn tuples into lists
+            if reported != ours:
+                wrong[address] = [name for (name, mine), pair in zip(ours, reported) if pair != (name, mine)]
+        if wrong:
+            details = "; ".join(f"{address}: {', '.join(names)}" for address, names in sorted(wrong.items()))
+            raise UsageError(f"Dask workers grade with a different grader than this one ({details}): install the "
+                             f"same grader version, solutions and numpy everywhere (pip install 'rnn-grader[dask]')")
+        return []

@@ -1,0 +1,164 @@
+"""A class graded on a Dask cluster (LocalCluster, 2 worker processes) gives exactly a local batch's
+results; a Dask worker killed mid-task loses nothing; Ctrl-C keeps finished results and rerunning
+resumes. Skipped when the optional ``distributed`` is not installed."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.batch import discover, grade_batch, write_outputs
+
+from conftest import ASSIGNMENTS, FAST, ROOT, SOLUTIONS, make_notebook, solution_cells
+
+distributed = pytest.importorskip("distributed")
+
+from grader.dask_batch import DaskRunner, parse_scheduler  # noqa: E402  (needs distributed)
+
+CONFIG = FAST.with_changes(hidden_cases=1)
+#: Only stops a hang; no outcome depends on it.
+GENEROUS = 240
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture
+def marker_dir():
+    # World-readable, outside every hidden folder: the sandboxed worker (a private user) can see it.
+    folder = Path(tempfile.mkdtemp(prefix="grader-marker-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def blocking_notebook(path: Path, marker: Path) -> Path:
+    """The RNN solution with a first cell that waits until ``marker`` exists."""
+    wait = f"import os, time\nwhile not os.path.exists({str(marker)!r}):\n    time.sleep(0.02)"
+    return make_notebook(path, wait, *solution_cells("rnn_step_by_step.ipynb"))
+
+
+def mixed_class(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "honest_rnn.ipynb")
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "honest_dino.ipynb")
+    shutil.copyfile(ASSIGNMENTS / "rnn_step_by_step.ipynb", folder / "stub.ipynb")
+    (folder / "broken.ipynb").write_text('{"cells": [')
+    make_notebook(folder / "unknown.ipynb", "print('hello')")
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    make_notebook(folder / "hostile.ipynb", *cells,
+                  "# GRADED FUNCTION: rnn_forward\ndef rnn_forward(x, a0, parameters):\n    import os\n    os._exit(0)")
+    make_notebook(folder / "slow.ipynb", *cells,
+                  "# GRADED FUNCTION: rnn_cell_forward\ndef rnn_cell_forward(xt, a_prev, parameters):\n"
+                  "    while True:\n        pass")
+
+
+def comparable(out: Path) -> dict[str, dict]:
+    results = {}
+    for path in sorted((out / "results").glob("*.json")):
+        data = json.loads(path.read_text())
+        data.pop("duration_seconds")
+        results[path.name] = data
+    return results
+
+
+def test_same_results_as_a_local_batch_and_rerun_skips(tmp_path, client):
+    mixed_class(tmp_path / "class")
+    entries, _ = discover([str(tmp_path / "class")])
+    local = grade_batch(entries, tmp_path / "local", CONFIG, jobs=2)
+    on_dask = grade_batch(entries, tmp_path / "dask", CONFIG, runner=DaskRunner(client))
+    assert (on_dask.graded, on_dask.failed) == (local.graded, local.failed) == (5, 2)
+    assert comparable(tmp_path / "dask") == comparable(tmp_path / "local")
+    write_outputs(tmp_path / "local")
+    write_outputs(tmp_path / "dask")
+    assert (tmp_path / "dask" / "gradebook.csv").read_text() == (tmp_path / "local" / "gradebook.csv").read_text()
+    rows = {row["student"]: row for row in csv.DictReader(open(tmp_path / "dask" / "gradebook.csv"))}
+    assert float(rows["honest_rnn"]["score"]) == 100 and rows["broken"]["status"] == "not graded"
+    assert float(rows["slow"]["rnn_cell_forward"]) == 0 and float(rows["hostile"]["rnn_forward"]) == 0
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "dask" / "results").glob("*.json")}
+    again = grade_batch(entries, tmp_path / "dask", CONFIG, runner=DaskRunner(client))
+    assert again.skipped == len(entries) and again.graded == again.failed == 0
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_a_dask_worker_killed_mid_task_loses_nothing(tmp_path, client, marker_dir):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for number in range(3):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
+    marker = marker_dir / "go"
+    blocking_notebook(folder / "blocker.ipynb", marker)
+    entries, _ = discover([str(folder)])
+    config = CONFIG.with_changes(cell_timeout=GENEROUS, notebook_timeout=2 * GENEROUS)
+    outcome = {}
+    batch = threading.Thread(target=lambda: outcome.update(
+        summary=grade_batch(entries, tmp_path / "out", config, runner=DaskRunner(client))))
+    batch.start()
+    deadline = time.monotonic() + GENEROUS
+    holder = None
+    while holder is None and time.monotonic() < deadline:  # the worker that holds the blocked task
+        holder = next((worker for worker, keys in client.processing().items()
+                       if any(str(key).startswith("grade-blocker-") for key in keys)), None)
+        time.sleep(0.05)
+    assert holder is not None
+    pid = client.run(os.getpid, workers=[holder])[holder]
+    os.kill(pid, signal.SIGKILL)  # the Dask worker dies while the notebook is being graded
+    marker.touch()
+    batch.join(GENEROUS)
+    assert not batch.is_alive()
+    summary = outcome["summary"]
+    assert (summary.graded, summary.failed) == (4, 0)
+    results = {data["student"]: data for data in write_outputs(tmp_path / "out")}
+    assert sorted(results) == ["blocker", "s0", "s1", "s2"]
+    assert all(data["score"] == 100 for data in results.values())
+
+
+def test_interrupted_dask_batch_resumes(tmp_path, marker_dir):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for number in range(4):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
+    marker = marker_dir / "go"
+    blocking_notebook(folder / "blocker.ipynb", marker)  # the batch cannot finish before Ctrl-C
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--scheduler", "local:2",
+               "--seed", "0", "--hidden-cases", "1", "--only", "rnn_cell_forward", "--cell-timeout", str(GENEROUS),
+               "--timeout", str(2 * GENEROUS), "--no-color"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + GENEROUS
+    while len(list((out / "results").glob("*.json"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+    assert process.wait(GENEROUS) != 0
+    marker.touch()
+    finished = {p.name: p.read_bytes() for p in (out / "results").glob("*.json")}
+    assert sorted(finished) == [f"s{number}.json" for number in range(4)]
+    assert subprocess.run(command, cwd=ROOT, capture_output=True, timeout=GENEROUS).returncode == 0
+    after = {p.name: p.read_bytes() for p in (out / "results").glob("*.json")}
+    assert sorted(after) == ["blocker.json", *sorted(finished)]
+    assert all(after[name] == content for name, content in finished.items())  # kept, not regraded
+    assert json.loads(after["blocker.json"])["score"] == 25
+
+
+def test_scheduler_argument():
+    assert parse_scheduler("local:3") == 3
+    assert parse_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
+    with pytest.raises(Exception, match="local:N"):
+        parse_scheduler("local:zero")
