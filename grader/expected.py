@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from .course.recipes import build_call, names_text, run_steps
-from .course.spec import AssignmentSpec, Case, FunctionSpec, Tolerance
-from .course.reference import call_reference
+from .course.recipes import run_steps
+from .course.spec import AssignmentSpec, Case, Expectation, FunctionSpec, References, Tolerance
 from .errors import GraderError
+from .judges import judge_for
 
 SCHEMA_VERSION = 1
-References = dict[str, Callable[..., Any]]
 
 
 # --- a JSON form of values that keeps arrays, tuples and dtypes ---------------------------
@@ -66,76 +64,11 @@ def from_json(tree: Any) -> Any:
 
 # --- what a case should produce -------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Expectation:
-    value: Any = None
-    """The reference's return value (judge "values" and "sample")."""
-    args_after: dict[int, Any] = field(default_factory=dict)
-    """Arguments the function must update in place, as the reference leaves them."""
-    stable_prefix: int | None = None
-    """sample: how many leading indices are safe from float-noise chaos on any machine."""
-    variants: dict[str, Any] | None = None
-    """model: the expected result for each published protocol (data_x, data, data_random)."""
-
-
-def _sample_stable_prefix(function: Callable[..., Any], args: list, baseline: list) -> int:
-    """Perturb the weights by ~1e-14 (relative) a few times and see where the draws first diverge.
-
-    Machines differ by that much (BLAS, summation order); with large weights the hidden state is
-    chaotic and a tiny difference flips a draw after some dozens of steps. Only the prefix before
-    the earliest divergence (minus a margin) may be demanded of a student."""
-    prefix = len(baseline)
-    for trial in range(3):
-        noise = np.random.RandomState(1000 + trial)
-        parameters = {key: value * (1 + 1e-14 * noise.standard_normal(value.shape))
-                      for key, value in args[0].items()}
-        other = [int(i) for i in call_reference(function, [parameters, *copy.deepcopy(args[1:])], {})]
-        same = next((n for n, (a, b) in enumerate(zip(baseline, other)) if a != b), min(len(baseline), len(other)))
-        prefix = min(prefix, same)
-    return prefix if prefix == len(baseline) else max(prefix - 3, 0)
-
-
-def _presorted_for_numpy_shuffle(order: list, seed: int = 0) -> list:
-    """The list that ``np.random.seed(seed); np.random.shuffle(x)`` turns into ``order``.
-
-    The v1/v2 notebooks shuffle with Python's random.shuffle instead; the reference model uses
-    numpy's. Feeding it this list makes its shuffle land on the Python order."""
-    permutation = np.random.RandomState(seed).permutation(len(order))
-    result: list = [None] * len(order)
-    for position, source in enumerate(permutation):
-        result[source] = order[position]
-    return result
-
-
-def _model_variants(spec: FunctionSpec, recipe: dict, references: References, only: str | None) -> dict[str, Any]:
-    model = references[spec.name]
-    variants: dict[str, Any] = {}
-    if only in (None, "data_x"):
-        args, _ = build_call(recipe, references.get, "data_x")
-        variants["data_x"] = call_reference(model, args, {})
-    if only == "data_x":
-        return variants
-    old_args, _ = build_call(recipe, references.get, "data")
-    lines = [line.lower() for line in names_text().splitlines(keepends=True)]
-    variants["data"] = call_reference(model, [lines, *old_args[1:]], {})
-    python_order = [line.strip() for line in lines]
-    random.Random(recipe.get("seed", 0)).shuffle(python_order)
-    variants["data_random"] = call_reference(model, [_presorted_for_numpy_shuffle(python_order), *old_args[1:]], {})
-    return variants
-
-
 def compute_expectation(spec: FunctionSpec, recipe: dict, references: References,
-                        variant: str | None = None) -> Expectation:
-    """What the reference gives for this recipe (for model: every protocol, or the one ``variant`` needs)."""
-    function = references[spec.name]
-    if spec.judge == "model":
-        return Expectation(variants=_model_variants(spec, recipe, references, variant))
-    args, kwargs = build_call(recipe, references.get)
-    if spec.judge == "sample":
-        baseline = [int(i) for i in call_reference(function, copy.deepcopy(args), kwargs)]
-        return Expectation(value=baseline, stable_prefix=_sample_stable_prefix(function, args, baseline))
-    value = call_reference(function, args, kwargs)
-    return Expectation(value=value, args_after={index: args[index] for index in spec.check_args_after})
+                        form: str | None = None) -> Expectation:
+    """What the reference gives for this recipe, as the item's judge computes it (for items with
+    several published protocols: every protocol, or the one ``form`` needs)."""
+    return judge_for(spec).expect(spec, recipe, references, form)
 
 
 # --- the stored file ------------------------------------------------------------------------
@@ -163,7 +96,7 @@ def generate(assignment: AssignmentSpec, references: References) -> dict:
         functions[spec.name] = {
             "section": spec.section,
             "points": spec.points,
-            "judge": spec.judge,
+            "judge": judge_for(spec).name,
             "cases": [_case_json(spec, name, recipe, references) for name, recipe in spec.published],
         }
     return {

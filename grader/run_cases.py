@@ -17,7 +17,7 @@ from .course.spec import FunctionSpec, Tolerance
 from .diagnose import diagnose
 from .execute import CallOutcome, Session
 from .expected import Expectation, StoredCase, compute_expectation
-from .judges import judge
+from .judges import judge, judge_for
 from .load import Submission
 from .results import CaseResult, CellIssue, FunctionResult, Status
 from .score import score_cases, status_of
@@ -61,20 +61,6 @@ def dependency_handler(references: References, allowed: list[str]):
     return handle
 
 
-def model_variant(params: list[str] | None) -> str:
-    """The input form a student's model declares, from its own parameter list.
-
-    The published forms differ in the first parameter: model(data_x, ...) (v4) gets the list of
-    names; model(data, ...) (v1 to v3b) reads dinos.txt itself and gets the text. ``verbose`` says
-    nothing about the input (v3b has it with ``data``), so it only breaks the tie for a first
-    parameter with neither name. What the function returns is judged from what it returns."""
-    params = params or []
-    first = params[0] if params else ""
-    if first in ("data_x", "data"):
-        return first
-    return "data_x" if "verbose" in params else "data"
-
-
 def _missing_result(spec: FunctionSpec, submission: Submission, issues: list[CellIssue]) -> FunctionResult:
     message = f"{spec.name} is not defined in the notebook."
     source = submission.functions.get(spec.name)
@@ -113,10 +99,11 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     plan: list[tuple[str, bool, dict, Expectation, Tolerance]] = [
         (item.case.name, False, item.case.recipe, item.expectation, item.tolerance) for item in stored]
     notes: list[str] = []
-    variant = model_variant(info.get("params")) if spec.judge == "model" else None
+    # Items whose signature changed between published versions: the student's own parameters say which.
+    form = judge_for(spec).input_form(info.get("params"))
     if references is not None and spec.hidden is not None and rng is not None and hidden_count > 0:
         for number, recipe in enumerate(spec.hidden(hidden_count, rng), start=1):
-            expectation = compute_expectation(spec, recipe, references, variant)
+            expectation = compute_expectation(spec, recipe, references, form)
             plan.append((f"hidden #{number}", True, recipe, expectation, spec.tolerance))
     deps = [name for name in spec.depends_on if references is not None and name in references]
     handler = dependency_handler(references, deps) if deps and references is not None else None
@@ -125,7 +112,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     diagnosis, diagnosed = "", False
     for name, hidden, recipe, expectation, tolerance in plan:
         try:
-            args, kwargs = build_call(recipe, references.get if references else None, variant)
+            args, kwargs = build_call(recipe, references.get if references else None, form)
         except RecipeError as error:
             notes.append(f"case {name!r} skipped: {error}")
             continue
@@ -136,7 +123,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
             return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.ERROR, messages=(
                 f"{spec.name} has the wrong parameters: expected ({expected}, ...); "
                 f"calling it failed with: {outcome.error.get('message')}",))
-        results.append(judge(spec, name, hidden, expectation, outcome, tolerance, variant))
+        results.append(judge(spec, name, hidden, expectation, outcome, tolerance, form))
         if not results[-1].passed and not diagnosed:
             diagnosed = True  # one attempt, on the first failing case
             diagnosis = diagnose(spec, args, kwargs, recipe.get("seed", 0), expectation, outcome, tolerance)

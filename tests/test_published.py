@@ -10,7 +10,7 @@ import pytest
 from grader.course import get_assignment
 from grader.course.recipes import build_call
 from grader.course.reference import load_reference
-from grader.expected import _presorted_for_numpy_shuffle
+from grader.course.dino.judges import presorted_for_numpy_shuffle as _presorted_for_numpy_shuffle
 
 from conftest import SOLUTIONS
 

@@ -1,10 +1,18 @@
-"""Vocabulary of the course description: assignments, graded functions, cases, tolerances."""
+"""Vocabulary of the course description: assignments, graded items, cases, tolerances, judges.
+
+This is the seam between the pipeline and the assignments: an assignment (a package under
+grader/course/) describes itself with these values, and the shared stages read nothing else.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: the judges import this module
+    from ..compare import Mismatch
+    from ..execute import CallOutcome
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,59 @@ class Case:
     hidden: bool = False
 
 
+@dataclass(frozen=True)
+class Expectation:
+    """What one case should produce, as the item's judge computed it from the reference."""
+
+    value: Any = None
+    """The reference's return value."""
+    args_after: dict[int, Any] = field(default_factory=dict)
+    """Arguments the function must update in place, as the reference leaves them."""
+    stable_prefix: int | None = None
+    """For judges of random draws: how many leading draws are safe from float-noise chaos."""
+    variants: dict[str, Any] | None = None
+    """For judges that accept several published protocols: the expected result of each."""
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known student mistake: the reference with that one error (our code, grader side only)."""
+
+    key: str
+    message: str
+    """What the student sees when this mistake reproduces their output."""
+    variant: Callable[..., Any]
+    """Takes the graded item's arguments, like the item itself."""
+
+
+References = dict[str, Callable[..., Any]]
+
+
+class Judge(Protocol):
+    """How the outcomes of one graded item are judged (judges.py has the stock ones).
+
+    ``form`` is the calling protocol the student's own parameters declare (``input_form``), for items
+    whose signature changed between published versions; None for the rest."""
+
+    name: str
+
+    def input_form(self, params: list[str] | None) -> str | None: ...
+
+    def expect(self, spec: "FunctionSpec", recipe: dict, references: References,
+               form: str | None = None) -> Expectation: ...
+
+    def mismatches(self, spec: "FunctionSpec", expectation: Expectation, value: Any, args_after: list | None,
+                   tol: "Tolerance", form: str | None = None) -> "list[Mismatch]": ...
+
+    def differs(self, spec: "FunctionSpec", expectation: Expectation, produced: Any, args_after: list,
+                tol: "Tolerance") -> bool:
+        """Would a mistake that produced this be told apart from the right answer? (diagnosis)"""
+
+    def reproduces(self, spec: "FunctionSpec", expectation: Expectation, produced: Any, args_after: list,
+                   outcome: "CallOutcome", tol: "Tolerance") -> bool:
+        """Does the student's outcome match what a mistake model produced? (diagnosis)"""
+
+
 #: Builds the hidden-case recipes of a function from a random generator (count, rng) -> recipes.
 HiddenRecipes = Callable[[int, np.random.Generator], "list[dict]"]
 
@@ -41,8 +102,8 @@ class FunctionSpec:
     published: tuple[tuple[str, dict], ...] = ()
     """(case name, recipe) of the course's own published test inputs."""
     hidden: HiddenRecipes | None = None
-    judge: str = "values"
-    """"values" (compare everything), "sample" or "model" (see judges.py)."""
+    judge: Judge | None = None
+    """How its outcomes are judged; None: the whole return value against the reference (judges.VALUES)."""
     tolerance: Tolerance = Tolerance()
     check_args_after: tuple[int, ...] = ()
     """Positional arguments that the function must update in place (checked after the call)."""
@@ -50,6 +111,10 @@ class FunctionSpec:
     """The course's own template changes the arguments in place (clip in v1-v3a): no note about it."""
     hint: str = ""
     """One line shown with any failure of this function."""
+    mistakes: tuple[Mistake, ...] = ()
+    """Known mistakes, in the order diagnosis tries them."""
+    error_patterns: tuple[tuple[str, str], ...] = ()
+    """(regular expression on "ExceptionType: message", diagnosis) for errors with a well-known cause here."""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
-"""Assignment "Dinosaur Island": graded functions, published test inputs, hidden-case recipes."""
+"""Assignment "Dinosaur Island": graded functions, published test inputs, hidden-case recipes, and
+its own judges (judges.py) and mistake models (mistakes.py)."""
 from __future__ import annotations
 
 import numpy as np
 
-from .spec import AssignmentSpec, FunctionSpec, Tolerance
+from ..spec import AssignmentSpec, FunctionSpec, Tolerance
+from .judges import ModelJudge, SampleJudge
+from .mistakes import MISTAKES
 
 VOCAB = 27
 MODEL_ARGS = ["ix_to_char", "char_to_ix", "num_iterations", "n_a", "dino_names", "vocab_size"]
@@ -97,10 +100,10 @@ ASSIGNMENT = AssignmentSpec(
             "clip", ("gradients", "maxValue"), ("gradients",), 25,
             published=(("published (seed 3, maxValue 10)", clip_recipe(3, 10)),
                        ("published (seed 3, maxValue 5)", clip_recipe(3, 5))),
-            hidden=_hidden_clip, tolerance=Tolerance(0, 1e-12), may_change_args=True,
+            hidden=_hidden_clip, tolerance=Tolerance(0, 1e-12), may_change_args=True, mistakes=tuple(MISTAKES["clip"]),
             hint="np.clip(gradient, -maxValue, maxValue, out=gradient) for each of dWax, dWaa, dWya, db, dby."),
         FunctionSpec(
-            "sample", ("parameters", "char_to_ix", "seed"), ("indices",), 25, judge="sample",
+            "sample", ("parameters", "char_to_ix", "seed"), ("indices",), 25, judge=SampleJudge(vocab=VOCAB), mistakes=tuple(MISTAKES["sample"]),
             published=(("published (seed 2)", sample_recipe(2)), ("course test (seed 24)", sample_recipe(24))),
             hidden=_hidden_sample,
             hint="Feed back the drawn character one-hot, keep the given np.random.seed(counter + seed) line, "
@@ -109,13 +112,19 @@ ASSIGNMENT = AssignmentSpec(
             "optimize", ("X", "Y", "a_prev", "parameters"), ("loss", "gradients", "a_last"), 25,
             depends_on=("clip",), check_args_after=(3,),
             published=(("published (seed 1)", optimize_recipe(1)),),
-            hidden=_hidden_optimize, tolerance=Tolerance(1e-7, 1e-10),
+            hidden=_hidden_optimize, tolerance=Tolerance(1e-7, 1e-10), mistakes=tuple(MISTAKES["optimize"]),
             hint="rnn_forward, rnn_backward, clip(gradients, 5), update_parameters(parameters, gradients, learning_rate)."),
         FunctionSpec(
-            "model", ("data_x", "ix_to_char", "char_to_ix"), ("parameters", "last_dino_name"), 25, judge="model",
+            "model", ("data_x", "ix_to_char", "char_to_ix"), ("parameters", "last_dino_name"), 25, judge=ModelJudge(), mistakes=tuple(MISTAKES["model"]),
             depends_on=("optimize", "sample"),
             published=(("short training run (40 iterations)", model_recipe(0)),),
             hidden=_hidden_model, tolerance=Tolerance(1e-6, 1e-9),
+            error_patterns=(
+                (r"list index out of range", "an index runs past the end of a list: in model, take the name with "
+                                             "examples[j % len(examples)] (wrap around), and make Y as long as X."),
+                # an empty name gives X = [] when the leading None is missing, and rnn_backward then fails
+                (r"KeyError: 0", next(m.message for m in MISTAKES["model"] if m.key == "no-leading-none")),
+            ),
             hint="idx = j % len(examples); X = [None] + indices of the name; Y = X[1:] + [index of '\\n']; "
                  "pass a_prev from one optimize call to the next."),
     ),

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import AssignmentSpec, FunctionSpec, Tolerance
+from ..spec import AssignmentSpec, FunctionSpec, Tolerance
+from .mistakes import MISTAKES
 
 RNN_KEYS = ("Waa", "Wax", "Wya", "ba", "by")
 LSTM_KEYS = ("Wf", "bf", "Wi", "bi", "Wo", "bo", "Wc", "bc", "Wy", "by")
@@ -146,12 +147,14 @@ ASSIGNMENT = AssignmentSpec(
     functions=(
         FunctionSpec(
             "rnn_cell_forward", ("xt", "a_prev", "parameters"), ("a_next", "yt_pred", "cache"), 25,
+            mistakes=tuple(MISTAKES["rnn_cell_forward"]),
             published=(("published (seed 1)", rnn_cell_recipe(1)),),
             hidden=_hidden(rnn_cell_recipe, False), tolerance=FORWARD_TOLERANCE,
             hint="a_next = tanh(Waa·a_prev + Wax·xt + ba); yt_pred = softmax(Wya·a_next + by); "
                  "cache = (a_next, a_prev, xt, parameters)."),
         FunctionSpec(
             "rnn_forward", ("x", "a0", "parameters"), ("a", "y_pred", "caches"), 25,
+            mistakes=tuple(MISTAKES["rnn_forward"]),
             depends_on=("rnn_cell_forward",),
             published=(("published (seed 1)", rnn_recipe(1)),
                        ("course test (seed 17)", rnn_recipe(17, n_x=4, n_a=7, n_y=3, m=8, T_x=13))),
@@ -160,12 +163,14 @@ ASSIGNMENT = AssignmentSpec(
                  "caches = (list of caches, x)."),
         FunctionSpec(
             "lstm_cell_forward", ("xt", "a_prev", "c_prev", "parameters"), ("a_next", "c_next", "yt_pred", "cache"), 25,
+            mistakes=tuple(MISTAKES["lstm_cell_forward"]),
             published=(("published (seed 1)", lstm_cell_recipe(1)),
                        ("course test (seed 212)", lstm_cell_recipe(212, n_x=4, n_a=7, n_y=3, m=8))),
             hidden=_hidden(lstm_cell_recipe, False), tolerance=FORWARD_TOLERANCE,
             hint="concat = [a_prev; xt] (a_prev on top); c_next = ft*c_prev + it*cct; a_next = ot*tanh(c_next)."),
         FunctionSpec(
             "lstm_forward", ("x", "a0", "parameters"), ("a", "y", "c", "caches"), 25,
+            mistakes=tuple(MISTAKES["lstm_forward"]),
             depends_on=("lstm_cell_forward",),
             published=(("published (seed 1)", lstm_recipe(1)),
                        ("course test (seed 45)", lstm_recipe(45, n_x=4, n_a=3, n_y=2, m=13, T_x=16))),
@@ -173,22 +178,26 @@ ASSIGNMENT = AssignmentSpec(
             hint="The cell state starts at zeros, the hidden state at a0; return a, y, c, caches in that order."),
         FunctionSpec(
             "rnn_cell_backward", ("da_next", "cache"), ("gradients",), 10, section="optional",
+            mistakes=tuple(MISTAKES["rnn_cell_backward"]),
             published=(("published (seed 1)", rnn_cell_backward_recipe(1)),),
             hidden=_hidden(rnn_cell_backward_recipe, False), tolerance=FORWARD_TOLERANCE,
             hint="dtanh = (1 - a_next**2) * da_next; every gradient starts from dtanh."),
         FunctionSpec(
             "rnn_backward", ("da", "caches"), ("gradients",), 10, section="optional",
+            mistakes=tuple(MISTAKES["rnn_backward"]),
             depends_on=("rnn_cell_backward",),
             published=(("published (seed 1)", rnn_backward_recipe(1)),),
             hidden=_hidden(rnn_backward_recipe, True), tolerance=FORWARD_TOLERANCE,
             hint="Go backwards in time; each step gets da[:, :, t] plus the da_prev of the step after it."),
         FunctionSpec(
             "lstm_cell_backward", ("da_next", "dc_next", "cache"), ("gradients",), 10, section="optional",
+            mistakes=tuple(MISTAKES["lstm_cell_backward"]),
             published=(("published (seed 1)", lstm_cell_backward_recipe(1)),),
             hidden=_hidden(lstm_cell_backward_recipe, False), tolerance=FORWARD_TOLERANCE,
             hint="The cell-state gradient is dc_next + ot*(1 - tanh(c_next)**2)*da_next; gates use it."),
         FunctionSpec(
             "lstm_backward", ("da", "caches"), ("gradients",), 10, section="optional",
+            mistakes=tuple(MISTAKES["lstm_backward"]),
             depends_on=("lstm_cell_backward",),
             published=(("published (seed 1)", lstm_backward_recipe(1)),),
             hidden=_hidden_lstm_backward, tolerance=FORWARD_TOLERANCE,
