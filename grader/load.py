@@ -56,6 +56,7 @@ class CodeCell:
 class FunctionSource:
     name: str
     cell: int
+    """The defining cell's position, 1-based, counting every cell (as ``CodeCell.index``); 0: a helper module."""
     source: str
     looks_untouched: bool
     """Its START/END CODE HERE regions still hold mostly ``None`` placeholders."""

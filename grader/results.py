@@ -64,7 +64,8 @@ class FunctionResult:
 @dataclass(frozen=True)
 class CellIssue:
     cell: int
-    """Index of the cell in the notebook (0-based, counting every cell)."""
+    """The cell's position in the notebook, 1-based, counting every cell (markdown too): "cell 3" is the
+    third cell from the top. The same number as ``load.CodeCell.index`` and tracebacks' "cell N"."""
     kind: str
     """"error", "syntax", "timeout", "crashed" or "skipped"."""
     message: str

@@ -1,0 +1,41 @@
+"""Cell numbers mean one thing everywhere: the cell's position in the notebook, 1-based, counting
+every cell (markdown too), in the report, the JSON, the Markdown feedback and tracebacks."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+from rich.console import Console
+
+from grader.pipeline import grade_notebook
+from grader.report import markdown_feedback, notebook_report
+
+from conftest import FAST, make_notebook
+
+CELL_FORWARD = '''import numpy as np
+def rnn_cell_forward(xt, a_prev, parameters):
+    raise ValueError("not today")
+'''
+
+
+def test_the_third_cell_is_cell_3_in_report_json_feedback_and_traceback(tmp_path):
+    path = make_notebook(tmp_path / "nb.ipynb",
+                         "#md # Title: a markdown cell counts",
+                         "import numpy as np",
+                         "raise RuntimeError('the third cell raises')",
+                         CELL_FORWARD)
+    config = dataclasses.replace(FAST, assignment="rnn_step_by_step", only=("rnn_cell_forward",))
+    result = grade_notebook(path, config)
+    assert result.graded, result.error
+    assert [issue.cell for issue in result.cell_issues] == [3]
+    assert json.loads(json.dumps(result.to_json()))["cell_issues"][0]["cell"] == 3
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=200, no_color=True).print(notebook_report(result))
+    report = buffer.getvalue()
+    assert "cell 3" in report and "the third cell raises" in report
+    assert "- cell 3 (" in markdown_feedback(result)
+
+    function = result.functions[0]
+    assert "cell 4" in function.traceback, function.traceback
