@@ -241,16 +241,27 @@ def _graded_markers(source: str) -> list[str]:
     return re.findall(r"#+\s*(?:UN)?GRADED FUNCTION:\s*(\w+)", source)
 
 
+def assignment_scores(defined: set[str], markers: set[str]) -> dict[str, int]:
+    """How many graded functions of each assignment a notebook defines or marks."""
+    return {name: len(set(spec.required_names()) & (defined | markers)) for name, spec in ASSIGNMENTS.items()}
+
+
+#: The start of the reason a notebook of another assignment is not graded (batch.py counts them).
+WRONG_ASSIGNMENT = "wrong assignment"
+
+
 def detect_assignment(path: Path, defined: set[str], markers: set[str], metadata: dict) -> AssignmentSpec:
-    tagged = (metadata.get("grader") or {}).get("assignment") if isinstance(metadata.get("grader"), dict) else None
-    if tagged in ASSIGNMENTS:
-        return ASSIGNMENTS[tagged]
-    scores = {name: len(set(spec.required_names()) & (defined | markers)) for name, spec in ASSIGNMENTS.items()}
+    """The assignment whose graded functions the notebook defines. The notebook's metadata and file
+    name are hints that only break a tie: a student can write them, so they never override the code."""
+    scores = assignment_scores(defined, markers)
     best = max(scores.values())
-    filename = path.name.lower()
     candidates = [name for name, score in scores.items() if score == best]
     if best > 0 and len(candidates) == 1:
         return ASSIGNMENTS[candidates[0]]
+    tagged = (metadata.get("grader") or {}).get("assignment") if isinstance(metadata.get("grader"), dict) else None
+    if tagged in candidates:
+        return ASSIGNMENTS[tagged]
+    filename = path.name.lower()
     for name in candidates:
         if any(word in filename for word in ASSIGNMENTS[name].title_words):
             return ASSIGNMENTS[name]
@@ -259,32 +270,54 @@ def detect_assignment(path: Path, defined: set[str], markers: set[str], metadata
                             f"functions of {known}. Use --assignment NAME.")
 
 
+def check_assignment(path: Path, wanted: AssignmentSpec, defined: set[str], markers: set[str]) -> None:
+    """Refuse a notebook that is plainly another assignment than the one being graded (it defines
+    more of that one's graded functions): it is never graded against the one it claims to be."""
+    scores = assignment_scores(defined, markers)
+    other = max(scores, key=lambda name: scores[name])
+    if scores[other] > scores[wanted.name]:
+        raise UnknownAssignment(f"{WRONG_ASSIGNMENT}: {path} is {other} (it defines "
+                                f"{', '.join(sorted(set(ASSIGNMENTS[other].required_names()) & (defined | markers)))}), "
+                                f"not {wanted.name}; it was not graded. Grade it with --assignment {other}.")
+
+
+def scan_assignment(path: Path, max_mb: float) -> str | None:
+    """The assignment a notebook is, for choosing a batch's assignment before grading; None when it
+    cannot be read or told. Cheap: no IPython conversion, only the function definitions it holds."""
+    try:
+        nb = read_notebook(path, max_mb)
+    except NotebookError:
+        return None
+    code = [text for kind, text in nb.cells if kind == "code"]
+    defined = {name for text in code for name in re.findall(r"^def\s+(\w+)\s*\(", text, re.MULTILINE)}
+    markers = {name for text in code for name in _graded_markers(text)}
+    try:
+        return detect_assignment(path, defined, markers, nb.metadata).name
+    except UnknownAssignment:
+        return None
+
+
 def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], metadata: dict,
                    markdown: str = "") -> str | None:
+    """The published version of the course a notebook is: what its file name or "Updates" markdown
+    says, weighed by its assignment's clues in the code. A metadata tag is a hint from the
+    assignment's fixed list of versions; what reaches a report never is free text."""
     tag = metadata.get("grader")
-    if isinstance(tag, dict) and tag.get("version"):
+    if isinstance(tag, dict) and tag.get("version") in assignment.versions:
         return str(tag["version"])
-    text = "\n".join(sources)
     name = path.name.lower()
-    if "UNQ_C" in text or "public_tests" in text or "def clip_test" in text or "def sample_test" in text:
-        return "v4"
-    if "learners" in name:
-        return "pre-v3 (learners)"
+    named = None
     match = re.search(r"v(3a|3b|[1-4])(?![0-9])", name)
-    if match:
-        return "v" + match.group(1)
     # v3a and v3b say so in their "Updates" markdown
     updates = re.search(r"(?:updates for|current notebook is version)\W*(3a|3b)", markdown, re.IGNORECASE)
-    if updates:
-        return "v" + updates.group(1).lower()
-    if assignment.name == "rnn_step_by_step" and "_tmp" in text:
-        return "v3a"
-    if assignment.name == "dinosaur_island":
-        if "np.random.shuffle(examples)" in text:
-            return "v3"
-        if "shuffle(examples)" in text:
-            return "v1/v2"
-    return None
+    if "learners" in name:
+        named = "pre-v3 (learners)"
+    elif match:
+        named = "v" + match.group(1)
+    elif updates:
+        named = "v" + updates.group(1).lower()
+    found = assignment.version_clues("\n".join(sources), named) if assignment.version_clues else named
+    return found if found in assignment.versions else None
 
 
 def load_submission(path: Path, max_mb: float, assignment: str | None = None) -> Submission:
@@ -313,7 +346,11 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
     for position, source, tree, _ in parsed:
         if tree is not None:
             functions.update({f.name: f for f in functions_in_source(source, position, tree)})
-    spec = get_assignment(assignment) if assignment else detect_assignment(path, set(functions), markers, nb.metadata)
+    if assignment:
+        spec = get_assignment(assignment)
+        check_assignment(path, spec, set(functions), markers)
+    else:
+        spec = detect_assignment(path, set(functions), markers, nb.metadata)
     cells = []
     for position, source, tree, cell_notes in parsed:
         if tree is not None and spec.skip_calls and _calls_demo(tree, spec.skip_calls):

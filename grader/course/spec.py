@@ -134,6 +134,11 @@ class AssignmentSpec:
     """Words in a notebook's file name that point to this assignment."""
     reference_modules: tuple[str, ...] = ()
     """Helper modules (in solutions/) whose names the reference functions use."""
+    versions: tuple[str, ...] = ("grader-1",)
+    """The versions its notebooks may be reported as: a fixed list, never text from a notebook."""
+    version_clues: Callable[[str, "str | None"], "str | None"] | None = None
+    """(the notebook's code cells joined, what its file name and markdown say or None) -> its version.
+    None: the file name and markdown alone decide."""
 
     def function(self, name: str) -> FunctionSpec:
         for spec in self.functions:

@@ -86,6 +86,21 @@ def _hidden_model(count, rng):
                          n_a=int(rng.integers(10, 30)), dino_names=int(rng.integers(1, 8)), names=names)]
 
 
+COURSE_VERSIONS = ("v1", "v2", "v3", "v3a", "v3b", "v4", "v1/v2", "pre-v3 (learners)", "grader-1")
+
+
+def version_clues(code: str, named: str | None) -> str | None:
+    """v4 has the graded-cell ids and test functions, whatever the file is called; otherwise the file
+    name or markdown, and failing those the shuffle: numpy's from v3 on, Python's in v1 and v2."""
+    if "UNQ_C" in code or "public_tests" in code or "def clip_test" in code or "def sample_test" in code:
+        return "v4"
+    if named is not None:
+        return named
+    if "np.random.shuffle(examples)" in code:
+        return "v3"
+    return "v1/v2" if "shuffle(examples)" in code else None
+
+
 ASSIGNMENT = AssignmentSpec(
     name="dinosaur_island",
     title="Dinosaur Island: a character-level language model",
@@ -94,6 +109,7 @@ ASSIGNMENT = AssignmentSpec(
     data_links={"dinos.txt": "datasets/dinos.txt"},
     reference_modules=("cllm_utils.py",),
     skip_calls=("model",),
+    versions=COURSE_VERSIONS, version_clues=version_clues,
     title_words=("dino", "character_level", "character-level", "language_model", "language model"),
     functions=(
         FunctionSpec(
