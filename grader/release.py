@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 from .course import ASSIGNMENTS
-from .course.recipes import NAMES_OVERRIDE
+from .course.recipes import DATA_ROOT_OVERRIDE
 from .course.reference import load_reference
 from .drift import differences
 from .errors import GraderError
@@ -111,13 +111,13 @@ def plan(solutions: Path, assignments: Path, expected: Path) -> list[Planned]:
         else:
             content = source.read_bytes()
         planned.append(Planned(assignments / relative, content))
-    NAMES_OVERRIDE.append(solutions / "datasets" / "dinos.txt")
+    DATA_ROOT_OVERRIDE.append(solutions)  # expected values come from the course data being released
     try:
         for spec in ASSIGNMENTS.values():
             references = load_reference(spec, solutions)
             planned.append(Planned(expected / f"{spec.name}.json", render(generate(spec, references)).encode()))
     finally:
-        NAMES_OVERRIDE.pop()
+        DATA_ROOT_OVERRIDE.pop()
     return planned
 
 

@@ -9,9 +9,10 @@ so the draw order of the course's own test cells is reproduced exactly:
     ["value", "maxValue", 10]                   a literal (lists stay lists)
     ["assign", "parameters.by", [0, 0], -10.0]  change one entry of something drawn
     ["square", "s.dW1"]                         square something drawn (values that must be >= 0)
-    ["vocabulary", "char_to_ix", "ix_to_char"]  the course's 27-character maps
-    ["names", "data", "text" | "split", N]      the bundled names data set (optionally its first N names)
     ["reference", "lstm_forward", ["x", "a0", "parameters"], ["a", "y", "c", "caches"]]
+
+An assignment adds step kinds of its own with ``register_step`` (Dinosaur Island's vocabulary and
+names data set, for instance); data files it reads come from ``course_data``.
 
 "reference" runs a reference solution (backward cases need forward caches); stored cases keep its
 result in the step (a fifth element) so they can be built without the solutions.
@@ -20,7 +21,7 @@ The call itself is ``args`` (a list of paths) and ``kwargs`` (name -> path).
 from __future__ import annotations
 
 import copy
-import string
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -35,28 +36,36 @@ class RecipeError(Exception):
     """A recipe that cannot be built here (e.g. it needs the solutions and there are none)."""
 
 
-def vocabulary() -> tuple[dict[str, int], dict[int, str]]:
-    chars = ["\n", *string.ascii_lowercase]
-    return {ch: i for i, ch in enumerate(chars)}, {i: ch for i, ch in enumerate(chars)}
+#: `grade release` points this at solutions/ while it computes expected values from it.
+DATA_ROOT_OVERRIDE: list[Path] = []
 
 
-#: `grade release` points this at solutions/datasets/dinos.txt while it computes expected values.
-NAMES_OVERRIDE: list = []
+def course_data(relative: str) -> Path:
+    """A course data file (as students get it in assignments/, or from solutions/ during a release)."""
+    root = DATA_ROOT_OVERRIDE[-1] if DATA_ROOT_OVERRIDE else resources.assignments_dir()
+    return root / relative
 
 
-def names_text() -> str:
-    path = NAMES_OVERRIDE[-1] if NAMES_OVERRIDE else resources.assignments_dir() / "datasets" / "dinos.txt"
-    return path.read_text()
+#: Runs one step of an assignment's own kind: (step, env) -> None, setting values with ``set_path``.
+StepRunner = Callable[[list, dict], None]
+_STEPS: dict[str, StepRunner] = {}
 
 
-def _set(env: dict, path: str, value: Any) -> None:
+def register_step(kind: str, runner: StepRunner) -> None:
+    """Let recipes use ``[kind, ...]`` steps; the assignment that defines them calls this on import."""
+    if kind in _STEPS and _STEPS[kind] is not runner:
+        raise ValueError(f"recipe step {kind!r} is already defined by another assignment")
+    _STEPS[kind] = runner
+
+
+def set_path(env: dict, path: str, value: Any) -> None:
     *parents, last = path.split(".")
     for key in parents:
         env = env.setdefault(key, {})
     env[last] = value
 
 
-def _get(env: dict, path: str) -> Any:
+def get_path(env: dict, path: str) -> Any:
     for key in path.split("."):
         env = env[key]
     return env
@@ -71,28 +80,21 @@ def run_steps(recipe: dict, reference: ReferenceLookup, record: bool = False) ->
         if kind == "draw":
             scale = step[3] if len(step) > 3 else 1
             value = random.randn(*step[2])
-            _set(env, step[1], value * scale if scale != 1 else value)
+            set_path(env, step[1], value * scale if scale != 1 else value)
         elif kind == "zeros":
-            _set(env, step[1], np.zeros(step[2]))
+            set_path(env, step[1], np.zeros(step[2]))
         elif kind == "value":
-            _set(env, step[1], copy.deepcopy(step[2]))
+            set_path(env, step[1], copy.deepcopy(step[2]))
         elif kind == "square":
-            _set(env, step[1], _get(env, step[1]) ** 2)
+            set_path(env, step[1], get_path(env, step[1]) ** 2)
         elif kind == "assign":
-            _get(env, step[1])[tuple(step[2])] = step[3]
-        elif kind == "vocabulary":
-            char_to_ix, ix_to_char = vocabulary()
-            _set(env, step[1], char_to_ix)
-            _set(env, step[2], ix_to_char)
-        elif kind == "names":
-            text = names_text().lower()
-            if len(step) > 3:  # only the first N names: a short run then wraps around the data set
-                text = "".join(text.splitlines(keepends=True)[: step[3]])
-            _set(env, step[1], text.split("\n") if step[2] == "split" else text)
+            get_path(env, step[1])[tuple(step[2])] = step[3]
         elif kind == "reference":
             outputs = _reference_outputs(step, env, reference, record)
             for path, value in zip(step[3], outputs):
-                _set(env, path, value)
+                set_path(env, path, value)
+        elif kind in _STEPS:
+            _STEPS[kind](step, env)
         else:
             raise RecipeError(f"unknown recipe step {kind!r}")
     return env
@@ -105,7 +107,7 @@ def _reference_outputs(step: list, env: dict, reference: ReferenceLookup, record
         return tuple(from_json(step[4]))
     if reference is None:
         raise RecipeError(f"this case needs the reference {step[1]}, and no solutions are available")
-    result = reference(step[1])(*copy.deepcopy([_get(env, path) for path in step[2]]))
+    result = reference(step[1])(*copy.deepcopy([get_path(env, path) for path in step[2]]))
     outputs = result if isinstance(result, tuple) else (result,)
     if record:
         del step[4:]
@@ -117,6 +119,6 @@ def build_call(recipe: dict, reference: ReferenceLookup, variant: str | None = N
     """The (args, kwargs) of the call the recipe describes (fresh objects every time)."""
     env = run_steps(recipe, reference)
     call = recipe["variants"][variant] if variant else recipe
-    args = [_get(env, path) for path in call.get("args", [])]
-    kwargs = {name: _get(env, path) for name, path in call.get("kwargs", {}).items()}
+    args = [get_path(env, path) for path in call.get("args", [])]
+    kwargs = {name: get_path(env, path) for name, path in call.get("kwargs", {}).items()}
     return args, kwargs

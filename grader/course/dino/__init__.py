@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec import AssignmentSpec, FunctionSpec, Tolerance
+from . import data  # noqa: F401  (registers the vocabulary and names recipe steps)
 from .judges import ModelJudge, SampleJudge
 from .mistakes import MISTAKES
 

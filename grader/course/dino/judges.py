@@ -14,7 +14,8 @@ import numpy as np
 
 from ...compare import Mismatch, compare, describe_type
 from ...judges import ValuesJudge, failures
-from ..recipes import build_call, names_text
+from ..recipes import build_call
+from .data import names_text
 from ..reference import call_reference
 from ..spec import Expectation, FunctionSpec, References, Tolerance
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..numerics import softmax
 from ..spec import Mistake
+from .data import names_text
 
 
 GRADIENTS = ("dWax", "dWaa", "dWya", "db", "dby")
@@ -117,8 +118,6 @@ def trainer(data, ix_to_char, char_to_ix, num_iterations=35000, n_a=50, dino_nam
             *, newer=True, leading_none=True, carry_state=True, shuffle=True):
     """The training loop of model(), with switches for its usual mistakes. ``newer``: the v4 signature
     (data is the list of names, returns the last name too); else the data set is read from dinos.txt."""
-    from ..recipes import names_text
-
     helpers = course_helpers()
     if newer:
         examples = [x.strip() for x in data]
