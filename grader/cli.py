@@ -6,6 +6,9 @@ print with one Console, and turn GraderError into a one-line message and an exit
     grade PATHS... --out DIR             grade a class (batch.py): parallel, resumable, gradebook
     grade --demo                         grade the bundled reference notebooks
     grade release [--check]              instructors: regenerate assignments/ and expected/
+    grade gradescope -o autograder.zip   instructors: the Gradescope autograder bundle (gradescope.py)
+    grade export OUT --canvas R.csv      TAs: grades for Canvas's or Moodle's import (export.py)
+    grade regrade OUT STUDENT...         TAs: grade some students again after a fix (regrade.py)
 """
 from __future__ import annotations
 
@@ -47,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
     parser.add_argument("--jobs", type=int, help="batch: parallel notebooks (default: number of cores)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
+    parser.add_argument("--student", action="append", default=[], metavar="ID",
+                        help="batch: regrade only this student (repeatable); every other result stays as it is")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="batch: grade on a Dask cluster (tcp://HOST:8786), or local:N for N local Dask workers; "
                              "needs pip install 'rnn-grader[dask]'")
@@ -112,7 +117,7 @@ def _demo_paths() -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] != ["release"] and not {"--help", "-h", "--version"} & set(argv):
+    if argv[:1] not in (["release"], ["gradescope"], ["export"]) and not {"--help", "-h", "--version"} & set(argv):
         from .zygote import Zygote
 
         Zygote.get()  # boots (numpy import) while the grader imports the rest
@@ -120,15 +125,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["release"]:
             return release_main(argv[1:], console)
+        if argv[:1] in (["gradescope"], ["export"], ["regrade"]):
+            from importlib import import_module
+
+            return import_module(f".{argv[0]}", __package__).main(argv[1:], console)  # a module per command
         args = _parser().parse_args(argv)
         config = _config(args)
         paths = [str(path) for path in _demo_paths()] if args.demo else args.paths
         if not paths:
             raise UsageError("give a notebook to grade (or --demo); see grade --help")
+        if args.student and args.out is None:
+            raise UsageError("--student regrades one student of a class: add --out DIR (the batch's output folder)")
         if args.out is not None:
             from .batch import batch_main
 
-            return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force, scheduler=args.scheduler)
+            return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force,
+                              students=tuple(args.student), scheduler=args.scheduler)
         if not args.demo and (len(paths) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths)):
             raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
         return _grade_each(paths, config, args, console)
