@@ -7,6 +7,7 @@ them as plain data. Graded functions this one calls are answered by the referenc
 from __future__ import annotations
 
 import difflib
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from .course.recipes import RecipeError, build_call
 from .course.reference import call_reference
 from .course.spec import FunctionSpec, Tolerance
+from .dependency_limits import CaseLimits, envelope_for
 from .diagnose import diagnose
 from .execute import CallOutcome, Session
 from .expected import Expectation, StoredCase, compute_expectation
@@ -49,16 +51,28 @@ def _snapshot(value: Any) -> Any:
     return value
 
 
-def dependency_handler(references: References, allowed: list[str]):
-    """Answer the worker's calls of ``allowed`` functions with the reference solution."""
+def dependency_handler(references: References, allowed: list[str], limits: CaseLimits | None = None):
+    """Answer the worker's calls of ``allowed`` functions with the reference solution.
+
+    The inputs are the student's: ``limits`` (one per graded call) checks each call against the
+    case's envelope, count and deadline before the reference runs, and refuses it otherwise
+    (DependencyRefused, which the student's code sees as an exception with the reason)."""
     def handle(name: str, args: list, kwargs: dict):
         if name not in allowed:
             raise RuntimeError(f"{name} is not available here")
+        if limits is not None:
+            limits.admit(name, args, kwargs)
         before = _snapshot(args)
         value = call_reference(references[name], args, kwargs)
         changed = [after if not _same(after, old) else None for after, old in zip(args, before)]
         return value, changed if any(item is not None for item in changed) else None
     return handle
+
+
+def _call_deadline(session: Session) -> float:
+    """When the call about to be made must end (as Session.call reckons it): answering its
+    dependency calls stops then too."""
+    return min(session.deadline, time.monotonic() + session.config.call_timeout)
 
 
 def _missing_result(spec: FunctionSpec, submission: Submission, issues: list[CellIssue]) -> FunctionResult:
@@ -106,7 +120,8 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
             expectation = compute_expectation(spec, recipe, references, form)
             plan.append((f"hidden #{number}", True, recipe, expectation, spec.tolerance))
     deps = [name for name in spec.depends_on if references is not None and name in references]
-    handler = dependency_handler(references, deps) if deps and references is not None else None
+    dep_params = {name: spec_of.params for name in deps
+                  for spec_of in submission.assignment.functions if spec_of.name == name}
     results: list[CaseResult] = []
     failure_kind, traceback_text, output = "", "", ""
     diagnosis, diagnosed = "", False
@@ -116,6 +131,10 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
         except RecipeError as error:
             notes.append(f"case {name!r} skipped: {error}")
             continue
+        handler = None
+        if deps and references is not None:  # a fresh budget per call, drawn from this case's inputs
+            limits = CaseLimits(envelope_for(args, kwargs), _call_deadline(session), spec.name, dep_params)
+            handler = dependency_handler(references, deps, limits)
         outcome: CallOutcome = session.call(spec.name, args, kwargs, deps=deps, seed=recipe.get("seed", 0),
                                             return_args=bool(spec.check_args_after), on_dependency=handler)
         if outcome.error and outcome.error.get("type") == "signature":
