@@ -16,15 +16,50 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import config as defaults
 from .config import GradeConfig
 from .errors import GraderError, UsageError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 EXIT_OK, EXIT_LOW_SCORE, EXIT_ERROR = 0, 1, 2
+
+
+class _LazyConsole:
+    """Rich's Console, imported and built on first use: `grade nb.ipynb --json` never prints with it,
+    and importing Rich is a good part of a fresh command's start."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options, self._console = options, None
+
+    def _real(self) -> "Console":
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __enter__(self) -> "Console":  # Rich's Live and Progress use the console as a context manager
+        return self._real().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._real().__exit__(*exc_info)
+
+
+class _VersionAction(argparse.Action):
+    """--version, looking the installed version up only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        parser.exit(message=f"grade {_version()}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="batch: grade on a Dask cluster (tcp://HOST:8786), or local:N for N local Dask workers; "
                              "needs pip install 'rnn-grader[dask]'")
     parser.add_argument("--no-color", action="store_true")
-    parser.add_argument("--version", action="version", version=f"grade {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     return parser
 
 
@@ -121,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .zygote import Zygote
 
         Zygote.get()  # boots (numpy import) while the grader imports the rest
-    console = Console(no_color="--no-color" in argv, highlight=False, soft_wrap=False)
+    console = _LazyConsole(no_color="--no-color" in argv, highlight=False, soft_wrap=False)
     try:
         if argv[:1] == ["release"]:
             return release_main(argv[1:], console)
@@ -159,7 +194,6 @@ def _fail_line(message: str) -> None:
 
 def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace, console: Console) -> int:
     from .pipeline import grade_notebook
-    from .report import notebook_report
 
     status = EXIT_OK
     results = []
@@ -167,6 +201,8 @@ def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace,
         result = grade_notebook(path, config)
         results.append(result)
         if not args.json and (result.graded or len(paths) > 1):
+            from .report import notebook_report  # Rich and the report: not needed for --json
+
             console.print(notebook_report(result))
         if not result.graded:
             status = EXIT_ERROR

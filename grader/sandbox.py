@@ -7,6 +7,7 @@ pipeline turns into a result; the grader itself never sees an exception from stu
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
@@ -16,9 +17,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
@@ -68,6 +70,54 @@ def _hidden_paths(config: GradeConfig, workdir: Path) -> list[str]:
     return sorted(set(hidden))
 
 
+def _dependency_request(header: dict, payload: Any) -> tuple[str, list, dict]:
+    """(name, args, kwargs) of a stand-in's call, or ValueError when it is not of that form."""
+    name = header.get("name")
+    value = payload.get("value") if type(payload) is dict else None
+    if type(name) is not str or type(value) not in (list, tuple) or len(value) != 2:
+        raise ValueError("malformed dependency call")
+    args, kwargs = value
+    if type(args) not in (list, tuple) or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+        raise ValueError("malformed dependency call")
+    return name, list(args), dict(kwargs)
+
+
+# --- reading header fields the worker sent: every one is checked, none is trusted --------------
+
+def header_index(header: dict) -> int | None:
+    """A cell index from a worker's header, or None when it is not a plain int."""
+    value = header.get("index")
+    return value if type(value) is int and 0 <= value < 1 << 31 else None
+
+
+def header_error(value: Any) -> dict | None:
+    """An error report from the worker as a dict of short strings (type, message, traceback, where)."""
+    if not value:
+        return None
+    if type(value) is not dict:
+        return {"type": "malformed", "message": "the worker sent a malformed error report", "traceback": "", "where": ""}
+    limits = {"type": 80, "message": 2000, "traceback": 20_000, "where": 200}
+    return {key: value.get(key)[:limit] if type(value.get(key)) is str else "" for key, limit in limits.items()}
+
+
+def header_functions(value: Any, names: list[str]) -> dict[str, dict]:
+    """What the worker says about the requested names, with the expected field types (others dropped)."""
+    functions: dict[str, dict] = {}
+    if type(value) is not dict:
+        return functions
+    for name in names:
+        info = value.get(name)
+        if type(info) is not dict:
+            continue
+        params = info.get("params")
+        functions[name] = {
+            "defined": info.get("defined") is True, "callable": info.get("callable") is True,
+            "params": [p[:200] for p in params[:20] if type(p) is str] if type(params) is list else None,
+            "cell": info.get("cell")[:80] if type(info.get("cell")) is str else "",
+        }
+    return functions
+
+
 def _process_count(uid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
@@ -107,12 +157,90 @@ def _kill_uid(uid: int) -> None:
         time.sleep(0.002 * (attempt + 1))
 
 
+# --- cleanup on every exit path ----------------------------------------------------------------
+
+#: Every Worker from its first line until its ``close`` has finished. ``close_all_workers`` (run at
+#: exit and on SIGTERM/SIGHUP) closes what an exception or a signal left open.
+_LIVE: "set[Worker]" = set()
+_LIVE_LOCK = threading.Lock()
+_HOOKS: list[bool] = []
+_EXITING: list[int] = []
+
+
+def close_all_workers() -> None:
+    """Kill every live worker (and its user id's processes) and remove its folders."""
+    with _LIVE_LOCK:
+        workers = list(_LIVE)
+    for worker in workers:
+        try:
+            worker.close()
+        except Exception:  # pragma: no cover - keep closing the others
+            pass
+
+
+def _exit_on_signal(number: int, frame: object) -> None:
+    """SIGTERM/SIGHUP become SystemExit, so ``finally`` blocks and atexit handlers run. A batch's
+    grading processes get the signal too (they clean up the same way); a second signal while
+    cleaning up is ignored rather than cutting the cleanup short."""
+    if _EXITING:
+        return
+    _EXITING.append(number)
+    if "multiprocessing" in sys.modules:
+        import multiprocessing
+
+        for child in multiprocessing.active_children():
+            try:
+                child.terminate()
+            except OSError:  # pragma: no cover - already gone
+                pass
+    raise SystemExit(128 + number)
+
+
+def install_signal_handlers() -> None:
+    """Make SIGTERM and SIGHUP an orderly exit (only where they would kill the process outright:
+    a handler the embedding program set stays). SIGINT already raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(number) == signal.SIG_DFL:
+                signal.signal(number, _exit_on_signal)
+        except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+            pass
+
+
+def _install_cleanup_hooks() -> None:
+    if not _HOOKS:
+        _HOOKS.append(True)
+        atexit.register(close_all_workers)
+    install_signal_handlers()
+
+
 class Worker:
-    """One sandboxed worker process. Use as a context manager; ``close`` always cleans up."""
+    """One sandboxed worker process. Use as a context manager; ``close`` always cleans up.
+
+    A constructor that fails (the worker never says it is ready, a signal) cleans up too."""
+
+    process: Any = None
+    _req_w = _resp_r = -1
+    _stderr: Any = None
+    _logdir: Path | None = None
 
     def __init__(self, config: GradeConfig, helper_files: dict[str, Path]) -> None:
         self.config = config
         self.notes: list[str] = []
+        self.workdir: Path | None = None
+        _install_cleanup_hooks()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
+        try:
+            self._prepare(helper_files)
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, helper_files: dict[str, Path]) -> None:
         self._isolated_uid = os.geteuid() == 0
         self.uid = secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0]) + _UID_RANGE[0] if self._isolated_uid else None
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-"))
@@ -127,7 +255,6 @@ class Worker:
         os.chmod(self.workdir, 0o700)
         self._reader = wire.FrameReader()
         self._stderr = open(self._logdir / "stderr.log", "wb")
-        self._start()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -159,7 +286,9 @@ class Worker:
         try:
             if zygote is None:
                 raise OSError("no zygote")
-            self.process = zygote.spawn(config, (req_r, resp_w, self._stderr.fileno()))
+            # The zygote also cleans up after this worker if the grader dies without doing so.
+            self.process = zygote.spawn(config, (req_r, resp_w, self._stderr.fileno()),
+                                        leftovers=[str(self.workdir), str(self._logdir)])
         except OSError:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)],
@@ -178,6 +307,8 @@ class Worker:
         self.close()
 
     def kill(self) -> None:
+        if self.process is None:
+            return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -191,7 +322,8 @@ class Worker:
 
     def close(self) -> None:
         # No polite goodbye: everything the worker had to say has been read, and SIGKILL is instant
-        # where an interpreter shutdown is not. Whatever it started goes too.
+        # where an interpreter shutdown is not. Whatever it started goes too. Safe to call twice,
+        # and on a Worker whose constructor failed half-way.
         self.kill()
         for fd in (self._req_w, self._resp_r):
             if fd >= 0:
@@ -199,44 +331,63 @@ class Worker:
                     os.close(fd)
                 except OSError:
                     pass
-        self._stderr.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        shutil.rmtree(self._logdir, ignore_errors=True)
+        self._req_w = self._resp_r = -1
+        if self._stderr is not None:
+            self._stderr.close()
+        for folder in (self.workdir, self._logdir):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
 
     # -- talking -----------------------------------------------------------------------------
 
-    def send(self, header: dict, value: Any = None, extra: Any = None) -> None:
+    def send(self, header: dict, value: Any = None, extra: Any = None, *, deadline: float | None = None) -> None:
+        """Write one request. A worker that does not take it by ``deadline`` (default: one call's
+        time limit from now) is killed: ``WorkerLost("timeout")``."""
+        if deadline is None:
+            deadline = time.monotonic() + self.config.call_timeout
         blobs: list[bytes] = []
         if value is not None or extra is not None:
             tree, blobs = wire.encode({"value": value, "extra": extra})
             header = dict(header, payload=tree)
         try:
-            wire.write_frame(self._req_w, header, blobs)
-        except (BrokenPipeError, OSError):
+            os.set_blocking(self._req_w, False)
+            wire.write_frame(self._req_w, header, blobs, deadline=deadline)
+        except wire.WireTimeout:
+            self.kill()
+            raise WorkerLost("timeout", "time limit reached (the worker stopped reading)") from None
+        except (OSError, ValueError):  # BrokenPipeError, or the pipe is already closed
             raise WorkerLost("crashed", self._death_note()) from None
+        except wire.WireError as error:  # a request we cannot frame (never from student data alone)
+            raise WorkerLost("protocol", str(error)) from None
 
     def wait_for(self, ops: set[str], deadline: float,
                  on_dependency: DependencyHandler | None = None,
                  on_event: Callable[[dict], None] | None = None) -> tuple[dict, Any]:
-        """Read frames until one whose op is in ``ops``; serve dependency calls meanwhile."""
+        """Read frames until one whose op is in ``ops``; serve dependency calls meanwhile.
+
+        Whatever the worker writes, this returns a dict header whose "op" is one of ``ops`` and
+        plain data, or raises ``WorkerLost``: "protocol" for malformed frames, "timeout" at the
+        deadline, "crashed" when the worker is gone."""
         while True:
             try:
                 frame = self._reader.next_frame()
             except wire.WireError as error:
-                self.kill()
-                raise WorkerLost("protocol", f"the worker sent malformed data ({error})") from None
+                self._lost_protocol(error)
             if frame is not None:
                 header, blobs = frame
+                op = header.get("op")
+                if type(op) is not str:
+                    self._lost_protocol("a frame without a valid op")
                 try:
                     payload = wire.decode(header["payload"], blobs) if "payload" in header else None
-                except wire.WireError as error:
-                    self.kill()
-                    raise WorkerLost("protocol", f"the worker sent malformed data ({error})") from None
-                op = header.get("op")
+                except Exception as error:  # decode is total; this seam keeps a bug there a verdict too
+                    self._lost_protocol(error)
                 if op in ops:
                     return header, payload
                 if op == "dep" and on_dependency is not None:
-                    self._serve_dependency(header, payload, on_dependency)
+                    self._serve_dependency(header, payload, on_dependency, deadline)
                 elif on_event is not None:
                     on_event(header)
                 continue
@@ -253,25 +404,31 @@ class Worker:
                 continue
             data = os.read(self._resp_r, 1 << 20)
             if not data:
-                self.process.wait()
+                try:  # the pipe closed: usually the worker died; give it a moment to say how
+                    self.process.wait(timeout=max(0.0, min(remaining, 2.0)))
+                except (subprocess.TimeoutExpired, OSError):
+                    pass
                 note = self._death_note()
                 self.kill()
                 raise WorkerLost("crashed", note)
             try:
                 self._reader.feed(data)
             except wire.WireError as error:
-                self.kill()
-                raise WorkerLost("protocol", str(error)) from None
+                self._lost_protocol(error)
 
-    def _serve_dependency(self, header: dict, payload: Any, handler: DependencyHandler) -> None:
+    def _lost_protocol(self, error: object) -> NoReturn:
+        self.kill()
+        raise WorkerLost("protocol", f"the worker sent malformed data ({str(error)[:200]})")
+
+    def _serve_dependency(self, header: dict, payload: Any, handler: DependencyHandler, deadline: float) -> None:
+        """Answer a stand-in's call with the reference, within the calling function's deadline."""
         try:
-            args, kwargs = payload["value"]
-            value, args_after = handler(str(header.get("name")), list(args), dict(kwargs))
-        except Exception as error:  # our reference refused the student's arguments
-            self.send({"op": "dep_error", "message": f"{type(error).__name__}: {error}"})
+            name, args, kwargs = _dependency_request(header, payload)
+            value, args_after = handler(name, args, kwargs)
+        except Exception as error:  # a malformed request, or our reference refused the student's arguments
+            self.send({"op": "dep_error", "message": f"{type(error).__name__}: {str(error)[:500]}"}, deadline=deadline)
             return
-        self.send({"op": "dep_result"}, value=value, extra=args_after)
-
+        self.send({"op": "dep_result"}, value=value, extra=args_after, deadline=deadline)
     def _death_note(self) -> str:
         code = self.process.poll()
         if code is None:

@@ -29,6 +29,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire  # noqa: E402  (a sibling file, loaded before the package folder is hidden)
+import drive  # noqa: E402  (the same: drives graded classes through a script)
 del sys.path[0]
 import numpy as np  # noqa: E402
 # Modules notebooks commonly use, loaded while the interpreter's files are surely readable.
@@ -329,8 +330,10 @@ def call(request, namespace):
     if not callable(function):
         send({"op": "result", "nonce": nonce, "error": {"type": "missing", "message": name, "traceback": "", "where": ""}})
         return
+    driven = bool(request.get("drive"))  # a graded class: args[0] is the script (drive.py checks each step)
     try:
-        inspect.signature(function).bind(*args, **kwargs)
+        if not driven:
+            inspect.signature(function).bind(*args, **kwargs)
     except TypeError as error:
         send({"op": "result", "nonce": nonce,
               "error": {"type": "signature", "message": safe_str(error), "traceback": "", "where": ""}})
@@ -346,7 +349,10 @@ def call(request, namespace):
         np.random.seed(seed)
         random.seed(seed)
     try:
-        value, error, writer = run_captured(lambda: function(*args, **kwargs))
+        if driven:
+            value, error, writer = run_captured(lambda: drive.drive(function, args[0]))
+        else:
+            value, error, writer = run_captured(lambda: function(*args, **kwargs))
     finally:
         for dep, original in saved.items():
             namespace[dep] = original
@@ -401,16 +407,21 @@ def zygote(control_fd):
 
     Runs no student code itself. Each request carries a worker's config and its three file
     descriptors (request pipe, response pipe, stderr log); the child starts a new session, locks
-    itself down and serves. The zygote reaps its children and reports their exit status."""
+    itself down and serves. The zygote reaps its children and reports their exit status (never
+    blocking: the grader polls). When the grader's end of the channel closes (the grader exited or
+    was killed), it removes whatever its workers left: processes, their user ids' processes and
+    their temporary folders; the grader normally did that already."""
     global MAIN_PID
     channel = socket.socket(fileno=control_fd)
     statuses = {}
+    spawned = {}  # pid -> (private uid or None, folders to remove)
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 3)
         except OSError:
-            os._exit(0)
+            message = b""
         if not message:
+            clean_up_after(spawned)
             os._exit(0)
         request = json.loads(message)
         if request["op"] == "spawn":
@@ -431,17 +442,50 @@ def zygote(control_fd):
                     os._exit(0)
             for fd in fds:
                 os.close(fd)
-            channel.sendall(json.dumps({"pid": pid}).encode())
+            spawned[pid] = (request["config"].get("uid"), request.get("leftovers", []))
+            channel.sendall(json.dumps({"pid": pid}).encode() + b"\n")
         elif request["op"] == "status":
             pid = request["pid"]
             if pid not in statuses:
                 try:
-                    done, status = os.waitpid(pid, 0 if request.get("wait") else os.WNOHANG)
+                    done, status = os.waitpid(pid, os.WNOHANG)
                     if done:
                         statuses[pid] = os.waitstatus_to_exitcode(status)
                 except ChildProcessError:
                     statuses[pid] = -9
-            channel.sendall(json.dumps({"code": statuses.pop(pid, None)}).encode())
+            code = statuses.pop(pid, None)
+            if code is not None:
+                spawned.pop(pid, None)
+            channel.sendall(json.dumps({"code": code}).encode() + b"\n")
+
+
+def clean_up_after(spawned):
+    """The zygote's last act: kill its workers and every process of their private user ids, then
+    remove their folders."""
+    import shutil
+
+    uids = {uid for uid, _ in spawned.values() if uid is not None}
+    for pid in spawned:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for attempt in range(5):
+        found = False
+        for entry in os.listdir("/proc") if uids else ():
+            if entry.isdigit():
+                try:
+                    if os.stat("/proc/" + entry).st_uid in uids:
+                        os.kill(int(entry), signal.SIGKILL)
+                        found = True
+                except OSError:
+                    pass
+        if not found:
+            break
+        __import__("time").sleep(0.002 * (attempt + 1))
+    for _, folders in spawned.values():
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main():

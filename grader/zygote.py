@@ -5,12 +5,14 @@ itself is still importing; by the time the first worker is needed, the zygote is
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
@@ -23,6 +25,11 @@ def launch_environment() -> dict[str, str]:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "GRADER_WORKER": "1"}
 
 
+#: Seconds the grader waits for any one answer of the zygote; a zygote that takes longer is
+#: killed and replaced (its pending workers are killed by their Worker as usual).
+ZYGOTE_TIMEOUT = 10.0
+
+
 class ZygoteChild:
     """The parts of subprocess.Popen that Worker uses, for a worker forked by the zygote."""
 
@@ -31,12 +38,18 @@ class ZygoteChild:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self.zygote.status(self.pid, wait=False)
+            self.returncode = self.zygote.status(self.pid)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int | None:
-        if self.returncode is None:
-            self.returncode = self.zygote.status(self.pid, wait=True)
+        """Poll until the worker is reaped; never blocks the zygote, never longer than ``timeout``."""
+        deadline = time.monotonic() + (ZYGOTE_TIMEOUT if timeout is None else timeout)
+        pause = 0.0005
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or ZYGOTE_TIMEOUT)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
         return self.returncode
 
 
@@ -44,14 +57,19 @@ class Zygote:
     """A long-lived helper (worker.py --zygote) that forks workers with numpy already imported.
 
     It saves the interpreter start and the numpy import on every notebook; it never runs student
-    code. One per grader process, started on first use; if it dies, workers start the slow way."""
+    code. One per grader process, started on first use; if it dies or stops answering within
+    ZYGOTE_TIMEOUT, workers start the slow way (or from a new zygote). When the grader goes away
+    without cleaning up (killed), the zygote notices its channel closing and removes what its
+    workers left: their processes, their user id's processes and their temporary folders."""
 
     _instance: "Zygote | None" = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
+        ours.settimeout(ZYGOTE_TIMEOUT)
         self.channel = ours
+        self._pending = b""
         self.process = subprocess.Popen(
             [sys.executable, "-I", "-B", str(WORKER_SCRIPT), "--zygote", str(theirs.fileno())],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -69,20 +87,45 @@ class Zygote:
             return cls._instance
 
     def _ask(self, request: dict, fds: tuple[int, ...] = ()) -> dict:
+        """One request, one newline-terminated JSON answer, within ZYGOTE_TIMEOUT."""
         with self._lock:
-            socket.send_fds(self.channel, [json.dumps(request).encode()], list(fds))
-            reply = self.channel.recv(1 << 16)
-        if not reply:
-            raise OSError("the zygote is gone")
-        return json.loads(reply)
+            try:
+                socket.send_fds(self.channel, [json.dumps(request).encode()], list(fds))
+                while b"\n" not in self._pending:
+                    data = self.channel.recv(1 << 16)
+                    if not data:
+                        raise OSError("the zygote is gone")
+                    self._pending += data
+                line, self._pending = self._pending.split(b"\n", 1)
+                reply = json.loads(line)
+                if type(reply) is not dict:
+                    raise ValueError("not an object")
+                return reply
+            except (OSError, ValueError) as error:  # socket.timeout is an OSError
+                self._discard()
+                raise OSError(f"the zygote failed: {error}") from None
 
-    def spawn(self, config: dict, fds: tuple[int, int, int]) -> ZygoteChild:
-        return ZygoteChild(self, int(self._ask({"op": "spawn", "config": config}, fds)["pid"]))
+    def _discard(self) -> None:
+        """Stop using this zygote: a late answer must never be read as the next one's."""
+        with contextlib.suppress(OSError):
+            self.channel.close()
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            self.process.wait(timeout=ZYGOTE_TIMEOUT)
+        if Zygote._instance is self:
+            Zygote._instance = None
 
-    def status(self, pid: int, wait: bool) -> int | None:
+    def spawn(self, config: dict, fds: tuple[int, int, int], leftovers: list[str] = ()) -> ZygoteChild:
+        reply = self._ask({"op": "spawn", "config": config, "leftovers": list(leftovers)}, fds)
+        if type(reply.get("pid")) is not int:
+            raise OSError("the zygote did not start a worker")
+        return ZygoteChild(self, reply["pid"])
+
+    def status(self, pid: int) -> int | None:
+        """The worker's exit status once it has ended (None while it runs; -9 if unknown)."""
         try:
-            return self._ask({"op": "status", "pid": pid, "wait": wait})["code"]
-        except OSError:
+            code = self._ask({"op": "status", "pid": pid})["code"]
+        except (OSError, KeyError):
             return -9
-
-
+        return code if code is None or type(code) is int else -9
