@@ -17,7 +17,7 @@ from .config import GradeConfig
 from .errors import GraderError
 from .load import Submission
 from .results import CellIssue
-from .sandbox import DependencyHandler, Worker, WorkerLost
+from .sandbox import DependencyHandler, Worker, WorkerLost, header_error, header_functions, header_index
 
 MAX_RELOADS = 8
 
@@ -88,7 +88,7 @@ class Session:
             except WorkerLost as error:
                 raise GraderError(f"the grading worker could not start: {error.detail}") from None
             self.report.sandbox_notes = list(self.worker.notes)
-            issues = self._run_cells_in_kernel() if self.config.engine == "kernel" else self._run_cells()
+            issues = self._run_cells()  # the kernel engine's driver speaks the worker's protocol
             if issues is not None:
                 self.report.issues = sorted([*self.excluded.values(), *issues], key=lambda issue: issue.cell)
                 return self.report
@@ -98,12 +98,15 @@ class Session:
         assert self.worker is not None
         cells = [{"index": cell.index, "source": cell.source}
                  for cell in self.submission.cells if cell.index not in self.excluded]
-        self.worker.send({"op": "load", "names": self.names}, value=cells)
+        sent = False  # the request goes inside the loop: a worker that does not read it is handled there
         issues: list[CellIssue] = []
         current = None
         while True:
             limit = self.deadline if current is None else min(self.deadline, time.monotonic() + self.config.cell_timeout)
             try:
+                if not sent:
+                    sent = True
+                    self.worker.send({"op": "load", "names": self.names}, value=cells, deadline=self.deadline)
                 header, _ = self.worker.wait_for({"cell_start", "cell_done", "loaded"}, limit)
             except WorkerLost as lost:
                 if lost.kind == "timeout" and current is None and time.monotonic() >= self.deadline:
@@ -119,41 +122,25 @@ class Session:
                     kind, message = "crashed", f"killed the worker: {lost.detail}"
                 self.excluded[current] = CellIssue(current, kind, message + "; the notebook was loaded again without it")
                 return None
-            op = header["op"]
+            op = header["op"]  # wait_for returns only frames whose op is one of those asked for
             if op == "cell_start":
-                current = int(header["index"])
+                current = header_index(header)
             elif op == "cell_done":
-                error = header.get("error")
-                if error:
-                    kind = "syntax" if error.get("type") == "SyntaxError" else "error"
-                    issues.append(CellIssue(int(header["index"]), kind, str(error.get("traceback", ""))[-1500:]))
+                error = header_error(header.get("error"))
+                index = header_index(header)
+                if error and index is not None:
+                    kind = "syntax" if error["type"] == "SyntaxError" else "error"
+                    issues.append(CellIssue(index, kind, error["traceback"][-1500:]))
                 current = None
             else:
-                self.report.functions = dict(header.get("functions", {}))
+                self.report.functions = header_functions(header.get("functions"), self.names)
                 return issues
-
-    def _run_cells_in_kernel(self) -> list[CellIssue] | None:
-        from .kernel_engine import load_with_kernel
-
-        cells = [(cell.index, cell.source) for cell in self.submission.cells if cell.index not in self.excluded]
-        issues, fatal, functions = load_with_kernel(self.worker, cells, self.names, self.config, self.deadline)
-        if fatal is None:
-            self.report.functions = functions
-            return issues
-        index, kind = fatal
-        if kind == "deadline" or time.monotonic() >= self.deadline:
-            self.out_of_time = True
-            return issues
-        message = (f"ran longer than {self.config.cell_timeout:g}s and was stopped" if kind == "timeout"
-                   else "killed the kernel")
-        self.excluded[index] = CellIssue(index, "timeout" if kind == "timeout" else "crashed",
-                                         message + "; the notebook was loaded again without it")
-        return None
 
     # -- calling --------------------------------------------------------------------------------
 
     def call(self, function: str, args: list, kwargs: dict, *, deps: list[str], seed: int | None,
-             return_args: bool, on_dependency: DependencyHandler | None) -> CallOutcome:
+             return_args: bool, on_dependency: DependencyHandler | None, drive: bool = False) -> CallOutcome:
+        """Call ``function`` in the worker; with ``drive``, it is a class and ``args[0]`` the script (drive.py)."""
         if self.worker is None and not self.out_of_time:
             self.load()
         if self.worker is None or time.monotonic() >= self.deadline:
@@ -163,7 +150,7 @@ class Session:
         nonce = secrets.token_hex(8)
         try:
             self.worker.send({"op": "call", "function": function, "deps": deps, "seed": seed, "nonce": nonce,
-                              "return_args": return_args}, value=[args, kwargs])
+                              "return_args": return_args, "drive": drive}, value=[args, kwargs], deadline=deadline)
             header, payload = self.worker.wait_for({"result"}, deadline, on_dependency=on_dependency)
             if header.get("nonce") != nonce:
                 self.worker.kill()
@@ -180,5 +167,5 @@ class Session:
         extra = payload.get("extra") if isinstance(payload.get("extra"), dict) else {}
         changed = extra.get("changed") if isinstance(extra.get("changed"), list) else []
         return CallOutcome(value=payload.get("value"), args_after=extra.get("args_after"),
-                           output=str(extra.get("output", "")), error=header.get("error"),
+                           output=str(extra.get("output", "")), error=header_error(header.get("error")),
                            changed_args=tuple(int(i) for i in changed if isinstance(i, int)))
