@@ -16,7 +16,7 @@ else:  # pip builds in the source tree: drop solutions an earlier build left in 
     shutil.rmtree(os.path.join("build", "lib", "grader", "data", "solutions"), ignore_errors=True)
 
 setup(
-    packages=["grader", "grader.course", "grader.course.rnn", "grader.course.dino"] + [f"grader.data.{name}" for name in DATA],
+    packages=["grader", "grader.classreport", "grader.course", "grader.course.rnn", "grader.course.dino"] + [f"grader.data.{name}" for name in DATA],
     package_dir={"grader": "grader", **{f"grader.data.{name}": name for name in DATA}},
     package_data={"grader": ["py.typed"], **{f"grader.data.{name}": globs for name, globs in DATA.items()}},
 )

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import statistics
+import sys
 import threading
 import time
 import multiprocessing
@@ -333,7 +334,20 @@ def write_outputs(out: Path) -> list[dict]:
             continue
         atomic_write(out / "gradescope" / f"{data['student']}.json", json.dumps(gradescope, indent=1))
         atomic_write(out / "feedback" / f"{data['student']}.md", feedback)
+    _write_class_report(out)
     return results
+
+
+def _write_class_report(out: Path) -> None:
+    """report.html beside the gradebook (classreport/). Written last and guarded: whatever goes wrong
+    there, the gradebook and results above are already on disk."""
+    try:
+        from .classreport import write_report
+
+        write_report(out)
+    except Exception as error:  # the report is a view of the results, never a reason to fail the batch
+        print(f"grade: note: the class report could not be written ({type(error).__name__}: {error}); "
+              f"try `grade report {out}`", file=sys.stderr)
 
 
 def _as_result(data: dict) -> NotebookResult:

@@ -6,6 +6,8 @@ print with one Console, and turn GraderError into a one-line message and an exit
     grade PATHS... --out DIR             grade a class (batch.py): parallel, resumable, gradebook
     grade --demo                         grade the bundled reference notebooks
     grade release [--check]              instructors: regenerate assignments/ and expected/
+    grade report OUT [-o report.html]    TAs: the class report, one HTML page (classreport/)
+    grade similarity PATHS... [-o F]     TAs: pairwise similarity of the students' code (similarity.py)
     grade gradescope -o autograder.zip   instructors: the Gradescope autograder bundle (gradescope.py)
     grade export OUT --canvas R.csv      TAs: grades for Canvas's or Moodle's import (export.py)
     grade regrade OUT STUDENT...         TAs: grade some students again after a fix (regrade.py)
@@ -152,7 +154,7 @@ def _demo_paths() -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] not in (["release"], ["gradescope"], ["export"]) and not {"--help", "-h", "--version"} & set(argv):
+    if argv[:1] not in (["release"], ["gradescope"], ["export"], ["report"], ["similarity"]) and not {"--help", "-h", "--version"} & set(argv):
         from .zygote import Zygote
 
         Zygote.get()  # boots (numpy import) while the grader imports the rest
@@ -160,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["release"]:
             return release_main(argv[1:], console)
+        if argv[:1] in (["report"], ["similarity"]):
+            from .classreport.command import report_main, similarity_main
+
+            return (report_main if argv[0] == "report" else similarity_main)(argv[1:], console)
         if argv[:1] in (["gradescope"], ["export"], ["regrade"]):
             from importlib import import_module
 

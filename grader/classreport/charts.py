@@ -1,0 +1,107 @@
+"""Charts as inline SVG, drawn by matplotlib (the optional extra ``rnn-grader[report]``).
+
+Each function returns an SVG string ready to paste into the page, or raises ChartsUnavailable when
+matplotlib is not installed; the page then says what it could not draw. matplotlib is imported on
+first use only: batches that never write a report never pay for it. Text in the SVG is escaped by
+matplotlib's own writer; mathtext is turned off so a ``$`` in a name is just a dollar sign.
+"""
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from .stats import CaseItem, DISCRIMINATING_FROM, HARD_BELOW, FunctionStats, STATUSES
+
+STATUS_COLOURS = {"passed": "#2e9d5b", "partial": "#e9b949", "failed": "#d9534f", "error": "#b23b3b",
+                  "timeout": "#8e6cc0", "crashed": "#5a3e8c", "not_implemented": "#b9bec7", "missing": "#6c757d",
+                  "unknown": "#333333"}
+INSTALL_HINT = "pip install 'rnn-grader[report]'"
+
+
+class ChartsUnavailable(Exception):
+    """matplotlib is not installed."""
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ChartsUnavailable(f"matplotlib is not installed ({INSTALL_HINT} draws the charts)") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "grader", "text.parse_math": False,
+                         "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
+    return plt
+
+
+def _svg(figure: Any, prefix: str) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    # several figures share one page: give each its own ids so their clip paths cannot collide
+    text = re.sub(r'id="([^"]+)"', rf'id="{prefix}-\1"', text)
+    text = re.sub(r'url\(#([^)]+)\)', rf'url(#{prefix}-\1)', text)
+    return re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', text)
+
+
+def score_histogram(percents: list[float], mean: float | None, median: float | None) -> str:
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 2.6))
+    axes.hist(percents, bins=[i * 10 for i in range(11)], color="#4a7bd0", edgecolor="white")
+    if mean is not None:
+        axes.axvline(mean, color="#d9534f", linestyle="--", linewidth=1.2, label=f"mean {mean:.1f}%")
+    if median is not None:
+        axes.axvline(median, color="#222222", linestyle=":", linewidth=1.2, label=f"median {median:.1f}%")
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("score (% of the required points)")
+    axes.set_ylabel("students")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    if mean is not None:
+        axes.legend(frameon=False, loc="upper left")
+    return _svg(figure, "hist")
+
+
+def status_bars(functions: list[FunctionStats]) -> str:
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 0.45 * len(functions) + 0.9))
+    names = [f.name + (" (optional)" if f.section == "optional" else "") for f in functions][::-1]
+    left = [0.0] * len(functions)
+    for status in (*STATUSES, "unknown"):
+        counts = [dict(f.statuses).get(status, 0) / max(f.students, 1) * 100 for f in functions][::-1]
+        if any(counts):
+            axes.barh(names, counts, left=left, color=STATUS_COLOURS[status], label=status.replace("_", " "))
+            left = [a + b for a, b in zip(left, counts)]
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("% of graded students")
+    axes.legend(frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(functions) < 4 else -0.2))
+    return _svg(figure, "status")
+
+
+def item_scatter(items: list[CaseItem]) -> str:
+    """Difficulty against discrimination, one dot per case; the weak regions shaded."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 3.2))
+    axes.axvspan(0, HARD_BELOW, color="#f8d7da", alpha=0.6, linewidth=0)
+    axes.axhspan(-1, DISCRIMINATING_FROM, color="#fff3cd", alpha=0.6, linewidth=0)
+    names = sorted({item.function for item in items}, key=[i.function for i in items].index)
+    markers = "osD^v<>ph*"
+    for number, name in enumerate(names):
+        mine = [i for i in items if i.function == name and i.discrimination is not None]
+        if mine:
+            axes.scatter([i.difficulty for i in mine], [i.discrimination for i in mine], s=28, alpha=0.85,
+                         marker=markers[number % len(markers)], label=name)
+    axes.set_xlim(0, 1.02)
+    axes.set_ylim(-1, 1)
+    axes.set_xlabel("difficulty (share that passed)")
+    axes.set_ylabel("discrimination")
+    axes.text(0.01, 0.95, "hard", color="#a94442", transform=axes.transAxes, va="top")
+    axes.text(0.99, 0.03, "non-discriminating", color="#8a6d3b", transform=axes.transAxes, ha="right")
+    if names:
+        axes.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _svg(figure, "items")

@@ -1,0 +1,310 @@
+"""The class report as one self-contained HTML page, from ClassStats values. No I/O.
+
+Every piece of text that came from a result file or a notebook (student names, paths, messages,
+diagnoses, code) goes through ``esc``; links point only at ``#s<number>`` anchors made here,
+never at anything a student wrote.
+"""
+from __future__ import annotations
+
+import html
+from typing import Callable, Collection, Iterable
+
+from ..similarity import K, WINDOW, Pair, SimilarityResult
+from . import charts
+from .assets import CSS, JS, content_security_policy
+from .stats import (DISCRIMINATING_FROM, HARD_BELOW, STATUS_LABELS, STATUSES, Attention, CaseItem, FunctionStats,
+                    Mistake, Overview, Student)
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}%"
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def badge(status: str) -> str:
+    label = STATUS_LABELS.get(status, status.upper() or "?")
+    return f'<span class="st st-{esc(status if status in STATUSES else "unknown")}">{esc(label)}</span>'
+
+
+def student_link(student: Student) -> str:
+    return f'<a href="#{student.key}">{esc(student.name)}</a>'
+
+
+def chart(draw: Callable[[], str], what: str) -> str:
+    """A chart, or a line saying why it is missing (the tables carry the same numbers)."""
+    try:
+        return f'<figure aria-label="{esc(what)}">{draw()}</figure>'
+    except charts.ChartsUnavailable as missing:
+        return f'<p class="warn">Chart not drawn ({esc(what)}): {esc(missing)}. The tables below have the numbers.</p>'
+
+
+def shell(title: str, subtitle: str, nav: list[tuple[str, str]], body: str) -> str:
+    links = "".join(f'<a href="#{anchor}">{esc(label)}</a>' for anchor, label in nav)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(content_security_policy(JS))}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{subtitle}</p></header>"
+        f"<nav>{links}</nav><main>{body}</main><script>{JS}</script></body></html>\n")
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+def glance_section(view: Overview) -> str:
+    cards = [("students", str(view.total)), ("graded", str(view.graded)),
+             ("not graded", str(view.total - view.graded)), ("mean", _pct(view.mean)),
+             ("median", _pct(view.median)), ("quartiles", f"{_pct(view.q1)} – {_pct(view.q3)}"),
+             ("full marks", str(view.full_marks))]
+    html_cards = "".join(f'<div class="card"><b>{esc(value)}</b><span>{esc(label)}</span></div>' for label, value in cards)
+    reasons = ""
+    if view.reasons:
+        items = "".join(f"<li>{count} × {esc(reason)}</li>" for reason, count in view.reasons)
+        reasons = f"<h3>Why notebooks could not be graded</h3><ul class=\"compact\">{items}</ul>"
+    assignments = ", ".join(f"{esc(name)} ({count})" for name, count in view.assignments)
+    histogram = chart(lambda: charts.score_histogram(list(view.percents), view.mean, view.median), "score histogram") \
+        if view.percents else '<p class="note">No graded notebook.</p>'
+    return (f'<section id="glance"><h2>The class at a glance</h2><div class="cards">{html_cards}</div>'
+            f'<div class="row"><div>{histogram}</div><div><p>Assignments: {assignments or "–"}</p>'
+            f"<p class=\"note\">Scores are the required part, in % of its points; quartiles are the 25th and 75th "
+            f"percentiles of the graded notebooks.</p>{reasons}</div></div></section>")
+
+
+def attention_section(items: list[Attention]) -> str:
+    if not items:
+        return ('<section id="attention"><h2>Notebooks to look at</h2><p>None: every notebook was graded, nothing '
+                'timed out or crashed, no sign of hard-coding or copying.</p></section>')
+    rows = "".join(f'<tr><td data-v="{esc(a.kind)}"><span class="flag hard">{esc(a.kind)}</span></td>'
+                   f"<td>{student_link(a.student)}</td><td>{esc(a.detail[:400])}</td></tr>" for a in items)
+    return ('<section id="attention"><h2>Notebooks to look at</h2>'
+            '<p class="note">Could not be graded, ran out of time, killed its worker, passed the published cases '
+            'but no hidden one (a sign of hard-coded answers), or resembles another notebook.</p>'
+            '<table class="sortable wide"><thead><tr><th class="sort">why</th><th class="sort">student</th>'
+            f"<th>detail</th></tr></thead><tbody>{rows}</tbody></table></section>")
+
+
+def _status_bar(stats: FunctionStats) -> str:
+    parts = "".join(f'<i style="width:{100 * count / max(stats.students, 1):.2f}%;background:{charts.STATUS_COLOURS.get(status, "#333")}" '
+                    f'title="{esc(status)}: {count}"></i>' for status, count in stats.statuses)
+    return f'<span class="bar">{parts}</span>'
+
+
+def _flags(item: CaseItem) -> str:
+    flags = []
+    if item.hard:
+        flags.append('<span class="flag hard">hard</span>')
+    if item.discrimination is not None and item.discrimination < 0:
+        flags.append('<span class="flag neg">negative</span>')
+    elif item.non_discriminating:
+        flags.append('<span class="flag flat">non-discriminating</span>')
+    return "".join(flags)
+
+
+def items_section(functions: list[FunctionStats]) -> str:
+    rows = "".join(
+        f"<tr><td>{esc(f.name)}{' <span class=note>(optional)</span>' if f.section == 'optional' else ''}</td>"
+        f'<td class="num">{_points(f.max_points)}</td><td class="num">{f.students}</td>'
+        f'<td class="num" data-v="{f.pass_rate:.4f}">{100 * f.pass_rate:.0f}%</td>'
+        f'<td class="num" data-v="{f.mean_score:.4f}">{f.mean_score:.1f}</td>'
+        f"<td>{_status_bar(f)} {' '.join(f'{badge(s)}&nbsp;{c}' for s, c in f.statuses)}</td>"
+        f"<td>{'<br>'.join(f'<span class=nowrap>{_points(p)} pts × {c}</span>' for p, c in f.points)}</td></tr>" for f in functions)
+    items = [item for f in functions for item in f.cases]
+    case_rows = "".join(
+        f"<tr><td>{esc(i.function)}</td><td>{esc(i.case)}</td><td>{'hidden' if i.hidden else 'published'}</td>"
+        f'<td class="num">{i.students}</td><td class="num" data-v="{i.difficulty:.4f}">{i.difficulty:.2f}</td>'
+        f'<td class="num" data-v="{-9 if i.discrimination is None else i.discrimination:.4f}">'
+        f"{'n/a' if i.discrimination is None else f'{i.discrimination:.2f}'}</td><td>{_flags(i)}</td></tr>" for i in items)
+    bars = chart(lambda: charts.status_bars(functions), "status per function") if functions else ""
+    scatter = chart(lambda: charts.item_scatter(items), "item analysis") if items else ""
+    return (
+        '<section id="items"><h2>Graded items</h2><div class="row"><div class="main">'
+        '<table class="sortable"><thead><tr><th class="sort">function</th><th class="sort num">points</th>'
+        '<th class="sort num">students</th><th class="sort num">pass rate</th><th class="sort num">mean score</th>'
+        f"<th>status</th><th>points earned</th></tr></thead><tbody>{rows}</tbody></table></div><div>{bars}</div></div>"
+        '<h3 id="item-analysis">Item analysis per case</h3>'
+        f'<p class="note">Difficulty: share of the students who passed the case; <span class="flag hard">hard</span> '
+        f"below {HARD_BELOW:.0%}. Discrimination: point-biserial correlation between passing the case and the "
+        f"points earned on the other functions; <span class=\"flag flat\">non-discriminating</span> below "
+        f"{DISCRIMINATING_FROM}, <span class=\"flag neg\">negative</span> when stronger students fail it more often "
+        "(check the case). n/a: everybody or nobody passed it, so it cannot discriminate.</p>"
+        f'<div class="row"><div class="main"><table class="sortable wide"><thead><tr><th class="sort">function</th><th class="sort">case</th>'
+        '<th class="sort">kind</th><th class="sort num">students</th><th class="sort num">difficulty</th>'
+        f'<th class="sort num">discrimination</th><th class="sort">flags</th></tr></thead><tbody>{case_rows}</tbody>'
+        f"</table></div><div>{scatter}</div></div></section>")
+
+
+def heatmap_section(students: list[Student], names: list[str], optional: Collection[str] = ()) -> str:
+    header = "".join(f'<th class="sort"{" title=optional" if n in optional else ""}>{esc(n)}'
+                     f'{"<sup>opt</sup>" if n in optional else ""}</th>' for n in names)
+    several = len({s.assignment for s in students if s.graded}) > 1
+
+    def assignment(s: Student) -> str:
+        return f"<td>{esc(s.assignment)}</td>" if several else ""
+
+    rows = []
+    for s in students:
+        cells = []
+        for name in names:
+            f = s.function(name) if s.graded else None
+            if f is None:
+                cells.append(f'<td class="cell" data-fn="{esc(name)}" data-status="" data-v="-1">'
+                             f'{"" if s.graded else "<span class=note>–</span>"}</td>')
+            else:
+                rank = f.score / f.max_score if f.max_score else 0
+                cells.append(f'<td class="cell" data-fn="{esc(name)}" data-status="{esc(f.status)}" data-v="{rank:.4f}" '
+                             f'title="{esc(name)}: {esc(f.status)}, {_points(f.score)}/{_points(f.max_score)}">'
+                             f"{badge(f.status)}</td>")
+        score = f'<td class="num" data-v="{s.percent:.3f}">{s.percent:.0f}%</td>' if s.graded else \
+            '<td class="num" data-v="-1"><span class="st st-ng">NOT GRADED</span></td>'
+        rows.append(f'<tr data-name="{esc(s.name.lower())}" data-graded="{1 if s.graded else 0}">'
+                    f'<td class="name" title="{esc(s.name)}">{student_link(s)}</td>{assignment(s)}{score}{"".join(cells)}</tr>')
+    status_options = "".join(f'<option value="{s}">{STATUS_LABELS[s]} ({s.replace("_", " ")})</option>' for s in STATUSES)
+    function_options = "".join(f'<option value="{esc(n)}">{esc(n)}</option>' for n in names)
+    return (
+        '<section id="heatmap-section"><h2>Students × functions</h2><div class="controls">'
+        '<label>status <select id="hm-status"><option value="">any</option>'
+        f'{status_options}<option value="not_graded">not graded</option></select></label>'
+        f'<label>in <select id="hm-function"><option value="">any function</option>{function_options}</select></label>'
+        '<label>student <input id="hm-search" type="search" placeholder="name contains"></label>'
+        '<span id="hm-count" class="note"></span></div>'
+        '<p class="note">Click a column to sort (scores, then status by points earned); click a name for the '
+        'student\'s report.</p><div class="scroll"><table id="heatmap" class="heat sortable"><thead><tr>'
+        f'<th class="sort">student</th>{"<th class=sort>assignment</th>" if several else ""}'
+        f'<th class="sort num">score</th>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>")
+
+
+def mistakes_section(mistakes: list[Mistake]) -> str:
+    if not mistakes:
+        return ('<section id="mistakes"><h2>Common mistakes</h2><p>No failing function matched a known mistake.</p>'
+                "</section>")
+    rows = "".join(f'<tr><td>{esc(m.function)}</td><td class="num">{len(m.students)}</td><td>{esc(m.diagnosis)}</td>'
+                   f"<td>{', '.join(student_link(s) for s in m.students)}</td></tr>" for m in mistakes)
+    return ('<section id="mistakes"><h2>Common mistakes</h2><p class="note">The diagnosis the grader gave when one '
+            "known mistake reproduces the wrong output exactly, grouped per function.</p>"
+            '<table class="sortable wide"><thead><tr><th class="sort">function</th><th class="sort num">students</th>'
+            f"<th class=\"sort\">likely mistake</th><th>who</th></tr></thead><tbody>{rows}</tbody></table></section>")
+
+
+def _student_body(s: Student) -> str:
+    parts = [f'<p class="note">{esc(s.notebook)}</p>']
+    if not s.graded:
+        parts.append(f'<p><b>Could not be graded:</b> {esc(s.error)}</p>')
+        return "".join(parts)
+    version = f" (course version {esc(s.course_version)})" if s.course_version else ""
+    parts.append(f"<p>Assignment {esc(s.assignment)}{version}. <b>Score {_points(s.score)} / {_points(s.max_score)}"
+                 f"</b> ({s.percent:.0f}%)" + (f"; optional part {_points(s.optional_score)} / "
+                                               f"{_points(s.optional_max_score)}" if s.optional_max_score else "")
+                 + "</p>")
+    rows = "".join(f"<tr><td>{esc(f.name)}{' (optional)' if f.section == 'optional' else ''}</td><td>{badge(f.status)}</td>"
+                   f'<td class="num">{_points(f.score)}/{_points(f.max_score)}</td>'
+                   f'<td class="num">{sum(c.passed for c in f.cases)}/{len(f.cases)}</td></tr>' for f in s.functions)
+    parts.append(f"<table><thead><tr><th>function</th><th>status</th><th>points</th><th>cases</th></tr></thead>"
+                 f"<tbody>{rows}</tbody></table>")
+    for f in s.functions:
+        if f.status in ("passed", "not_implemented") and not f.messages:
+            continue
+        detail = [f"<h4>{esc(f.name)}: {badge(f.status)}</h4>"]
+        if f.diagnosis:
+            detail.append(f"<p><b>Likely mistake:</b> {esc(f.diagnosis)}</p>")
+        bullets = [esc(m) for m in f.messages]
+        if not bullets:  # the messages already name the failing cases when there are any
+            bullets = [f"case {esc(c.name)}: {esc(c.message)}" for c in f.cases if not c.passed and c.message][:4]
+        if bullets:
+            detail.append("<ul class=\"compact\">" + "".join(f"<li>{b}</li>" for b in bullets) + "</ul>")
+        if f.traceback:
+            detail.append(f"<pre>{esc(f.traceback)}</pre>")
+        parts.append("".join(detail))
+    if s.cell_issues:
+        issues = "".join(f"<li>cell {esc(cell)} ({esc(kind)}): {esc(message.strip().splitlines()[-1] if message.strip() else '')}</li>"
+                         for cell, kind, message in s.cell_issues)
+        parts.append(f"<p>Cells that failed while the notebook loaded:</p><ul class=\"compact\">{issues}</ul>")
+    parts.extend(f'<p class="note">note: {esc(note)}</p>' for note in s.notes)
+    if s.batch_note:
+        parts.append(f'<p class="note">{esc(s.batch_note)}</p>')
+    return "".join(parts)
+
+
+def students_section(students: list[Student]) -> str:
+    blocks = "".join(
+        f'<details class="student" id="{s.key}"><summary>{esc(s.name)} — '
+        f"{f'{s.percent:.0f}%' if s.graded else 'not graded'}</summary>{_student_body(s)}</details>" for s in students)
+    return ('<section id="students"><h2>Students</h2><p class="note">The report each student sees. '
+            '<button type="button" data-details="open">open all</button> '
+            f'<button type="button" data-details="close">close all</button></p>{blocks}</section>')
+
+
+# --- similarity ------------------------------------------------------------------------------------
+
+def _code(source: str, lines: Iterable[int], marked: set[int]) -> str:
+    text = source.split("\n")
+    out, previous = [], None
+    for number in lines:
+        if number > len(text):
+            continue
+        if previous is not None and number != previous + 1:
+            out.append('<span class="ln">   …</span>')
+        line = f'<span class="ln">{number:4d}</span> {esc(text[number - 1])}'
+        out.append(f"<mark>{line}</mark>" if number in marked else line)
+        previous = number
+    return "<pre class=\"code\">" + "\n".join(out) + "</pre>"
+
+
+def _pair_block(number: int, pair: Pair, name_of: Callable[[str], str]) -> str:
+    blocks = []
+    for match in pair.matches:
+        if match.name not in pair.flagged:
+            continue
+        a, b = pair.a.functions[match.name], pair.b.functions[match.name]
+        blocks.append(f"<h4>{esc(match.name)}: Jaccard {match.jaccard:.2f}, containment {match.containment:.2f}, "
+                      f"{match.shared} shared fingerprints</h4><div class=\"pair\"><div>{name_of(pair.a.student)}"
+                      f"{_code(a.source, a.lines, set(match.lines_a))}</div><div>{name_of(pair.b.student)}"
+                      f"{_code(b.source, b.lines, set(match.lines_b))}</div></div>")
+    return (f'<details class="pair-detail" id="pair-{number}"><summary>{esc(pair.a.student)} ↔ {esc(pair.b.student)} '
+            f"({pair.jaccard:.2f})</summary>{''.join(blocks)}</details>")
+
+
+def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | None = None, why_missing: str = "") -> str:
+    """Flagged pairs with their shared fragments; ``keys`` maps student names to their report anchors."""
+    head = ('<section id="similarity"><h2>Similarity</h2><p class="warn">Evidence for a human to weigh, not a '
+            "verdict: short exercises leave few ways to write them, and students may have worked from the same "
+            "source. Read the fragments before drawing any conclusion.</p>")
+    if result is None:
+        return head + f"<p>{esc(why_missing)}</p></section>"
+
+    def name_of(student: str) -> str:
+        key = (keys or {}).get(student)
+        return f'<a href="#{key}">{esc(student)}</a>' if key else f"<b>{esc(student)}</b>"
+
+    compared = [s for s in result.students if s.functions]
+    unreadable = [s for s in result.students if s.problem]
+    settings = (f"{len(compared)} notebooks compared on the code between START/END CODE HERE of each graded function; "
+                f"winnowing over normalised tokens (k = {K}, window = {WINDOW}); {result.discounted} fingerprints of the "
+                f"starter code and reference solution discounted"
+                + (f", {result.common} shared by a large part of the class ignored" if result.common else "")
+                + f"; flagged when a function, or the notebook's graded code as a whole, reaches Jaccard ≥ "
+                  f"{result.threshold:.2f} with at least {result.min_shared} shared fingerprints.")
+    body = [f'<p class="note">{esc(settings)}</p>']
+    if unreadable:
+        body.append("<p>Not compared: " + ", ".join(f"{name_of(s.student)} ({esc(s.problem[:120])})" for s in unreadable)
+                    + "</p>")
+    if not result.pairs:
+        body.append("<p>No pair above the threshold.</p>")
+    else:
+        rows = "".join(
+            f'<tr><td>{name_of(p.a.student)}</td><td>{name_of(p.b.student)}</td>'
+            f'<td class="num" data-v="{p.jaccard:.4f}">{p.jaccard:.2f}</td>'
+            f"<td>{esc(', '.join(f'{m.name} {m.jaccard:.2f} ({m.shared})' for m in p.matches if m.name in p.flagged))}</td>"
+            f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>' for n, p in enumerate(result.pairs, start=1))
+        body.append('<table class="sortable wide"><thead><tr><th class="sort">student A</th><th class="sort">student B</th>'
+                    '<th class="sort num">overall</th><th>flagged functions: Jaccard (shared)</th><th></th></tr></thead>'
+                    f"<tbody>{rows}</tbody></table>")
+        body.extend(_pair_block(n, p, name_of) for n, p in enumerate(result.pairs, start=1))
+    return head + "".join(body) + "</section>"

@@ -1,0 +1,193 @@
+"""Similarity (grader/similarity.py): winnowing over normalised tokens of the START/END CODE HERE
+regions, the course's own code discounted. A planted copy is found; independent work and the
+starter template are not."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ASSIGNMENTS, SOLUTIONS, make_notebook, replace_function, solution_cells
+from grader.similarity import (K, WINDOW, compare, course_fingerprints, function_print, kgrams, load_student_code,
+                               normalise, similarity, winnow)
+
+RENAMES = {"a_next": "h_new", "yt_pred": "y_hat", "concat": "stacked", "ft": "forget_g", "it": "input_g",
+           "cct": "cand", "c_next": "c_new", "ot": "out_g", "a_prev": "h_old", "xt": "x_now"}
+
+
+def plant_copy(source: str) -> str:
+    """A disguised copy: variables renamed, two independent lines swapped, comments rewritten and added."""
+    for old, new in RENAMES.items():
+        source = re.sub(rf"\b{old}\b", new, source)
+    lines = source.split("\n")
+    for number in range(len(lines) - 1):
+        if lines[number].strip().startswith("forget_g =") and lines[number + 1].strip().startswith("input_g ="):
+            lines[number], lines[number + 1] = lines[number + 1], lines[number]
+            break
+    out = []
+    for line in lines:
+        if line.strip().startswith("#") and "CODE HERE" not in line and "GRADED FUNCTION" not in line:
+            out.append(line[:len(line) - len(line.lstrip())] + "# my own notes on this step")
+        elif re.match(r"\s+\w+ = ", line):
+            out.append(line + "  # done")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def copy_notebook(source: Path, target: Path, transform) -> Path:
+    data = json.loads(source.read_text(encoding="utf-8"))
+    for cell in data["cells"]:
+        if cell.get("cell_type") == "code":
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = transform(text)
+    target.write_text(json.dumps(data), encoding="utf-8")
+    return target
+
+
+# --- tokens and fingerprints -------------------------------------------------------------------
+
+def test_renamed_variables_and_comments_do_not_change_the_tokens():
+    a = "x = np.tanh(np.dot(W, h) + b)  # step\ny = softmax(x)\n"
+    b = "# mine\nresult = np.tanh(np.dot(Weights, hidden) + bias)\n\nout = softmax(result)  # done\n"
+    assert [t.text for t in normalise(a)] == [t.text for t in normalise(b)]
+    assert "tanh" in [t.text for t in normalise(a)]  # attribute names are kept: they tell solutions apart
+    assert [t.text for t in normalise("z = 3.5 + 'text'")] == ["V", "=", "N", "+", "S", ";"]
+
+
+def test_a_long_enough_shared_stretch_always_shares_a_fingerprint():
+    shared = "q = np.maximum(0, np.dot(W1, x) + b1)\nr = np.sum(q, axis=0, keepdims=True)\n"
+    left = normalise("u = 1\nfor i in range(3):\n    u += i\n" + shared)
+    right = normalise("while v < 10:\n    v = v * 2 + 1\n" + shared + "w = v\n")
+    assert len(normalise(shared)) >= K + WINDOW - 1
+    assert {h for h, _, _ in winnow(kgrams(left))} & {h for h, _, _ in winnow(kgrams(right))}
+
+
+def test_fingerprints_are_the_same_from_run_to_run():
+    tokens = normalise("a = np.dot(W, x) + b\nc = np.tanh(a)\n")
+    assert winnow(kgrams(tokens)) == winnow(kgrams(normalise("a = np.dot(W, x) + b\nc = np.tanh(a)\n")))
+    # a stable hash (Python's own str hash is salted per process): the same class, the same report
+    expected = int.from_bytes(hashlib.blake2b(b"V = V . dot", digest_size=8).digest(), "big")
+    assert kgrams(tokens)[0][0] == expected
+
+
+def test_only_the_code_here_regions_are_compared():
+    source = ("def f(x):\n    y = np.exp(x) * 2 + np.log(x)\n    ### START CODE HERE ###\n"
+              "    z = np.tanh(np.dot(W, y) + b)\n    ### END CODE HERE ###\n    return z\n")
+    printed = function_print("f", source)
+    assert printed.lines == (4,)
+    assert all(lines == (4,) for lines in printed.prints.values())
+
+
+# --- whole notebooks -------------------------------------------------------------------------------
+
+def rnn_corpus(shared: Path, name: str) -> Path:
+    found = sorted((shared / "corpus" / "rnn").glob(f"{name}*"))
+    if not found:
+        pytest.skip(f"corpus notebook {name} not found")
+    return found[0]
+
+
+def test_a_planted_copy_of_a_corpus_notebook_is_flagged_with_its_fragments(shared, tmp_path):
+    original = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
+    copy = copy_notebook(original, tmp_path / "copy.ipynb", plant_copy)
+    other = rnn_corpus(shared, "ChrisRosales")
+    result = similarity([("original", original), ("copy", copy), ("other", other)])
+    pairs = {(p.a.student, p.b.student): p for p in result.pairs}
+    assert set(pairs) == {("original", "copy")}
+    pair = pairs["original", "copy"]
+    assert {"rnn_cell_forward", "lstm_cell_forward"} <= set(pair.flagged)
+    match = next(m for m in pair.matches if m.name == "lstm_cell_forward")
+    assert match.jaccard >= 0.5 and match.lines_a and match.lines_b
+    copied = pair.b.functions["lstm_cell_forward"].source.split("\n")
+    # the fragment shown on the copy's side is the renamed code
+    assert any(re.search(rf"\b({'|'.join(RENAMES.values())})\b", copied[line - 1]) for line in match.lines_b)
+
+
+def test_independent_correct_solutions_are_not_flagged(shared):
+    # both pass every required function; written independently (different course versions and styles)
+    a = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
+    b = rnn_corpus(shared, "ChrisRosales")
+    result = similarity([("a", a), ("b", b)])
+    assert result.pairs == ()
+    assert all(s.functions for s in result.students)
+
+
+def test_notebooks_equal_to_the_reference_or_the_starter_code_are_not_flagged(tmp_path):
+    # the course's own code is discounted: two students who both wrote the textbook answer look alike
+    # only because of it, and an untouched template has nothing of its own
+    first = tmp_path / "first.ipynb"
+    second = tmp_path / "second.ipynb"
+    first.write_bytes((SOLUTIONS / "rnn_step_by_step.ipynb").read_bytes())
+    second.write_bytes((SOLUTIONS / "rnn_step_by_step.ipynb").read_bytes())
+    blank = tmp_path / "blank.ipynb"
+    blank.write_bytes((ASSIGNMENTS / "rnn_step_by_step.ipynb").read_bytes())
+    result = similarity([("first", first), ("second", second), ("blank", blank), ("blank2", blank)])
+    assert result.pairs == ()
+    assert result.discounted > 0
+    blank_code = next(s for s in result.students if s.student == "blank")
+    assert blank_code.functions == {}  # every graded function still holds the starter placeholders
+
+
+def test_the_blank_template_against_a_completed_notebook_shares_next_to_nothing():
+    discount = course_fingerprints([ASSIGNMENTS, SOLUTIONS])
+    template = load_student_code("blank", ASSIGNMENTS / "rnn_step_by_step.ipynb")
+    completed = load_student_code("done", SOLUTIONS / "rnn_step_by_step.ipynb")
+    assert not template.functions  # left out: nothing but placeholders
+    # even compared by force, template code shares nothing once the course's code is discounted
+    forced = compare([_forced(ASSIGNMENTS, discount), load_student_code("done", SOLUTIONS / "rnn_step_by_step.ipynb",
+                                                                        discount)], threshold=0.01, min_shared=1)
+    assert forced.pairs == ()
+    assert completed.functions
+
+
+def _forced(folder: Path, discount: frozenset[int]):
+    """The template's functions fingerprinted as if they were a student's own work."""
+    from grader.load import load_submission
+    from grader.similarity import StudentCode
+
+    submission = load_submission(folder / "rnn_step_by_step.ipynb", 50)
+    functions = {name: function_print(name, f.source, discount) for name, f in submission.functions.items()
+                 if name in submission.assignment.function_names}
+    return StudentCode("blank", str(folder), functions)
+
+
+def test_without_the_discount_the_reference_makes_two_students_look_alike(tmp_path):
+    first = tmp_path / "a.ipynb"
+    first.write_bytes((SOLUTIONS / "rnn_step_by_step.ipynb").read_bytes())
+    second = tmp_path / "b.ipynb"
+    second.write_bytes((SOLUTIONS / "rnn_step_by_step.ipynb").read_bytes())
+    assert similarity([("a", first), ("b", second)], course_folders=[]).pairs  # why the discount exists
+
+
+def test_an_own_rewrite_is_not_flagged_against_the_reference_but_its_copy_is(tmp_path):
+    own = '''# GRADED FUNCTION: rnn_cell_forward
+
+def rnn_cell_forward(xt, a_prev, parameters):
+    ### START CODE HERE ###
+    Wax, Waa, Wya = parameters["Wax"], parameters["Waa"], parameters["Wya"]
+    pre_activation = Waa @ a_prev + Wax @ xt + parameters["ba"]
+    a_next = np.tanh(pre_activation)
+    scores = Wya @ a_next + parameters["by"]
+    yt_pred = np.exp(scores - scores.max(axis=0)) / np.exp(scores - scores.max(axis=0)).sum(axis=0)
+    cache = (a_next, a_prev, xt, parameters)
+    ### END CODE HERE ###
+    return a_next, yt_pred, cache
+'''
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    mine = make_notebook(tmp_path / "mine.ipynb", *replace_function(cells, "rnn_cell_forward", own))
+    reference = make_notebook(tmp_path / "reference.ipynb", *cells)
+    copied = make_notebook(tmp_path / "copied.ipynb", *replace_function(cells, "rnn_cell_forward", plant_copy(own)))
+    result = similarity([("mine", mine), ("reference", reference), ("copied", copied)])
+    assert [(p.a.student, p.b.student, p.flagged) for p in result.pairs] == [("mine", "copied", ("rnn_cell_forward",))]
+
+
+def test_unreadable_notebooks_are_reported_not_compared(tmp_path):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    result = similarity([("broken", broken), ("ok", SOLUTIONS / "rnn_step_by_step.ipynb")])
+    student = next(s for s in result.students if s.student == "broken")
+    assert student.problem and not student.functions
