@@ -296,6 +296,7 @@ def main(argv: Sequence[str], console: Any) -> int:
                         help="the hidden-case secret to ship (default: a new random one, so every bundle differs)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
                         help="time limit per notebook (set Gradescope's own limit a few minutes above)")
+    parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
     if args.root is None:
         raise UsageError("grade gradescope builds from the grader's source checkout (with solutions/); pass --root")

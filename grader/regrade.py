@@ -98,6 +98,7 @@ def main(argv: Sequence[str], console: Console) -> int:
     parser.add_argument("students", nargs="+", metavar="STUDENT", help="student id as in the gradebook")
     parser.add_argument("--reason", default="", help="why (kept in the result's regrade history)")
     parser.add_argument("--jobs", type=int)
+    parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
     return regrade_main(from_results(args.out, args.students), args.out, GradeConfig(), console, jobs=args.jobs,
                         reason=args.reason)

@@ -1,0 +1,307 @@
+"""Grades out to the LMS: a CSV Canvas's gradebook import accepts, or Moodle's grading worksheet.
+
+    grade export grades/ --canvas roster.csv -o canvas.csv      roster: Canvas's gradebook export
+    grade export grades/ --moodle worksheet.csv -o moodle.csv   worksheet: Moodle's "Download grading worksheet"
+        [--due 2026-11-20T23:59 --late-penalty 10 --late-cap 50]
+
+Results are matched to the roster by the id the batch filed them under: the Canvas user id (``ID``)
+or Moodle participant id (``Participant 12345``) that an LMS download gives, else the roster's SIS
+User ID, SIS Login ID or email address. Students with a result but no roster row, roster rows with
+no result, notebooks that could not be graded and late work are listed, never dropped silently.
+
+A late policy (``--due``, a penalty per day started, a cap) is applied from the notebook's file time
+(an LMS zip keeps the upload time) and shown in a column of its own beside the raw score.
+
+Every text cell is neutralised against formula injection (a leading ``= + - @``, tab or CR gets a
+quote): names and messages come from students and the CSV is opened in spreadsheets.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import UsageError
+
+CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+#: Canvas's export puts this (indented) in the Student column of the row under the header.
+CANVAS_POINTS_ROW = "    Points Possible"
+MOODLE_COLUMNS = ("Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
+                  "Grade can be changed", "Last modified (submission)", "Last modified (grade)", "Feedback comments")
+MOODLE_PARTICIPANT = "Participant "
+
+
+def cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run (OWASP "CSV injection"): text starting with ``=``, ``@``,
+    tab or CR, or with ``+``/``-`` when it is not simply a number or a lone dash, gets a leading quote.
+    Numbers, and Moodle's "-" for "never", pass unchanged so that the LMS reads them back."""
+    if isinstance(value, (int, float)) or value is None:
+        return "" if value is None else value
+    text = str(value).replace("\x00", "")
+    risky = text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and text != "-" and not _is_number(text))
+    return "'" + text if risky else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def to_csv(rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([cell(value) for value in row])
+    return buffer.getvalue()
+
+
+# --- what is exported ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LatePolicy:
+    due: datetime
+    """Aware datetime: work submitted after it is late."""
+    per_day: float
+    """Percent of the score taken per day (or part of a day) late."""
+    cap: float = 100.0
+    """At most this percent is taken."""
+
+    def penalty(self, submitted: datetime | None) -> tuple[int, float]:
+        """(days late, percent taken) for work submitted at ``submitted`` (None: unknown, not late)."""
+        if submitted is None or submitted <= self.due:
+            return 0, 0.0
+        days = math.ceil((submitted - self.due).total_seconds() / 86400)
+        return days, min(self.cap, days * self.per_day)
+
+
+@dataclass(frozen=True)
+class Grade:
+    student: str
+    score: float
+    max_score: float
+    graded: bool
+    summary: str
+    """One line for the feedback column: the score and what did not pass, or why it was not graded."""
+    submitted: datetime | None = None
+    late_days: int = 0
+    late_percent: float = 0.0
+
+    @property
+    def adjusted(self) -> float:
+        return round(self.score * (1 - self.late_percent / 100), 4)
+
+
+@dataclass
+class ExportReport:
+    """What the TA must look at: nothing in here is silently left out of the export."""
+
+    exported: int = 0
+    not_in_roster: list[str] = field(default_factory=list)
+    no_result: list[str] = field(default_factory=list)
+    not_graded: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)
+    unchangeable: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        parts = [("results with no roster row (not exported: check their ids)", self.not_in_roster),
+                 ("roster rows with no result (left blank)", self.no_result),
+                 ("notebooks that could not be graded (exported as 0)", self.not_graded),
+                 ("late submissions", self.late),
+                 ("grades Moodle marks as not changeable (left as they were)", self.unchangeable)]
+        return [f"{title}: {len(items)}: {', '.join(items)}" for title, items in parts if items]
+
+
+def _summary(data: dict) -> str:
+    if not data.get("graded"):
+        return f"Autograder: not graded: {data.get('error') or 'unknown reason'}"
+    missed = [f"{f['name']} {f['status']}" for f in data.get("functions", [])
+              if f.get("section") == "required" and f.get("status") != "passed"]
+    text = f"Autograder: {data['score']:g} / {data['max_score']:g}"
+    return text + (f" ({'; '.join(missed)})" if missed else "")
+
+
+def _submitted(notebook: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(os.lstat(notebook).st_mtime, tz=timezone.utc)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def grades_from(results: list[dict], policy: LatePolicy | None = None) -> list[Grade]:
+    """One Grade per batch result record (``batch.load_results``)."""
+    grades = []
+    for data in results:
+        submitted = _submitted(data.get("notebook", "")) if policy else None
+        days, percent = policy.penalty(submitted) if policy else (0, 0.0)
+        grades.append(Grade(str(data["student"]), float(data["score"]), float(data["max_score"]),
+                            bool(data.get("graded")), _summary(data), submitted, days, percent))
+    return grades
+
+
+def _match(grades: list[Grade], keys_of_row: list[tuple[str, ...]], report: ExportReport) -> dict[int, Grade]:
+    """Roster row index -> its grade, by the first of the row's keys that a result is filed under."""
+    by_student = {grade.student: grade for grade in grades}
+    matched: dict[int, Grade] = {}
+    used: set[str] = set()
+    for index, keys in enumerate(keys_of_row):
+        for key in keys:
+            if key and key in by_student and key not in used:
+                matched[index] = by_student[key]
+                used.add(key)
+                break
+    report.not_in_roster = sorted(set(by_student) - used)
+    for grade in matched.values():
+        if not grade.graded:
+            report.not_graded.append(grade.student)
+        if grade.late_days:
+            report.late.append(f"{grade.student} ({grade.late_days} day(s), -{grade.late_percent:g}%)")
+    report.exported = len(matched)
+    return matched
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 4)
+
+
+# --- Canvas ---------------------------------------------------------------------------------
+
+def read_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    return header, [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+
+
+def canvas_csv(roster_text: str, grades: list[Grade], column: str,
+               policy: LatePolicy | None = None) -> tuple[str, ExportReport]:
+    """Canvas's gradebook import: the roster's identity columns, one assignment column, and a
+    "Points Possible" row; with a late policy, a second column holds the late-adjusted score."""
+    header, rows = read_rows(roster_text)
+    missing = [name for name in ("Student", "ID") if name not in header]
+    if missing:
+        raise UsageError(f"the roster has no {' or '.join(missing)} column: export it from Canvas "
+                         "(Grades > Export > Export Entire Gradebook)")
+    students = [row for row in rows if row.get("ID") and row.get("Student") != CANVAS_POINTS_ROW.strip()]
+    report = ExportReport()
+    keys = [(row.get("ID", ""), row.get("SIS User ID", ""), row.get("SIS Login ID", "")) for row in students]
+    matched = _match(grades, keys, report)
+    points = max((grade.max_score for grade in grades), default=100.0)
+    columns = [column] + ([f"{column} (late-adjusted)"] if policy else [])
+    table: list[list[Any]] = [[*CANVAS_IDENTITY, *columns],
+                              [CANVAS_POINTS_ROW, "", "", "", "", *([_number(points)] * len(columns))]]
+    for index, row in enumerate(students):
+        grade = matched.get(index)
+        scores = [] if grade is None else [_number(grade.score)] + ([_number(grade.adjusted)] if policy else [])
+        table.append([row.get(name, "") for name in CANVAS_IDENTITY] + (scores or [""] * len(columns)))
+        if grade is None:
+            report.no_result.append(f"{row.get('Student')} ({row.get('ID')})")
+    return to_csv(table), report
+
+
+# --- Moodle ---------------------------------------------------------------------------------
+
+def moodle_csv(worksheet_text: str, grades: list[Grade], policy: LatePolicy | None = None) -> tuple[str, ExportReport]:
+    """Moodle's grading worksheet with Grade (scaled to its Maximum Grade) and Feedback comments
+    filled in; every other column as Moodle wrote it. With a late policy, the late-adjusted grade
+    goes to a column of its own, which Moodle's import ignores."""
+    header, rows = read_rows(worksheet_text)
+    missing = [name for name in ("Identifier", "Grade") if name not in header]
+    if missing:
+        raise UsageError(f"the worksheet has no {' or '.join(missing)} column: download it from the assignment "
+                         "(View all submissions > Grading action > Download grading worksheet)")
+    columns = header + [name for name in ("Maximum Grade", "Feedback comments") if name not in header]
+    if policy:
+        columns.append("Late-adjusted grade")
+    report = ExportReport()
+    keys = [(row["Identifier"].removeprefix(MOODLE_PARTICIPANT).strip(), row.get("Email address", ""),
+             row.get("ID number", "")) for row in rows]
+    matched = _match(grades, keys, report)
+    table: list[list[Any]] = [columns]
+    for index, row in enumerate(rows):
+        grade = matched.get(index)
+        out = dict(row)
+        if grade is None:
+            report.no_result.append(f"{row.get('Full name', '')} ({row['Identifier']})")
+        elif row.get("Grade can be changed", "Yes").lower() == "no":
+            report.unchangeable.append(f"{row.get('Full name', '')} ({row['Identifier']})")
+        else:
+            maximum = _float(row.get("Maximum Grade")) or grade.max_score
+            scale = maximum / grade.max_score if grade.max_score else 0.0
+            out["Grade"] = f"{grade.score * scale:.2f}"
+            out["Maximum Grade"] = row.get("Maximum Grade") or f"{maximum:g}"
+            late = (f" Late by {grade.late_days} day(s): {grade.late_percent:g}% penalty "
+                    f"({grade.adjusted * scale:.2f} if applied).") if grade.late_days else ""
+            out["Feedback comments"] = grade.summary + late
+            if policy:
+                out["Late-adjusted grade"] = f"{grade.adjusted * scale:.2f}"
+        table.append([out.get(name, "") for name in columns])
+    return to_csv(table), report
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float((text or "").replace(",", "."))
+    except ValueError:
+        return None
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def _due(text: str) -> datetime:
+    try:
+        due = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--due {text!r}: use an ISO date and time, e.g. 2026-11-20T23:59 (local time) or "
+                         "2026-11-20T23:59+00:00") from None
+    return due if due.tzinfo else due.astimezone()
+
+
+def main(argv: Sequence[str], console: Any) -> int:
+    """``grade export OUT (--canvas ROSTER | --moodle WORKSHEET) -o FILE``."""
+    from .batch import atomic_write, load_results
+
+    parser = argparse.ArgumentParser(prog="grade export", description="Write grades for Canvas's or Moodle's import.")
+    parser.add_argument("out", type=Path, help="the --out folder of a batch (with results/)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--canvas", type=Path, metavar="ROSTER", help="Canvas gradebook export (CSV)")
+    target.add_argument("--moodle", type=Path, metavar="WORKSHEET", help="Moodle grading worksheet (CSV)")
+    parser.add_argument("-o", "--output", type=Path, help="the CSV to write (default: OUT/canvas.csv or OUT/moodle.csv)")
+    parser.add_argument("--column", default="Autograder",
+                        help="Canvas: the assignment column (Canvas's own name, with its id, to update an existing "
+                             "assignment, e.g. 'RNN step by step (123456)')")
+    parser.add_argument("--due", type=_due, help="late policy: the deadline")
+    parser.add_argument("--late-penalty", type=float, default=0.0, metavar="PCT", help="percent per day late")
+    parser.add_argument("--late-cap", type=float, default=100.0, metavar="PCT", help="at most this percent")
+    parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
+    args = parser.parse_args(argv)
+    results = load_results(args.out)
+    if not results:
+        raise UsageError(f"no results in {args.out / 'results'}: grade the class with --out {args.out} first")
+    policy = LatePolicy(args.due, args.late_penalty, args.late_cap) if args.due else None
+    grades = grades_from(results, policy)
+    source = args.canvas or args.moodle
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{source}: cannot read it ({error})") from None
+    if args.canvas:
+        written, report = canvas_csv(text, grades, args.column, policy)
+    else:
+        written, report = moodle_csv(text, grades, policy)
+    output = args.output or args.out / ("canvas.csv" if args.canvas else "moodle.csv")
+    atomic_write(output, written)
+    console.print(f"wrote {output}: {report.exported} grade(s)")
+    from rich.text import Text
+
+    for line in report.lines():
+        console.print(Text(f"note: {line}", style="yellow"))
+    return 0

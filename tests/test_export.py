@@ -1,0 +1,145 @@
+"""Grades out to the LMS: Canvas's gradebook import and Moodle's grading worksheet, built from
+small fixtures in the layouts the LMSs export; nobody dropped silently; no formula survives."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from grader.batch import load_results
+from grader.cli import main
+from grader.errors import UsageError
+from grader.export import (CANVAS_POINTS_ROW, MOODLE_COLUMNS, LatePolicy, canvas_csv, cell, grades_from,
+                           moodle_csv)
+
+# As Canvas exports a gradebook (Grades > Export): identity columns, assignments "Name (id)",
+# read-only totals, and a "Points Possible" row under the header.
+CANVAS_ROSTER = (
+    "Student,ID,SIS User ID,SIS Login ID,Section,RNN step by step (98765),Current Score,Final Score\n"
+    "    Points Possible,,,,,100.00,(read only),(read only)\n"
+    '"Smith, John",12345,S001,smithj,Section A,,,\n'
+    '"Doe, Jane",777,S002,doej,Section A,,,\n'
+    '"=HYPERLINK(""http://x"")",4242,S003,evil,Section B,,,\n'
+    '"Student, Test",99999,,,,,,\n'
+)
+
+# As Moodle writes an assignment's offline grading worksheet.
+MOODLE_WORKSHEET = (
+    "\ufeffIdentifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed,"
+    "Last modified (submission),Last modified (grade),Feedback comments\n"
+    'Participant 4321,Jane Doe,jane@example.edu,Submitted for grading,,10.00,Yes,'
+    '"Thursday, 20 November 2026, 11:02 PM",-,\n'
+    "Participant 88,Bo Li,bo@example.edu,No submission,,10.00,Yes,-,-,\n"
+    'Participant 5,Locked Person,lp@example.edu,Submitted for grading,7.00,10.00,No,'
+    '"Friday, 21 November 2026, 9:00 AM","Saturday, 22 November 2026, 9:00 AM",Good\n'
+    "Participant 6,Al Bee,al@example.edu,Submitted for grading,,10.00,Yes,-,-,\n"
+)
+
+
+def _result(out: Path, student: str, score: float, *, graded: bool = True, error: str = "",
+            failing: str = "", notebook: Path | None = None) -> None:
+    functions = [{"name": "rnn_forward", "section": "required", "score": 0 if failing else 25, "max_score": 25,
+                  "status": "failed" if failing else "passed", "messages": [failing] if failing else []}]
+    record = {"student": student, "notebook": str(notebook or out / f"{student}.ipynb"), "score": score,
+              "max_score": 100, "graded": graded, "error": error, "functions": functions if graded else []}
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    (out / "results" / f"{student}.json").write_text(json.dumps(record))
+
+
+def _rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+@pytest.fixture
+def out(tmp_path) -> Path:
+    out = tmp_path / "grades"
+    _result(out, "12345", 75, failing="=cmd|' /C calc'!A0")       # Canvas user id (from a Canvas download)
+    _result(out, "777", 0, graded=False, error="not a notebook: JSON parse error")
+    _result(out, "evil", 100)                                        # filed under a SIS login
+    _result(out, "ghost", 50)                                        # nobody on the roster
+    return out
+
+
+def test_canvas_import_csv(out):
+    text, report = canvas_csv(CANVAS_ROSTER, grades_from(load_results(out)), "RNN step by step (98765)")
+    rows = _rows(text)
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "RNN step by step (98765)"]
+    assert rows[1] == [CANVAS_POINTS_ROW, "", "", "", "", "100"]
+    body = {row[1]: row for row in rows[2:]}
+    assert body["12345"] == ["Smith, John", "12345", "S001", "smithj", "Section A", "75"]
+    assert body["777"][-1] == "0" and body["4242"][-1] == "100" and body["99999"][-1] == ""
+    assert body["4242"][0].startswith("'=")                          # the formula is text now
+    assert report.exported == 3 and report.not_in_roster == ["ghost"] and report.not_graded == ["777"]
+    assert report.no_result == ["Student, Test (99999)"]
+    assert any("ghost" in line for line in report.lines())
+    assert text.endswith("\r\n")
+
+
+def test_moodle_worksheet(tmp_path):
+    out = tmp_path / "grades"
+    _result(out, "4321", 80, failing="@SUM(1+1)*cmd")
+    _result(out, "5", 100)
+    _result(out, "al@example.edu", 50)                              # filed under the email address
+    text, report = moodle_csv(MOODLE_WORKSHEET, grades_from(load_results(out)))
+    rows = _rows(text)
+    assert rows[0] == list(MOODLE_COLUMNS)
+    body = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
+    jane = body["Participant 4321"]
+    assert jane["Grade"] == "8.00" and jane["Maximum Grade"] == "10.00" and jane["Last modified (grade)"] == "-"
+    assert jane["Feedback comments"].startswith("Autograder: 80 / 100") and "rnn_forward failed" in jane["Feedback comments"]
+    assert jane["Last modified (submission)"] == "Thursday, 20 November 2026, 11:02 PM"
+    assert body["Participant 88"]["Grade"] == "" and body["Participant 6"]["Grade"] == "5.00"
+    locked = body["Participant 5"]
+    assert locked["Grade"] == "7.00" and locked["Feedback comments"] == "Good"    # Moodle says not changeable
+    assert report.unchangeable == ["Locked Person (Participant 5)"] and report.no_result == ["Bo Li (Participant 88)"]
+
+
+def test_cells_are_neutralised_against_formulas():
+    assert [cell(v) for v in ["=1+1", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "-3.5", "+4", "plain"]] == [
+        "'=1+1", "'+1+1", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "-", "-3.5", "+4", "plain"]
+    assert cell(-3) == -3 and cell(None) == ""
+
+
+def test_late_policy_is_a_column_beside_the_raw_score(tmp_path):
+    out = tmp_path / "grades"
+    due = datetime(2026, 11, 20, 23, 59, tzinfo=timezone.utc)
+    on_time, late = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    for path, when in ((on_time, due - timedelta(hours=1)), (late, due + timedelta(days=1, hours=2))):
+        path.write_text("{}")
+        os.utime(path, (when.timestamp(), when.timestamp()))
+    _result(out, "12345", 80, notebook=on_time)
+    _result(out, "777", 80, notebook=late)
+    policy = LatePolicy(due, per_day=10, cap=15)
+    text, report = canvas_csv(CANVAS_ROSTER, grades_from(load_results(out), policy), "RNN", policy)
+    rows = _rows(text)
+    assert rows[0][-2:] == ["RNN", "RNN (late-adjusted)"] and rows[1][-2:] == ["100", "100"]
+    body = {row[1]: row for row in rows[2:]}
+    assert body["12345"][-2:] == ["80", "80"]
+    assert body["777"][-2:] == ["80", "68"]                          # 2 days started: 20%, capped at 15%
+    assert report.late == ["777 (2 day(s), -15%)"]
+    assert LatePolicy(due, 10).penalty(None) == (0, 0.0)
+
+
+def test_export_command(out, tmp_path, capsys):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(CANVAS_ROSTER)
+    assert main(["export", str(out), "--canvas", str(roster), "-o", str(tmp_path / "canvas.csv"),
+                 "--column", "RNN (98765)", "--no-color"]) == 0
+    printed = capsys.readouterr().out
+    assert "ghost" in printed and "Student, Test" in printed
+    assert _rows((tmp_path / "canvas.csv").read_text())[0][-1] == "RNN (98765)"
+    worksheet = tmp_path / "worksheet.csv"
+    worksheet.write_text("Name,Score\nx,1\n")
+    assert main(["export", str(out), "--moodle", str(worksheet)]) == 2
+    assert "Download grading worksheet" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nothing"), "--canvas", str(roster)]) == 2
+
+
+def test_a_roster_without_ids_is_refused():
+    with pytest.raises(UsageError, match="no ID column"):
+        canvas_csv("Student,Section\nA,B\n", [], "X")
