@@ -18,6 +18,7 @@ header p{margin:4px 0 0;color:#c9d3e6}
 nav{position:sticky;top:0;z-index:5;background:#fff;border-bottom:1px solid var(--line);padding:8px 28px}
 nav a{margin-right:16px;color:var(--accent);text-decoration:none;font-weight:600}
 main{padding:18px 28px;max-width:1400px}
+[id]{scroll-margin-top:48px}
 section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:16px 20px;margin:0 0 18px}
 h2{margin:0 0 10px;font-size:18px}
 h3{font-size:15px;margin:16px 0 6px}

@@ -44,6 +44,7 @@ def _svg(figure: Any, prefix: str) -> str:
     plt.close(figure)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # creator and licence: bytes only
     # several figures share one page: give each its own ids so their clip paths cannot collide
     text = re.sub(r'id="([^"]+)"', rf'id="{prefix}-\1"', text)
     text = re.sub(r'url\(#([^)]+)\)', rf'url(#{prefix}-\1)', text)
