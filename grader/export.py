@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import UsageError
+from .lms import parse_name
 
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 #: Canvas's export puts this (indented) in the Student column of the row under the header.
@@ -94,6 +95,8 @@ class Grade:
     submitted: datetime | None = None
     late_days: int = 0
     late_percent: float = 0.0
+    marked_late: bool = False
+    """The LMS's own late mark (Canvas puts ``_late_`` in the file name)."""
 
     @property
     def adjusted(self) -> float:
@@ -142,8 +145,10 @@ def grades_from(results: list[dict], policy: LatePolicy | None = None) -> list[G
     for data in results:
         submitted = _submitted(data.get("notebook", "")) if policy else None
         days, percent = policy.penalty(submitted) if policy else (0, 0.0)
+        named = parse_name(Path(str(data.get("notebook", ""))))
         grades.append(Grade(str(data["student"]), float(data["score"]), float(data["max_score"]),
-                            bool(data.get("graded")), _summary(data), submitted, days, percent))
+                            bool(data.get("graded")), _summary(data), submitted, days, percent,
+                            bool(named and named.late)))
     return grades
 
 
@@ -164,6 +169,8 @@ def _match(grades: list[Grade], keys_of_row: list[tuple[str, ...]], report: Expo
             report.not_graded.append(grade.student)
         if grade.late_days:
             report.late.append(f"{grade.student} ({grade.late_days} day(s), -{grade.late_percent:g}%)")
+        elif grade.marked_late:
+            report.late.append(f"{grade.student} (marked late by the LMS; no --due policy applied)")
     report.exported = len(matched)
     return matched
 

@@ -122,6 +122,11 @@ def test_late_policy_is_a_column_beside_the_raw_score(tmp_path):
     assert body["12345"][-2:] == ["80", "80"]
     assert body["777"][-2:] == ["80", "68"]                          # 2 days started: 20%, capped at 15%
     assert report.late == ["777 (2 day(s), -15%)"]
+    canvas_late = tmp_path / "doej_late_777_600_rnn.ipynb"
+    canvas_late.write_text("{}")
+    _result(out, "777", 80, notebook=canvas_late)
+    _, report = canvas_csv(CANVAS_ROSTER, grades_from(load_results(out)), "RNN")
+    assert report.late == ["777 (marked late by the LMS; no --due policy applied)"]
     assert LatePolicy(due, 10).penalty(None) == (0, 0.0)
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -86,6 +88,36 @@ def test_published_and_hidden_parts_add_up_to_the_function_score():
 def test_an_ungradable_notebook_is_a_result_with_its_reason():
     data = check(results_json(NotebookResult("nb.ipynb", None, None, error="not a notebook: JSON parse error")))
     assert data["score"] == 0 and "JSON parse error" in data["output"] and data["tests"] == []
+
+
+def _run_main_with(monkeypatch, tmp_path, behaviour) -> dict:
+    import grader.gradescope as gradescope
+
+    monkeypatch.setattr(gradescope, "grade_submission", behaviour)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert gradescope.run_main(["--root", str(tmp_path)]) == 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return check(json.loads((tmp_path / "results" / "results.json").read_text()))
+
+
+def test_a_grader_crash_is_a_result(monkeypatch, tmp_path):
+    def crash(root, config):
+        raise RuntimeError("a bug in the grader")
+
+    data = _run_main_with(monkeypatch, tmp_path, crash)
+    assert data["score"] == 0 and "The autograder itself failed (RuntimeError: a bug in the grader)" in data["output"]
+
+
+def test_being_stopped_for_time_is_a_result(monkeypatch, tmp_path):
+    """run_autograder's `timeout` sends SIGTERM first: the grader still writes its result."""
+    def stopped(root, config):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(60)  # never reached: the handler raises as soon as the signal is delivered
+
+    data = _run_main_with(monkeypatch, tmp_path, stopped)
+    assert data["score"] == 0 and "the time limit" in data["output"]
 
 
 # --- the real bundle, end to end ------------------------------------------------------------
