@@ -23,6 +23,7 @@ import os
 import re
 import statistics
 import sys
+from collections import Counter
 import threading
 import time
 import multiprocessing
@@ -30,19 +31,23 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import lms
+from . import lms, textsafe
 from .config import GradeConfig
 from .errors import UsageError
+from .fingerprint import fingerprint
+from .load import WRONG_ASSIGNMENT
 from .pipeline import grade_notebook
 from .report import markdown_feedback
 from .results import RESULT_SCHEMA_VERSION, NotebookResult
+from .students import Roster, assign_ids, missing_from, read_roster
+from .students import safe_id as _safe_id  # noqa: F401  (kept for callers of the old name)
 
 GRADEBOOK_COLUMNS = ["student", "notebook", "assignment", "status", "score", "max_score", "percent",
                      "optional_score", "optional_max_score"]
@@ -55,16 +60,16 @@ class Entry:
     note: str = ""
 
 
-def _safe_id(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("._") or "student"
-
-
-def discover(paths: list[str]) -> tuple[list[Entry], list[str]]:
-    """Every notebook under ``paths`` with its student id, and the problems found while looking."""
+def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry], list[str]]:
+    """Every notebook under ``paths`` with its student id, and the problems found while looking.
+    Names are taken as the layout gives them; ``students.assign_ids`` makes them ids (and with a
+    roster, the roster's ids), resolving collisions the same whatever order files sort in."""
     found: list[tuple[str, Path]] = []
     problems: list[str] = []
     for item in paths:
-        matches = sorted(glob.glob(item)) if any(c in item for c in "*?[") else [item]
+        # A file named with glob characters ("[x].ipynb") is that file, not a pattern.
+        is_pattern = any(c in item for c in "*?[") and not os.path.lexists(item)
+        matches = sorted(glob.glob(item)) if is_pattern else [item]
         if not matches:
             problems.append(f"{item}: nothing matches")
         for match in matches:
@@ -72,25 +77,14 @@ def discover(paths: list[str]) -> tuple[list[Entry], list[str]]:
             if path.is_dir() and not path.is_symlink():
                 found.extend(_from_folder(path))
             elif path.suffix == ".ipynb" or path.exists() or path.is_symlink():
-                found.append((lms.student_id(path) or _safe_id(path.stem), path))
+                found.append((lms.student_id(path) or path.stem, path))
             else:
                 problems.append(f"{item}: no such file or folder")
     found, left_out = lms.keep_latest(found)  # an LMS download: one submission per student, the latest
     problems.extend(left_out)
-    entries: list[Entry] = []
-    seen: dict[str, Path] = {}
-    for student, path in found:
-        key, number = student, 1
-        while key in seen:
-            number += 1
-            key = f"{student}~{number}"
-        note = ""
-        if key != student:
-            note = f"duplicate: {path} maps to student {student!r}, already taken by {seen[student]}; graded as {key!r}"
-            problems.append(note)
-        seen[key] = path
-        entries.append(Entry(key, path, note))
-    return entries, problems
+    identified, id_problems = assign_ids(found, roster)
+    problems.extend(id_problems)
+    return [Entry(item.student, item.path, item.note) for item in identified], problems
 
 
 def _from_folder(root: Path) -> list[tuple[str, Path]]:
@@ -103,13 +97,13 @@ def _from_folder(root: Path) -> list[tuple[str, Path]]:
         elif "submitted" in parts and len(parts) >= parts.index("submitted") + 4:  # nbgrader
             position = parts.index("submitted")
             student, assignment = parts[position + 1], parts[position + 2]
-            result.append((_safe_id(f"{student}" if _single(notebooks, path) else f"{student}_{assignment}"), path))
+            result.append((f"{student}" if _single(notebooks, path) else f"{student}_{assignment}", path))
         elif len(parts) >= 2:  # one folder per student
             student = parts[0]
             siblings = [p for p in notebooks if p.relative_to(root).parts[0] == student]
-            result.append((_safe_id(student if len(siblings) == 1 else f"{student}_{path.stem}"), path))
+            result.append((student if len(siblings) == 1 else f"{student}_{path.stem}", path))
         else:  # flat
-            result.append((_safe_id(path.stem), path))
+            result.append((path.stem, path))
     return result
 
 
@@ -119,16 +113,6 @@ def _single(notebooks: list[Path], path: Path) -> bool:
 
 
 # --- one submission -------------------------------------------------------------------------
-
-def fingerprint(config: GradeConfig) -> str:
-    """What, besides the notebook, decides its grade: a change means regrading."""
-    from . import resources
-
-    options = json.dumps([config.assignment, list(config.only), config.hidden_cases, config.hidden_seed,
-                          config.memory_mb, config.call_timeout, config.cell_timeout], sort_keys=True)
-    expected = b"".join(p.read_bytes() for p in sorted(resources.expected_dir().glob("*.json")))
-    return hashlib.sha256(options.encode() + expected).hexdigest()[:16]
-
 
 def _digest(path: Path) -> str:
     try:
@@ -177,6 +161,32 @@ class BatchSummary:
     skipped: int = 0
     problems: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
+    assignment: str = ""
+    """The one assignment this batch grades, and why (``choose_assignment``)."""
+    assignment_reason: str = ""
+    missing: list[str] = field(default_factory=list)
+    """Roster ids with no notebook."""
+
+
+def choose_assignment(entries: list[Entry], config: GradeConfig) -> tuple[str, str]:
+    """The assignment a batch grades: --assignment, else the one most notebooks are (by the graded
+    functions they define; notebook metadata only breaks ties). Notebooks of another assignment are
+    then "not graded: wrong assignment", never graded as what they claim to be."""
+    from .course import ASSIGNMENTS, get_assignment
+    from .load import scan_assignment
+
+    if config.assignment:
+        return get_assignment(config.assignment).name, "chosen with --assignment"
+    counts = Counter(name for name in (scan_assignment(e.path, config.max_notebook_mb) for e in entries) if name)
+    ranked = counts.most_common()
+    if not ranked:
+        raise UsageError(f"cannot tell which assignment these notebooks are (none defines a graded function): "
+                         f"choose one with --assignment ({', '.join(ASSIGNMENTS)})")
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        raise UsageError(f"the notebooks are split evenly between {ranked[0][0]} and {ranked[1][0]} "
+                         f"({ranked[0][1]} each): choose the one to grade with --assignment")
+    name, count = ranked[0]
+    return name, f"most notebooks are: {count} of {len(entries)}"
 
 
 def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: int | None = None,
@@ -189,9 +199,11 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     calls ``finished`` once per entry, and returns its problems."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
+    assignment, reason = choose_assignment(entries, config)
+    config = config.with_changes(assignment=assignment)  # one assignment per batch, decided before grading
     print_ = fingerprint(config)
     others = sorted({str(e.path.resolve().parent) for e in entries} | {str(out.resolve())})
-    summary = BatchSummary(total=len(entries))
+    summary = BatchSummary(total=len(entries), assignment=assignment, assignment_reason=reason)
     pending = []
     for entry in entries:
         digest = _digest(entry.path)
@@ -284,7 +296,7 @@ def load_results(out: Path) -> list[dict]:
     return results
 
 
-def gradebook_csv(results: list[dict]) -> str:
+def gradebook_csv(results: list[dict], missing: Sequence[str] = ()) -> str:
     functions: list[str] = []
     for data in results:
         for function in data.get("functions", []):
@@ -302,30 +314,50 @@ def gradebook_csv(results: list[dict]) -> str:
         if data.get("batch_note"):
             message = f"{data['batch_note']}; {message}" if message else data["batch_note"]
         percent = 100 * data["score"] / data["max_score"] if data.get("max_score") else 0
-        writer.writerow([data["student"], data["notebook"], data.get("assignment") or "", status, data["score"],
-                         data["max_score"], f"{percent:.1f}", data.get("optional_score", ""),
-                         data.get("optional_max_score", "")]
-                        + [points.get(name, "") for name in functions] + [message[:300]])
+        row = ([data["student"], data["notebook"], data.get("assignment") or "", status, data["score"],
+                data["max_score"], f"{percent:.1f}", data.get("optional_score", ""), data.get("optional_max_score", "")]
+               + [points.get(name, "") for name in functions] + [message[:300]])
+        writer.writerow([textsafe.csv_cell(cell) for cell in row])  # no cell a spreadsheet runs as a formula
+    for student in missing:  # roster entries with no notebook
+        writer.writerow([textsafe.csv_cell(cell) for cell in
+                         [student, "", "", "no submission", "", "", "", "", ""] + [""] * len(functions)
+                         + ["in the roster, no notebook found"]])
     return buffer.getvalue()
 
 
 def gradescope_json(data: dict) -> dict:
     tests = []
     for f in data.get("functions", []):
-        output = "\n".join(f["messages"] + ([f["traceback"]] if f["traceback"] else []))
+        output = textsafe.clean("\n".join(f["messages"] + ([f["traceback"]] if f["traceback"] else [])))
         tests.append({"name": f["name"] + (" (optional)" if f["section"] == "optional" else ""),
                       "score": f["score"] if f["section"] == "required" else 0,
                       "max_score": f["max_score"] if f["section"] == "required" else 0,
                       "status": "passed" if f["status"] == "passed" else "failed",
-                      "output": output, "visibility": "visible"})
-    return {"score": data["score"], "output": data.get("error") or f"{data['score']:g} / {data['max_score']:g}",
-            "visibility": "visible", "stdout_visibility": "hidden",
+                      "output": output, "output_format": "text", "visibility": "visible"})
+    # "text": Gradescope shows student text as it is (it renders "md" and "html" outputs).
+    return {"score": data["score"],
+            "output": textsafe.clean(data.get("error") or f"{data['score']:g} / {data['max_score']:g}"),
+            "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "execution_time": data.get("duration_seconds", 0), "tests": tests}
+
+
+ROSTER_COPY = "roster.csv"
+
+
+def _roster(out: Path, given: Path | None) -> Roster | None:
+    """--roster, kept in the output folder so that later runs (resume, regrade) use the same ids."""
+    if given is not None:
+        roster = read_roster(given)
+        atomic_write(out / ROSTER_COPY, given.read_text(encoding="utf-8-sig", errors="replace"))
+        return roster
+    return read_roster(out / ROSTER_COPY) if (out / ROSTER_COPY).is_file() else None
 
 
 def write_outputs(out: Path) -> list[dict]:
     results = load_results(out)
-    atomic_write(out / "gradebook.csv", gradebook_csv(results))
+    roster = _roster(out, None)
+    missing = missing_from(roster, [d["student"] for d in results]) if roster is not None else []
+    atomic_write(out / "gradebook.csv", gradebook_csv(results, missing))
     atomic_write(out / "results.json", json.dumps({"schema_version": RESULT_SCHEMA_VERSION, "results": results}, indent=1))
     for data in results:
         try:
@@ -369,6 +401,10 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
+    if summary.assignment:
+        wrong = sum(1 for d in results if str(d.get("error", "")).startswith(WRONG_ASSIGNMENT))
+        head.add_row("Assignment", textsafe.terminal(f"{summary.assignment} ({summary.assignment_reason})"
+                                                     + (f"; {wrong} of another assignment not graded" if wrong else "")))
     head.add_row("Submissions", f"{len(results)}  (graded {len(graded)}, could not be graded {len(results) - len(graded)})")
     head.add_row("This run", f"graded {summary.graded + summary.failed}, skipped (unchanged) {summary.skipped}")
     if percents:
@@ -383,7 +419,7 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
             counts[f["name"]][0] += f["status"] == "passed"
             counts[f["name"]][1] += 1
     for name, (passed, total) in counts.items():
-        rates.add_row(name, f"{passed}/{total} ({100 * passed / total:.0f}%)")
+        rates.add_row(textsafe.terminal(name), f"{passed}/{total} ({100 * passed / total:.0f}%)")
     histogram = Table(title="Score distribution", show_edge=False, show_header=False)
     histogram.add_column(justify="right")
     histogram.add_column()
@@ -398,7 +434,7 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
     slow.add_column("Student")
     slow.add_column("Seconds", justify="right")
     for student, seconds in sorted(summary.durations.items(), key=lambda item: -item[1])[:5]:
-        slow.add_row(student, f"{seconds:.2f}")
+        slow.add_row(textsafe.terminal(student), f"{seconds:.2f}")
     parts = [head, rates, histogram, slow]
     failed = [d for d in results if not d.get("graded")]
     if failed:
@@ -406,25 +442,42 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
         table.add_column("Student")
         table.add_column("Reason")
         for data in failed[:20]:
-            table.add_row(data["student"], data["error"][:120])
+            table.add_row(textsafe.terminal(data["student"]), textsafe.terminal(str(data["error"])[:120]))
         parts.append(table)
-    for problem in summary.problems:
-        parts.append(Text(f"note: {problem}", style="yellow"))
+    ambiguous = [d["student"] for d in results if "~ambiguous-" in d["student"]]
+    if ambiguous:  # filed under ids of their own: the TA decides who they are
+        table = Table(title="Ambiguous student ids (rename the files, or give --roster)", show_edge=False)
+        table.add_column("Id")
+        table.add_column("Notebook")
+        for data in results:
+            if data["student"] in ambiguous:
+                table.add_row(textsafe.terminal(data["student"]), textsafe.terminal(data["notebook"]))
+        parts.append(table)
+    if summary.missing:
+        parts.append(textsafe.terminal(f"in the roster, no notebook: {', '.join(summary.missing)}", style="yellow"))
+    for problem in summary.problems:  # student text (file names): Text, never markup; cleaned
+        parts.append(textsafe.terminal(f"note: {problem}", style="yellow"))
     return Group(*parts)
 
 
 def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
-               force: bool, students: tuple[str, ...] = (), scheduler: str | None = None) -> int:
+               force: bool, students: tuple[str, ...] = (), scheduler: str | None = None,
+               roster: Path | None = None) -> int:
     runner = None
     if scheduler is not None:  # a Dask cluster grades; distributed is imported only then
         from .dask_batch import DaskRunner
 
         runner = DaskRunner(scheduler)
     paths, unpacked = lms.unpack_archives(paths, out / "submissions")  # an LMS download as a zip
-    entries, problems = discover(paths)
+    class_roster = _roster(out, roster)
+    entries, problems = discover(paths, class_roster)
     problems = unpacked + problems
     if not entries:
         raise UsageError("no notebooks found in " + ", ".join(paths))
+    # One assignment per batch, shown before grading (and confirmed in the summary).
+    assignment, reason = choose_assignment(entries, config)
+    config = config.with_changes(assignment=assignment)
+    console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
     if students:  # --student: regrade just these, leave every other result as it is
         from .regrade import regrade_main, select
 
@@ -432,7 +485,7 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
     counts = {"graded": 0, "failed": 0, "running": 0, "skipped": 0}
     lock = threading.Lock()
     with Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                   console=console, transient=False) as progress:
         task = progress.add_task("grading", total=len(entries), counts="")
 
@@ -452,8 +505,11 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         started = time.monotonic()
         summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event, runner=runner)
     summary.problems = problems + summary.problems
+    summary.assignment_reason = reason  # decided here, before grading, and shown then
     results = write_outputs(out)
+    if class_roster is not None:
+        summary.missing = missing_from(class_roster, [d["student"] for d in results])
     console.print(summary_renderable(results, summary))
-    console.print(f"done in {time.monotonic() - started:.1f}s: {out / 'gradebook.csv'}, {out / 'results.json'}, "
-                  f"{out / 'feedback'}/, {out / 'gradescope'}/")
+    console.print(textsafe.terminal(f"done in {time.monotonic() - started:.1f}s: {out / 'gradebook.csv'}, "
+                                    f"{out / 'results.json'}, {out / 'feedback'}/, {out / 'gradescope'}/"))
     return 0

@@ -55,7 +55,7 @@ def diagnose(spec: FunctionSpec, args: list, kwargs: dict, seed: int | None, exp
                 if seed is not None:  # the grader seeds the worker like this before every call
                     np.random.seed(seed)
                     random.seed(seed)
-                produced = mistake.variant(*call_args, **call_kwargs)
+                produced = judge.invoke(mistake.variant, call_args, call_kwargs)
         except Exception:
             continue
         if not judge.differs(spec, expectation, produced, call_args, loose):

@@ -7,6 +7,8 @@ student's outcome reproduces it. An item's spec names its judge; this module hol
 
 - ``ValuesJudge`` (``VALUES``, the default): the whole return value, and the arguments that must
   change in place, against the reference by compare.py's rules.
+- ``ClassJudge`` (``CLASS``): the same for a graded class, driven through a script of calls
+  (drive.py): everything it returned and accumulated, against the reference class driven alike.
 
 Judges for what only one assignment has (random draws, training runs) live with that assignment
 and extend this one. ``judge`` turns any judge's findings into a case result; hidden cases never
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .compare import Mismatch, compare, describe_type
 from .course.recipes import build_call
-from .course.reference import call_reference
+from .course.reference import REFERENCE_LOCK, call_reference
 from .course.spec import Expectation, FunctionSpec, Judge, References, Tolerance
 from .results import CaseResult
 
@@ -69,13 +71,19 @@ class ValuesJudge:
     """The return value (and the arguments changed in place) against the reference's."""
 
     name = "values"
+    drives = False
+    """True for a graded class: a case is a script of calls (drive.py), not one call."""
+
+    def invoke(self, function: Any, args: list, kwargs: dict) -> Any:
+        """Run the reference, or a mistake model, on a case's call, as the worker runs the student's."""
+        return call_reference(function, args, kwargs)
 
     def input_form(self, params: list[str] | None) -> str | None:
         return None
 
     def expect(self, spec: FunctionSpec, recipe: dict, references: References, form: str | None = None) -> Expectation:
         args, kwargs = build_call(recipe, references.get)
-        value = call_reference(references[spec.name], args, kwargs)
+        value = self.invoke(references[spec.name], args, kwargs)
         return Expectation(value=value, args_after={index: args[index] for index in spec.check_args_after})
 
     def mismatches(self, spec: FunctionSpec, expectation: Expectation, value: Any, args_after: list | None,
@@ -100,7 +108,24 @@ class ValuesJudge:
         return not failures(self.mismatches(spec, mirror, outcome.value, outcome.args_after, tol))
 
 
+class ClassJudge(ValuesJudge):
+    """A graded class: the case's only argument is a script (drive.py) that builds instances and
+    calls their methods; the kept results are compared like any returned value."""
+
+    name = "class"
+    drives = True
+
+    def invoke(self, function: Any, args: list, kwargs: dict) -> Any:
+        from .drive import drive
+
+        # A mistake model of state shared between instances brings a fresh class for every run.
+        target = function() if getattr(function, "fresh_class_per_run", False) else function
+        with REFERENCE_LOCK:
+            return drive(target, args[0])
+
+
 VALUES = ValuesJudge()
+CLASS = ClassJudge()
 
 
 def judge_for(spec: FunctionSpec) -> Judge:

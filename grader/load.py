@@ -212,7 +212,7 @@ def _looks_untouched(function_source: str) -> bool:
 
 
 def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) -> list[FunctionSource]:
-    """The top-level functions a piece of code defines (the last definition of a name wins)."""
+    """The top-level functions and classes a piece of code defines (the last definition of a name wins)."""
     if tree is None:
         try:
             tree = ast.parse(source)
@@ -221,7 +221,7 @@ def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) 
     found = []
     lines = source.split("\n")
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):  # graded items may be classes
             text = "\n".join(lines[node.lineno - 1:node.end_lineno])
             found.append(FunctionSource(node.name, cell, text, _looks_untouched(text)))
     return found
@@ -238,7 +238,7 @@ def _calls_demo(tree: ast.Module, names: tuple[str, ...]) -> bool:
 
 
 def _graded_markers(source: str) -> list[str]:
-    return re.findall(r"#+\s*(?:UN)?GRADED FUNCTION:\s*(\w+)", source)
+    return re.findall(r"#+\s*(?:UN)?GRADED (?:FUNCTION|CLASS):\s*(\w+)", source)
 
 
 def assignment_scores(defined: set[str], markers: set[str]) -> dict[str, int]:
@@ -289,7 +289,7 @@ def scan_assignment(path: Path, max_mb: float) -> str | None:
     except NotebookError:
         return None
     code = [text for kind, text in nb.cells if kind == "code"]
-    defined = {name for text in code for name in re.findall(r"^def\s+(\w+)\s*\(", text, re.MULTILINE)}
+    defined = {name for text in code for name in re.findall(r"^(?:def|class)\s+(\w+)\s*[(:]", text, re.MULTILINE)}
     markers = {name for text in code for name in _graded_markers(text)}
     try:
         return detect_assignment(path, defined, markers, nb.metadata).name

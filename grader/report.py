@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from . import textsafe
 from .results import FunctionResult, NotebookResult, Status
 
 MARKS = {
@@ -37,13 +38,14 @@ def header(result: NotebookResult) -> RenderableType:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
-    grid.add_row("Notebook", result.notebook)
+    # Student text (the file name, error messages) goes in as Text: never parsed as markup, cleaned.
+    grid.add_row("Notebook", textsafe.terminal(result.notebook))
     if not result.graded:
         grid.add_row("Result", Text("could not be graded", style="bold red"))
-        grid.add_row("Reason", result.error)
+        grid.add_row("Reason", textsafe.terminal(result.error))
         return Panel(grid, title="grade", border_style="red")
     version = f" (course version {result.course_version})" if result.course_version else ""
-    grid.add_row("Assignment", f"{result.assignment}{version}")
+    grid.add_row("Assignment", textsafe.terminal(f"{result.assignment}{version}"))
     score = Text(f"{_points(result.score)} / {_points(result.max_score)}  ({result.percent:.0f}%)", style="bold")
     grid.add_row("Score", score)
     if result.optional_max_score:
@@ -75,11 +77,11 @@ def function_table(functions: Iterable[FunctionResult]) -> Table:
 def function_details(function: FunctionResult) -> RenderableType:
     parts: list[RenderableType] = []
     if function.diagnosis:  # the most useful line comes first
-        parts.append(Text("Likely mistake: " + function.diagnosis, style="bold"))
+        parts.append(textsafe.terminal("Likely mistake: " + function.diagnosis, style="bold"))
     for message in function.messages:
-        parts.append(Text(message))
+        parts.append(textsafe.terminal(message))
     if function.traceback:
-        parts.append(Text("Your code raised:\n" + function.traceback, style="red"))
+        parts.append(textsafe.terminal("Your code raised:\n" + function.traceback, style="red"))
     if function.reference_dependencies and function.status != Status.MISSING:
         parts.append(Text(f"Judged with the reference {', '.join(function.reference_dependencies)} in place of yours.",
                           style="dim"))
@@ -103,11 +105,11 @@ def notebook_report(result: NotebookResult, details: bool = True) -> RenderableT
             issues = Table.grid(padding=(0, 1))
             for issue in result.cell_issues:
                 last = issue.message.strip().splitlines()[-1] if issue.message.strip() else issue.kind
-                issues.add_row(Text(f"cell {issue.cell}", style="bold"), Text(f"{issue.kind}: {last}"))
+                issues.add_row(Text(f"cell {issue.cell}", style="bold"), textsafe.terminal(f"{issue.kind}: {last}"))
             parts.append(Panel(issues, title="cells that failed while the notebook loaded", title_align="left",
                                border_style="yellow"))
         for note in result.notes:
-            parts.append(Text(f"note: {note}", style="dim"))
+            parts.append(textsafe.terminal(f"note: {note}", style="dim"))
     return Group(*parts)
 
 
@@ -116,31 +118,44 @@ def to_json_text(result: NotebookResult) -> str:
 
 
 def markdown_feedback(result: NotebookResult) -> str:
-    """The student's report as Markdown (batch feedback files)."""
-    lines = [f"# Feedback: {result.notebook}", ""]
+    """The student's report as Markdown (batch feedback files).
+
+    The title and the score come first and are the grader's own text; everything a student
+    controls (the file name, error messages, printed output, tracebacks) comes after the score and
+    is escaped (``textsafe.md_inline``) or fenced (``textsafe.md_code_block``), so it renders as the
+    characters it is: no heading, link, image, HTML or table cell a student wrote."""
+    md = textsafe.md_inline
     if not result.graded:
-        return "\n".join(lines + ["**Could not be graded:** " + result.error, ""])
-    lines += [f"Assignment: {result.assignment}" + (f" (course version {result.course_version})" if result.course_version else ""),
-              "", f"**Score: {_points(result.score)} / {_points(result.max_score)}** ({result.percent:.0f}%)"]
+        return "\n".join(["# Feedback", "", "**Could not be graded.**", "", f"Notebook: {md(result.notebook)}", "",
+                          f"Reason: {md(result.error, limit=2000)}", ""])
+    lines = ["# Feedback", "", f"**Score: {_points(result.score)} / {_points(result.max_score)}** ({result.percent:.0f}%)"]
     if result.optional_max_score:
-        lines.append(f"Optional part: {_points(result.optional_score)} / {_points(result.optional_max_score)}")
+        lines += ["", f"Optional part: {_points(result.optional_score)} / {_points(result.optional_max_score)}"]
+    version = f" (course version {md(result.course_version)})" if result.course_version else ""
+    lines += ["", f"Assignment: {md(result.assignment)}{version}", "", f"Notebook: {md(result.notebook)}"]
     lines += ["", "| Function | Status | Points | Cases |", "|---|---|---|---|"]
     for f in result.functions:
-        lines.append(f"| {f.name}{' (optional)' if f.section == 'optional' else ''} | {MARKS[f.status][0]} | "
+        lines.append(f"| {md(f.name)}{' (optional)' if f.section == 'optional' else ''} | {MARKS[f.status][0]} | "
                      f"{_points(f.score)}/{_points(f.max_score)} | {f.cases_passed}/{len(f.cases)} |")
     for f in result.functions:
         if f.status == Status.PASSED and not f.messages:
             continue
-        lines += ["", f"## {f.name}: {MARKS[f.status][0]}", ""]
-        lines += [f"- {message}" for message in f.messages]
+        lines += ["", f"## {md(f.name)}: {MARKS[f.status][0]}", ""]
+        for message in f.messages:  # a multi-line message (array excerpts) keeps its lines in a block
+            first, _, rest = message.strip().partition("\n")
+            lines.append(f"- {md(first, limit=2000)}")
+            if rest.strip():
+                lines += ["", textsafe.md_code_block(rest), ""]
         if f.diagnosis:
-            lines.append(f"- Likely mistake: {f.diagnosis}")
+            lines.append(f"- Likely mistake: {md(f.diagnosis)}")
         if f.traceback:
-            lines += ["", "```", f.traceback, "```"]
+            lines += ["", textsafe.md_code_block(f.traceback)]
     if result.cell_issues:
         lines += ["", "## Cells that failed while the notebook loaded", ""]
-        lines += [f"- cell {i.cell} ({i.kind}): {i.message.strip().splitlines()[-1] if i.message.strip() else ''}"
+        lines += [f"- cell {i.cell} ({md(i.kind)}): {md(i.message.strip().splitlines()[-1] if i.message.strip() else '')}"
                   for i in result.cell_issues]
     if result.notes:
-        lines += ["", *[f"_note: {note}_" for note in result.notes]]
+        lines += ["", *[f"- note: {md(note)}" for note in result.notes]]
+    if result.materials:
+        lines += ["", f"_{md(materials_line(result))}_"]
     return "\n".join(lines) + "\n"

@@ -136,7 +136,8 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
             limits = CaseLimits(envelope_for(args, kwargs), _call_deadline(session), spec.name, dep_params)
             handler = dependency_handler(references, deps, limits)
         outcome: CallOutcome = session.call(spec.name, args, kwargs, deps=deps, seed=recipe.get("seed", 0),
-                                            return_args=bool(spec.check_args_after), on_dependency=handler)
+                                            return_args=bool(spec.check_args_after), on_dependency=handler,
+                                            drive=judge_for(spec).drives)
         if outcome.error and outcome.error.get("type") == "signature":
             expected = ", ".join(spec.params)
             return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.ERROR, messages=(

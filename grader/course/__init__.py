@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_FROM_REGISTRY = {"ASSIGNMENTS", "get_assignment", "list_assignments", "register"}
+_FROM_REGISTRY = {"ASSIGNMENTS", "get_assignment", "list_assignments", "register", "unregister"}
 _FROM_SPEC = {"AssignmentSpec", "Case", "Expectation", "FunctionSpec", "Judge", "Mistake", "Tolerance"}
 
 __all__ = sorted(_FROM_REGISTRY | _FROM_SPEC)

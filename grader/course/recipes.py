@@ -10,6 +10,11 @@ so the draw order of the course's own test cells is reproduced exactly:
     ["assign", "parameters.by", [0, 0], -10.0]  change one entry of something drawn
     ["square", "s.dW1"]                         square something drawn (values that must be >= 0)
     ["reference", "lstm_forward", ["x", "a0", "parameters"], ["a", "y", "c", "caches"]]
+    ["uniform", "weight_ih", [5, 4], -0.45, 0.45]  uniform draws (numpy's random_sample when 0 to 1)
+    ["script", "script", [["new", ["W"]], ["call", "__call__", ["x.0", "h0"], "hidden"],
+                          ["call", "backward", ["dh.0"], "dx"], ["get", "dW", "dW"]]]
+                                                a graded class's script (drive.py): paths become values,
+                                                {"kept": name, "at": i} stays for the driver
 
 An assignment adds step kinds of its own with ``register_step`` (Dinosaur Island's vocabulary and
 names data set, for instance); data files it reads come from ``course_data``.
@@ -81,6 +86,10 @@ def run_steps(recipe: dict, reference: ReferenceLookup, record: bool = False) ->
             scale = step[3] if len(step) > 3 else 1
             value = random.randn(*step[2])
             set_path(env, step[1], value * scale if scale != 1 else value)
+        elif kind == "uniform":
+            set_path(env, step[1], random.uniform(step[3], step[4], size=step[2]))
+        elif kind == "script":
+            set_path(env, step[1], [_script_step(item, env) for item in step[2]])
         elif kind == "zeros":
             set_path(env, step[1], np.zeros(step[2]))
         elif kind == "value":
@@ -98,6 +107,20 @@ def run_steps(recipe: dict, reference: ReferenceLookup, record: bool = False) ->
         else:
             raise RecipeError(f"unknown recipe step {kind!r}")
     return env
+
+
+def _script_step(item: list, env: dict) -> dict:
+    def value(arg: Any) -> Any:
+        return copy.deepcopy(get_path(env, arg)) if isinstance(arg, str) else arg
+
+    kind = item[0]
+    if kind == "new":
+        return {"new": [value(arg) for arg in item[1]]}
+    if kind == "call":
+        return {"call": item[1], "args": [value(arg) for arg in item[2]], "keep": item[3] if len(item) > 3 else ""}
+    if kind == "get":
+        return {"get": item[1], "keep": item[2]}
+    raise RecipeError(f"unknown script step {kind!r}")
 
 
 def _reference_outputs(step: list, env: dict, reference: ReferenceLookup, record: bool) -> tuple:

@@ -36,7 +36,7 @@ def _load_module(path: Path, name: str) -> Any:
 def graded_sources(notebook: Path) -> list[str]:
     cells = json.loads(notebook.read_text())["cells"]
     sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells if c["cell_type"] == "code"]
-    return [source for source in sources if "GRADED FUNCTION:" in source]
+    return [source for source in sources if "GRADED FUNCTION:" in source or "GRADED CLASS:" in source]
 
 
 def load_reference(assignment: AssignmentSpec, solutions: Path) -> dict[str, Callable[..., Any]]:

@@ -67,6 +67,11 @@ class Judge(Protocol):
     whose signature changed between published versions; None for the rest."""
 
     name: str
+    drives: bool
+    """A graded class: each case's only argument is a script of calls (grader/drive.py)."""
+
+    def invoke(self, function: Any, args: list, kwargs: dict) -> Any:
+        """Run the reference or a mistake model on a case's call, the way the worker runs the student's."""
 
     def input_form(self, params: list[str] | None) -> str | None: ...
 

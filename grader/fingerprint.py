@@ -1,0 +1,87 @@
+"""What, besides a notebook's own bytes, decides its grade: the resume fingerprint of a batch.
+
+A finished result is kept on a rerun only when this fingerprint is unchanged. It hashes
+
+- every field of the GradeConfig (found with ``dataclasses.fields``, so a field added later is
+  included without anyone remembering to), except the ones listed in ``NOT_SCORING`` with a reason;
+- the grader's version and the hash of its own code (a fixed bug changes scores, even in a source
+  checkout whose version string did not move);
+- the bytes of the course data in use: expected values, reference solutions (or their absence),
+  and the bundled helper files a notebook without its own copy is graded with.
+
+Secrets in the config only ever enter as part of a SHA-256 input: the fingerprint, stored in every
+result, reveals nothing about them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+from . import resources
+from .config import GradeConfig
+
+#: Fields that cannot change a result, each with why. Everything else is fingerprinted.
+NOT_SCORING: dict[str, str] = {
+    "use_zygote": "how a worker is started (forked from a process holding numpy, or afresh); "
+                  "the worker locks itself down the same way either way",
+}
+
+
+def fingerprint(config: GradeConfig) -> str:
+    """A short hex digest of everything but the notebook that decides its grade."""
+    options = {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in NOT_SCORING}
+    solutions = resources.solutions_dir() if config.use_solutions else None
+    parts = {
+        "options": options,
+        "grader": grader_identity(),
+        "expected": tree_digest(resources.expected_dir()),
+        "solutions": tree_digest(solutions) if solutions is not None else None,
+        "assignments": tree_digest(resources.assignments_dir()),
+    }
+    text = json.dumps(parts, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(value: object) -> object:
+    """A JSON-able form of a config value that tells every distinct value apart."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return [type(value).__name__, value]
+    if isinstance(value, bytes):
+        return ["bytes", hashlib.sha256(value).hexdigest()]
+    if isinstance(value, (tuple, list)):
+        return [type(value).__name__, [_plain(item) for item in value]]
+    if isinstance(value, dict):
+        return ["dict", sorted((repr(key), _plain(item)) for key, item in value.items())]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [type(value).__name__, {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}]
+    return [type(value).__name__, repr(value)]
+
+
+def grader_identity() -> list[str]:
+    """The grader's version and the hash of its code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("rnn-grader")
+    except PackageNotFoundError:
+        number = "source checkout"
+    return [number, tree_digest(Path(__file__).resolve().parent)]
+
+
+@functools.lru_cache(maxsize=None)
+def tree_digest(folder: Path) -> str:
+    """SHA-256 over the relative names and bytes of every file under ``folder`` (caches and
+    checkpoints left out). Cached: the course data does not change while a grader runs."""
+    digest = hashlib.sha256()
+    if not folder.is_dir():
+        return "missing"
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or {"__pycache__", ".ipynb_checkpoints"} & set(relative.parts):
+            continue
+        digest.update(str(relative).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

@@ -1,0 +1,150 @@
+"""Who is who in a batch: student ids for discovered notebooks, and the roster join (pure, no grading).
+
+    safe_id(text)                 -> an id usable as a file name everywhere
+    read_roster(path)             -> Roster (a CSV as an LMS exports it)
+    assign_ids(found, roster)     -> Identified per notebook, and what the TA must look at
+
+Rules (README, "For TAs"):
+- Ids are unique ignoring case, so result files never collide on case-insensitive file systems
+  (macOS, Windows): ``Alice`` and ``alice`` are one id.
+- When several notebooks map to one id, a notebook named exactly that id (or matching the roster
+  exactly) keeps it; the others, or all of them when none or several match exactly, are marked
+  ambiguous: each gets an id of its own, ``ID~ambiguous-XXXXXX`` (from its path, so the order in which
+  files sort never matters), and is listed for the TA. Nobody's result is filed under someone else.
+- With a roster, ids come from it: a notebook name matching an id or login column exactly, else
+  after normalising (case, punctuation), gets that row's id; notebooks matching no row and rows with
+  no notebook are listed.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+#: Roster columns that identify a student, by preference for the id the gradebook uses (compared
+#: ignoring case and spaces): what Canvas, Moodle, Blackboard and nbgrader exports call them.
+ID_COLUMNS = ("id", "studentid", "sisuserid", "sisloginid", "login", "loginid", "username", "userid",
+              "student", "email", "emailaddress")
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)), *(f"lpt{n}" for n in range(1, 10))}
+
+
+def safe_id(text: str) -> str:
+    """``text`` with anything but letters, digits and ``_.@+-`` replaced: a file name on every system."""
+    value = re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("._") or "student"
+    if value.split(".")[0].lower() in _WINDOWS_RESERVED:
+        value += "_"
+    return value
+
+
+def _key(text: str) -> str:
+    """What two ids must differ in to be two students: case and punctuation do not count."""
+    return safe_id(text).casefold()
+
+
+@dataclass(frozen=True)
+class Roster:
+    ids: tuple[str, ...]
+    """The gradebook id of each row, in the roster's order."""
+    keys: tuple[tuple[str, ...], ...]
+    """Every identifying value of each row (id, login, e-mail, ...), for matching notebook names."""
+    source: str = ""
+
+
+def parse_roster(text: str, source: str = "roster") -> Roster:
+    """A roster from CSV text; at least one identifying column (``ID_COLUMNS``) is needed."""
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    if not rows:
+        raise UsageError(f"{source}: the roster is empty; export it from the LMS with a header row")
+    header = [re.sub(r"[\s_-]+", "", name).lower() for name in rows[0]]
+    columns = [header.index(name) for name in ID_COLUMNS if name in header]
+    if not columns:
+        raise UsageError(f"{source}: no id column in the roster header ({', '.join(rows[0])}); "
+                         f"name one of: id, SIS User ID, SIS Login ID, login, username, student, email")
+    ids, keys = [], []
+    for row in rows[1:]:
+        values = [row[i].strip() if i < len(row) else "" for i in columns]
+        if not values[0]:  # e.g. Canvas's "Points Possible" row, or a blank line
+            continue
+        ids.append(values[0])
+        keys.append(tuple(dict.fromkeys(v for v in values if v)))
+    return Roster(tuple(ids), tuple(keys), source)
+
+
+def read_roster(path: Path) -> Roster:
+    try:
+        return parse_roster(path.read_text(encoding="utf-8-sig", errors="replace"), str(path))
+    except OSError as error:
+        raise UsageError(f"--roster {path}: cannot be read ({error.strerror})") from None
+
+
+@dataclass(frozen=True)
+class Identified:
+    student: str
+    path: Path
+    note: str = ""
+    ambiguous: bool = False
+
+
+def _match(name: str, roster: Roster) -> tuple[str | None, bool, str]:
+    """The roster id a notebook name belongs to, whether the match is exact, and a note."""
+    exact = {roster.ids[row] for row, keys in enumerate(roster.keys) if name in keys}
+    if len(exact) == 1:
+        return exact.pop(), True, ""
+    loose = {roster.ids[row] for row, keys in enumerate(roster.keys) if _key(name) in {_key(k) for k in keys}}
+    if len(exact) > 1 or len(loose) > 1:
+        return None, False, f"matches several roster rows ({', '.join(sorted(exact or loose))})"
+    if loose:
+        return loose.pop(), False, ""
+    return None, False, "matches no roster entry"
+
+
+def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None) -> tuple[list[Identified], list[str]]:
+    """Ids for ``(name, path)`` pairs (name as the layout gives it, before any normalising), and the
+    problems a TA must look at. The result does not depend on the order of ``found``."""
+    problems: list[str] = []
+    claims: list[tuple[str, bool, str, Path, str]] = []  # (id, exact, name, path, note)
+    for name, path in found:
+        if roster is None:
+            claims.append((safe_id(name), safe_id(name) == name, name, path, ""))
+            continue
+        matched, exact, note = _match(name, roster)
+        if matched is None:
+            problems.append(f"{path}: {note}; graded as {safe_id(name)!r}")
+            claims.append((safe_id(name), False, name, path, note))
+        else:
+            claims.append((safe_id(matched), exact, name, path, ""))
+    groups: dict[str, list[tuple[str, bool, str, Path, str]]] = {}
+    for claim in claims:
+        groups.setdefault(_key(claim[0]), []).append(claim)
+    result: list[Identified] = []
+    for group in groups.values():
+        if len(group) == 1:
+            student, _, _, path, note = group[0]
+            result.append(Identified(student, path, note))
+            continue
+        exact = [claim for claim in group if claim[1]]
+        winner = exact[0] if len(exact) == 1 else None
+        paths = ", ".join(sorted(str(claim[3]) for claim in group))
+        for student, _, name, path, note in group:
+            if winner is not None and path == winner[3]:
+                result.append(Identified(student, path, f"also claimed by {paths}; kept: exact match"))
+                continue
+            tag = hashlib.sha256(str(path).encode()).hexdigest()[:6]
+            reason = (f"ambiguous id: {path} maps to {student!r} like {paths}"
+                      + (f"; {winner[3]} matches it exactly and keeps it" if winner else "; none matches exactly")
+                      + (f"; {note}" if note else ""))
+            result.append(Identified(f"{student}~ambiguous-{tag}", path, reason, ambiguous=True))
+            problems.append(reason)
+    result.sort(key=lambda item: (item.student.casefold(), str(item.path)))
+    return result, problems
+
+
+def missing_from(roster: Roster, students: list[str]) -> list[str]:
+    """Roster ids with no notebook."""
+    present = {_key(student) for student in students}
+    return [student for student in roster.ids if _key(student) not in present]

@@ -1,0 +1,93 @@
+"""Student text as data: one place that makes a string a student controls safe for each output.
+
+File and folder names, notebook metadata, error messages and printed output all come from
+students. Every output escapes them with the function for its medium, never with ad-hoc replaces:
+
+    clean(text)       control characters and terminal escape sequences removed (the base of all below)
+    terminal(text)    a Rich ``Text`` (never parsed as markup), cleaned
+    markup(text)      cleaned and Rich-markup-escaped, for the rare place that needs a markup string
+    csv_cell(value)   cleaned, and a leading ``= + - @`` tab or CR neutralised (OWASP "CSV injection")
+    md_inline(text)   cleaned, one line, every Markdown/HTML metacharacter backslash-escaped (CommonMark)
+    md_code_block(t)  a fenced block no content can close early
+    html(text)        cleaned and HTML-escaped
+"""
+from __future__ import annotations
+
+import html as _html
+import re
+
+from rich.markup import escape as _rich_escape
+from rich.text import Text
+
+# Whole escape sequences first, so that their parameters do not survive as visible garbage:
+# OSC/DCS/SOS/PM/APC strings (up to BEL or ST, or the end when unterminated: a terminal would
+# swallow everything after it), CSI sequences, then two-byte ESC sequences; the 8-bit C1 forms too.
+_SEQUENCES = re.compile(
+    r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)"  # string controls
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"                                 # CSI
+    r"|\x1b[ -/]*[0-~]?",                                                 # other ESC sequences
+    re.DOTALL,
+)
+# What is left: C0 controls except tab and newline, DEL, C1 controls, and the Unicode
+# bidirectional overrides that make a terminal or editor show text in another order than it is.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: object) -> str:
+    """``text`` as a string with no control characters or terminal escape sequences (tab and
+    newline stay; a CR-LF becomes a newline, a lone CR a newline too: it would overwrite the line)."""
+    value = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub("", _SEQUENCES.sub("", value))
+
+
+def terminal(text: object, style: str = "") -> Text:
+    """A Rich Text for student text: Text is never parsed as markup, and it is cleaned first."""
+    return Text(clean(text), style=style)
+
+
+def markup(text: object) -> str:
+    """Cleaned and escaped for a Rich markup string (``[bold]`` shows as text)."""
+    return _rich_escape(clean(text))
+
+
+#: OWASP, "CSV Injection": cells starting with these are run as formulas by spreadsheets.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A gradebook cell: numbers as they are; text cleaned, with a ``'`` before a formula start."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    # Checked on the raw text too: a leading CR is a formula start that clean() turns into a newline.
+    raw = str(value)
+    text = clean(raw)
+    return "'" + text if raw.startswith(_FORMULA_STARTS) or text.startswith(_FORMULA_STARTS) else text
+
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark and then stands for
+# itself: escaping them all turns emphasis, links, images, autolinks, raw HTML, entities, table
+# pipes, headings and list markers into plain characters.
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md_inline(text: object, limit: int | None = None) -> str:
+    """Student text for one Markdown line (a table cell, a list item, a heading): cleaned, on one
+    line, every metacharacter escaped; cut to ``limit`` characters first when given."""
+    value = " ".join(clean(text).split())
+    if limit is not None and len(value) > limit:
+        value = value[:limit - 1] + "…"
+    return _MD_PUNCTUATION.sub(r"\\\1", value)
+
+
+def md_code_block(text: object) -> str:
+    """A fenced code block holding ``text`` verbatim: the fence is longer than any run of
+    backticks inside, so the content cannot close it; code blocks show HTML as text."""
+    value = clean(text)
+    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{value}\n{fence}"
+
+
+def html(text: object) -> str:
+    """Cleaned and escaped for HTML text or a quoted attribute."""
+    return _html.escape(clean(text), quote=True)

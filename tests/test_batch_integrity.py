@@ -1,0 +1,290 @@
+"""Batch integrity (issue 17; issue 10, item 9): the TA decides the assignment and who is who, and no
+string a student controls can trick the gradebook, the feedback, Gradescope or the terminal."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader import textsafe
+from grader.batch import discover, grade_batch, gradebook_csv, load_results, write_outputs
+from grader.cli import main
+from grader.load import detect_assignment, load_submission
+from grader.students import assign_ids, parse_roster, safe_id
+
+from conftest import ASSIGNMENTS, FAST, SOLUTIONS, make_notebook, solution_cells
+
+CONFIG = FAST.with_changes(hidden_cases=0)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def copy(source: Path, target: Path, metadata: dict | None = None) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if metadata is None:
+        shutil.copyfile(source, target)
+    else:
+        nb = json.loads(source.read_text())
+        nb["metadata"] = metadata
+        target.write_text(json.dumps(nb))
+    return target
+
+
+def csv_rows(out: Path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO((out / "gradebook.csv").read_text())))
+
+
+# --- 1. the TA picks the assignment ------------------------------------------------------------
+
+def test_a_notebook_of_another_assignment_is_not_graded_against_it(tmp_path, capsys):
+    folder = tmp_path / "class"
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "alice.ipynb")
+    copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", folder / "bob.ipynb")
+    # Mallory hands in the (finished) other assignment and says, in its metadata, that it is this one.
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "mallory.ipynb",
+         metadata={"grader": {"assignment": "rnn_step_by_step", "version": "v4"}})
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out), "--hidden-cases", "0", "--seed", "0", "--no-color",
+                 "--only", "rnn_cell_forward"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("assignment: rnn_step_by_step (most notebooks are: 2 of 3)") < text.index("Submissions")
+    assert "rnn_step_by_step (most notebooks are: 2 of 3); 1 of another assignment not graded" in " ".join(text.split())
+    results = {d["student"]: d for d in load_results(out)}
+    assert results["alice"]["score"] == 25 and results["bob"]["score"] == 0
+    mallory = results["mallory"]
+    assert not mallory["graded"] and mallory["score"] == 0 and mallory["error"].startswith("wrong assignment")
+    assert "dinosaur_island" in mallory["error"] and "--assignment dinosaur_island" in mallory["error"]
+    row = next(r for r in csv.DictReader(open(out / "gradebook.csv")) if r["student"] == "mallory")
+    assert row["status"] == "not graded" and row["message"].startswith("wrong assignment")
+
+
+def test_the_ta_can_name_the_assignment_and_the_majority_does_not_override_it(tmp_path):
+    folder = tmp_path / "class"
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "alice.ipynb")
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "bob.ipynb")
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "carol.ipynb")
+    entries, _ = discover([str(folder)])
+    summary = grade_batch(entries, tmp_path / "out", CONFIG.with_changes(assignment="dinosaur_island", only=("clip",)),
+                          jobs=2)
+    assert (summary.assignment, summary.assignment_reason) == ("dinosaur_island", "chosen with --assignment")
+    results = {d["student"]: d for d in load_results(tmp_path / "out")}
+    assert results["carol"]["score"] == 25
+    assert all(results[s]["error"].startswith("wrong assignment") for s in ("alice", "bob"))
+
+
+def test_metadata_is_a_hint_never_an_override(tmp_path):
+    path = copy(SOLUTIONS / "dinosaur_island.ipynb", tmp_path / "rnn_step_by_step.ipynb",
+                metadata={"grader": {"assignment": "rnn_step_by_step", "version": "=HYPERLINK(\"http://e\",\"x\")"}})
+    submission = load_submission(path, 50)
+    assert submission.assignment.name == "dinosaur_island"  # its code, not its metadata or its name
+    assert submission.course_version in submission.assignment.versions  # a fixed list, never free text
+    # With nothing to go on, the hint decides.
+    assert detect_assignment(path, set(), set(), {"grader": {"assignment": "dinosaur_island"}}).name == "dinosaur_island"
+
+
+def test_an_even_split_asks_the_ta(tmp_path, capsys):
+    folder = tmp_path / "class"
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "a.ipynb")
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "b.ipynb")
+    assert main([str(folder), "--out", str(tmp_path / "out")]) == 2
+    assert "--assignment" in capsys.readouterr().err
+
+
+# --- 2. who is who -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_an_exact_name_keeps_the_id_whatever_sorts_first(order):
+    found = [("Alice_Smith", Path("x/Alice_Smith.ipynb")), ("Alice Smith", Path("x/Alice Smith.ipynb"))][::order]
+    identified, problems = assign_ids(found)
+    ids = {item.path.name: item for item in identified}
+    assert ids["Alice_Smith.ipynb"].student == "Alice_Smith" and not ids["Alice_Smith.ipynb"].ambiguous
+    assert ids["Alice Smith.ipynb"].student.startswith("Alice_Smith~ambiguous-") and ids["Alice Smith.ipynb"].ambiguous
+    assert len(problems) == 1 and "Alice Smith.ipynb" in problems[0]
+
+
+@pytest.mark.parametrize("pair", [("alice", "Alice"), ("Alice Smith", "Alice  Smith!"), ("bob.", "Bob?")])
+def test_no_exact_match_marks_both_ambiguous_in_either_order(pair):
+    found = [(name, Path(f"x/{name}.ipynb")) for name in pair]
+    first, problems = assign_ids(found)
+    second, _ = assign_ids(found[::-1])
+    assert [(i.student, i.path) for i in first] == [(i.student, i.path) for i in second]  # order does not matter
+    assert all(item.ambiguous and "~ambiguous-" in item.student for item in first) and len(problems) == 2
+    assert len({item.student.casefold() for item in first}) == 2  # distinct even on a case-insensitive system
+
+
+def test_colliding_pair_in_a_batch_files_and_rows(tmp_path):
+    for order, names in enumerate([("Alice_Smith", "Alice Smith"), ("Alice Smith", "Alice_Smith")]):
+        folder = tmp_path / f"class{order}"
+        # the exact one is the honest reference; the other one a stub (whatever the sort order)
+        copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "Alice_Smith.ipynb")
+        copy(ASSIGNMENTS / "dinosaur_island.ipynb", folder / "Alice Smith.ipynb")
+        copy(ASSIGNMENTS / "dinosaur_island.ipynb", folder / "alice_smith.ipynb")  # differs only in case
+        out = tmp_path / f"out{order}"
+        entries, problems = discover([str(folder / f"{names[0]}.ipynb"), str(folder / f"{names[1]}.ipynb"),
+                                      str(folder / "alice_smith.ipynb")])
+        grade_batch(entries, out, CONFIG.with_changes(only=("clip",)), jobs=2)
+        results = {d["student"]: d for d in write_outputs(out)}
+        files = [p.name for p in (out / "results").glob("*.json")]
+        assert len({name.casefold() for name in files}) == len(files) == 3
+        for kind in ("feedback", "gradescope"):
+            names_ = [p.name.casefold() for p in (out / kind).iterdir()]
+            assert len(set(names_)) == len(names_) == 3
+        # "Alice_Smith" and "alice_smith" are both exact but differ only in case: neither keeps the id.
+        assert not any(s.casefold() == "alice_smith" for s in results)
+        assert all("~ambiguous-" in s for s in results) and len(problems) == 3
+
+
+def test_roster_maps_ids_and_lists_the_unmatched(tmp_path, capsys):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n"
+                      "    Points Possible,,,,\n"
+                      "\"Smith, Alice\",1001,S1001,asmith,A\n"
+                      "\"Jones, Bob\",1002,S1002,bjones,A\n"
+                      "\"Wu, Carol\",1003,S1003,cwu,A\n")
+    folder = tmp_path / "class"
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "asmith.ipynb")  # exact login
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "BJones.ipynb")  # normalised login
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "zed.ipynb")  # nobody
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out), "--roster", str(roster), "--only", "clip", "--hidden-cases", "0",
+                 "--seed", "0", "--no-color"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    rows = {r["student"]: r for r in csv.DictReader(open(out / "gradebook.csv"))}
+    assert rows["1001"]["notebook"].endswith("asmith.ipynb") and rows["1002"]["notebook"].endswith("BJones.ipynb")
+    assert float(rows["zed"]["score"]) == 25 and rows["1003"]["status"] == "no submission"
+    assert "zed.ipynb: matches no roster entry" in text and "in the roster, no notebook: 1003" in text
+    # The roster stays with the outputs: a rerun without --roster keeps the same ids.
+    assert main([str(folder), "--out", str(out), "--only", "clip", "--hidden-cases", "0", "--seed", "0"]) == 0
+    assert {r["student"] for r in csv.DictReader(open(out / "gradebook.csv"))} == {"1001", "1002", "1003", "zed"}
+
+
+def test_roster_columns_are_read_liberally():
+    for header in ("id", "ID", "SIS User ID", "SIS Login ID", "login", "student", "Username"):
+        assert parse_roster(f"Name,{header}\nAlice,a1\n").ids == ("a1",)
+    with pytest.raises(Exception, match="no id column"):
+        parse_roster("Name,Section\nAlice,A\n")
+
+
+# --- 3. outputs no student string can trick ---------------------------------------------------
+
+MARKUP_NAME = "[bold red]x[link=javascript:alert(1)]y"
+FORMULA_NAME = "@SUM(A1) [x](javascript:alert(1))"
+
+
+def hostile_class(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    nasty = ("\x1b]0;pwned\x07\x1b[2J[bold red]boom[/] <script>alert(1)</script> # Heading\n"
+             "=HYPERLINK(\"http://evil\",\"click\") | a | b | [link](http://evil) ![img](http://evil/i.png)")
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    cells.insert(0, f"print({nasty!r})")
+    cells.append("# GRADED FUNCTION: rnn_cell_forward\ndef rnn_cell_forward(xt, a_prev, parameters):\n"
+                 f"    raise ValueError({nasty!r})")
+    cells.append(f"raise RuntimeError({nasty!r})")
+    metadata = {"kernelspec": {"name": "python3", "language": "[bold red]py\x1b[2J"},
+                "grader": {"assignment": "[bold red]x", "version": "=HYPERLINK(\"http://evil\",\"x\")"}}
+    make_notebook(folder / f"{FORMULA_NAME}.ipynb", *cells, metadata=metadata)
+    (folder / f"{MARKUP_NAME}.ipynb").write_text("{\"cells\": [")  # cannot be graded: its name is in the reason
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "-honest.ipynb")
+
+
+def test_student_text_is_data_in_every_output(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "class"
+    hostile_class(folder)
+    out = tmp_path / "out"
+    monkeypatch.chdir(folder)
+    code = main(["--out", str(out), "--only", "rnn_cell_forward", "--hidden-cases", "0", "--seed", "0",
+                 "--no-color", "--", "-honest.ipynb", f"{FORMULA_NAME}.ipynb", f"{MARKUP_NAME}.ipynb"])
+    captured = capsys.readouterr()
+    assert code == 0  # the batch finishes
+    terminal = captured.out + captured.err
+    assert "\x1b" not in terminal and "\x07" not in terminal and not CONTROL.search(terminal.replace("\n", ""))
+    flat = " ".join(terminal.replace("│", " ").split())  # table cells wrap
+    assert "[bold red]x[link=javascript:alert(1)]y.ipynb" in flat  # shown as text, not as a style
+
+    # CSV: no cell a spreadsheet would run
+    rows = csv_rows(out)
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(FORMULA_STARTS), cell
+            assert not CONTROL.search(cell.replace("\n", "").replace("\t", "")), cell
+    students = {row[0] for row in rows[1:]}
+    assert {"'-honest", "'@SUM_A1_x_javascript_alert_1"} <= students
+    results = {d["student"]: d for d in load_results(out)}
+    hostile = results["@SUM_A1_x_javascript_alert_1"]
+    assert hostile["course_version"] != "=HYPERLINK(\"http://evil\",\"x\")" and hostile["assignment"] == "rnn_step_by_step"
+    assert results["-honest"]["score"] == 25
+
+    # Markdown: rendered with a CommonMark library, a reader sees the score first and the student's
+    # text as text: no heading, link, image, HTML or table they wrote.
+    markdown_it = pytest.importorskip("markdown_it")
+    renderer = markdown_it.MarkdownIt("commonmark").enable("table")
+    for path in (out / "feedback").glob("*.md"):
+        source = path.read_text()
+        page = renderer.render(source)
+        assert "<script" not in page and "<img" not in page and "<a " not in page, path.name
+        assert page.count("<h1>") == 1 and "<h1>Feedback</h1>" in page
+        assert not re.search(r"<h[1-6]>[^<]*Heading", page)
+        assert "\x1b" not in page and "\x07" not in page
+        first_student_text = min((page.find(s) for s in ("SUM", "bold red", "honest", "script")
+                                  if page.find(s) >= 0), default=len(page))
+        graded = "Could not be graded" not in page
+        anchor = page.find("Score:") if graded else page.find("Could not be graded")
+        assert 0 <= anchor < first_student_text, path.name
+    page = renderer.render((out / "feedback" / "@SUM_A1_x_javascript_alert_1.md").read_text())
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # what a reader sees: the text itself
+    assert "=HYPERLINK" in page and "[link](http://evil)" in page
+
+    # Gradescope: plain text, no control characters
+    for path in (out / "gradescope").glob("*.json"):
+        data = json.loads(path.read_text())
+        outputs = [data["output"]] + [t["output"] for t in data["tests"]]
+        assert data["output_format"] == "text" and all(t["output_format"] == "text" for t in data["tests"])
+        assert not any(CONTROL.search(o.replace("\n", "").replace("\t", "")) for o in outputs)
+
+
+def test_single_notebook_report_escapes_student_text(tmp_path, capsys):
+    folder = tmp_path / "class"
+    hostile_class(folder)
+    code = main([str(folder / f"{FORMULA_NAME}.ipynb"), "--only", "rnn_cell_forward", "--hidden-cases", "0",
+                 "--no-color"])
+    text = capsys.readouterr().out
+    assert code == 0 and "\x1b" not in text and "\x07" not in text
+    assert "[bold red]boom[/]" in text  # Rich markup in the student's error shows as text
+    code = main([str(folder / f"{MARKUP_NAME}.ipynb"), "--no-color"])
+    captured = capsys.readouterr()
+    assert code == 2 and "[bold red]x[link=javascript:alert(1)]y" in " ".join((captured.out + captured.err).split())
+
+
+def test_textsafe_units():
+    assert textsafe.clean("a\x1b]0;pwned\x07b\x1b[2Jc\x1b]8;;http://e\x1b\\d\x9b31me") == "abcde"
+    assert textsafe.clean("unterminated \x1b]0;title") == "unterminated "
+    assert textsafe.clean("tab\tnew\nline\r\nx\ry\u202eevil") == "tab\tnew\nline\nx\nyevil"
+    assert [textsafe.csv_cell(v) for v in ("=1+1", "+1", "-1", "@x", "\tx", "\rx", "ok", 5, -5.0)] == \
+        ["'=1+1", "'+1", "'-1", "'@x", "'\tx", "'\nx", "ok", 5, -5.0]
+    assert textsafe.markup("[bold]x[/]") == "\\[bold]x\\[/]"
+    assert textsafe.md_code_block("```\nbreak out").startswith("````")
+    assert textsafe.html("<b>&\x1b[2J") == "&lt;b&gt;&amp;"
+
+
+# --- 4. file names are not options -----------------------------------------------------------
+
+def test_a_dash_named_file_is_refused_with_a_hint_then_graded_after_double_dash(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "class"
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "-x.ipynb")
+    copy(SOLUTIONS / "dinosaur_island.ipynb", folder / "y.ipynb")
+    monkeypatch.chdir(folder)
+    out = tmp_path / "out"
+    assert main(["-x.ipynb", "y.ipynb", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "'-x.ipynb'" in error and "--" in error and "grade submissions/ --out" in error
+    assert not out.exists()
+    options = ["--only", "clip", "--hidden-cases", "0", "--seed", "0", "--no-color"]
+    assert main(["--out", str(out), *options, "--", "-x.ipynb", "y.ipynb"]) == 0
+    assert {r["student"] for r in csv.DictReader(open(out / "gradebook.csv"))} == {"'-x", "y"}
+    assert main([str(folder), "--out", str(tmp_path / "out2"), *options]) == 0  # the folder form
+    assert gradebook_csv(load_results(tmp_path / "out2")).count("\n") == 3

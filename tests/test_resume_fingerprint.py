@@ -1,0 +1,131 @@
+"""Resume never keeps a stale result: changing any grading option, the grader or its course data
+regrades; rerunning with nothing changed skips (issue 11, section 2)."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import typing
+from pathlib import Path
+
+import pytest
+
+from grader import fingerprint as fingerprint_module
+from grader.batch import discover, grade_batch
+from grader.config import GradeConfig
+from grader.fingerprint import NOT_SCORING, fingerprint, tree_digest
+
+from conftest import ASSIGNMENTS, FAST
+
+# One cheap notebook: the Dinosaur starter, only clip, no hidden cases.
+BASE = FAST.with_changes(assignment="dinosaur_island", only=("clip",), hidden_cases=0)
+
+# Values a field is changed to when its type alone does not give a valid one.
+SPECIAL = {
+    "assignment": "rnn_step_by_step",
+    "only": ("clip", "sample"),
+    "engine": "kernel",
+}
+
+
+def another_value(field: dataclasses.Field, value: object) -> object:
+    """A different, valid value for a config field; a new field of a new type must be taught here."""
+    if field.name in SPECIAL:
+        return SPECIAL[field.name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, bytes):
+        return value + b"x"
+    if isinstance(value, tuple):
+        return (*value, "/nonexistent-grader-test-path")
+    if value is None:
+        hint = str(typing.get_type_hints(GradeConfig)[field.name])
+        for name, candidate in (("int", 12345), ("str", "x" * 32), ("bytes", b"x" * 32)):
+            if name in hint:
+                return candidate
+    raise AssertionError(f"teach this test how to change GradeConfig.{field.name} ({value!r})")
+
+
+SCORING = [f for f in dataclasses.fields(GradeConfig) if f.name not in NOT_SCORING]
+
+
+def test_every_scoring_field_changes_the_fingerprint():
+    seen = {fingerprint(BASE)}
+    for field in SCORING:
+        changed = BASE.with_changes(**{field.name: another_value(field, getattr(BASE, field.name))})
+        value = fingerprint(changed)
+        assert value not in seen, f"changing {field.name} leaves the fingerprint as it was"
+        seen.add(value)
+    for name in NOT_SCORING:  # the explicit exclusions, and only they, leave it alone
+        field = next(f for f in dataclasses.fields(GradeConfig) if f.name == name)
+        assert fingerprint(BASE.with_changes(**{name: another_value(field, getattr(BASE, name))})) == fingerprint(BASE)
+
+
+def test_secrets_are_never_in_the_fingerprint():
+    text = fingerprint(BASE.with_changes(hide_paths=("/a-secret-looking-path",)))
+    assert "secret" not in text and len(text) == 16
+
+
+@pytest.fixture
+def one_notebook(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copyfile(ASSIGNMENTS / "dinosaur_island.ipynb", folder / "alice.ipynb")
+    entries, _ = discover([str(folder)])
+    return entries, tmp_path / "out"
+
+
+def test_changing_each_option_regrades_and_no_change_skips(one_notebook):
+    entries, out = one_notebook
+    assert grade_batch(entries, out, BASE, jobs=1).skipped == 0
+    again = grade_batch(entries, out, BASE, jobs=1)
+    assert again.skipped == 1 and again.graded + again.failed == 0, "nothing changed: kept"
+    for field in SCORING:
+        changed = BASE.with_changes(**{field.name: another_value(field, getattr(BASE, field.name))})
+        summary = grade_batch(entries, out, changed, jobs=1)
+        assert summary.skipped == 0 and summary.graded + summary.failed == 1, f"{field.name} changed: regraded"
+        back = grade_batch(entries, out, BASE, jobs=1)  # and back: the result on disk is the changed one
+        assert back.skipped == 0, f"{field.name} changed back: regraded"
+    for name in NOT_SCORING:
+        field = next(f for f in dataclasses.fields(GradeConfig) if f.name == name)
+        same = grade_batch(entries, out, BASE.with_changes(**{name: another_value(field, getattr(BASE, name))}), jobs=1)
+        assert same.skipped == 1, f"{name} cannot change a score: kept"
+
+
+def test_changed_course_data_regrades(one_notebook, tmp_path, monkeypatch):
+    entries, out = one_notebook
+    grade_batch(entries, out, BASE, jobs=1)
+    # The grader's own code is pinned: other work may touch it while this test runs.
+    monkeypatch.setattr(fingerprint_module, "grader_identity", lambda: ["1.0", "code"])
+    before = fingerprint(BASE)
+    for name in ("expected_dir", "solutions_dir", "assignments_dir"):
+        original = getattr(fingerprint_module.resources, name)()
+        copy = tmp_path / f"copy-{name}"
+        shutil.copytree(original, copy)
+        monkeypatch.setattr(fingerprint_module.resources, name, lambda copy=copy: copy)
+        assert fingerprint(BASE) == before, f"an identical copy of {name}() is the same data"
+        victim = sorted(p for p in copy.rglob("*") if p.is_file())[0]
+        victim.write_bytes(victim.read_bytes() + b" ")
+        tree_digest.cache_clear()
+        assert fingerprint(BASE) != before, f"a changed file in {name}() regrades"
+        monkeypatch.setattr(fingerprint_module.resources, name, lambda original=original: original)
+        tree_digest.cache_clear()
+    monkeypatch.setattr(fingerprint_module, "grader_identity", lambda: ["1.1", "code"])
+    assert fingerprint(BASE) != before, "another grader version regrades"
+    monkeypatch.setattr(fingerprint_module, "grader_identity", lambda: ["1.0", "changed code"])
+    assert fingerprint(BASE) != before, "changed grader code regrades"
+
+
+def test_no_solutions_is_not_the_same_as_solutions(monkeypatch):
+    before = fingerprint(BASE)
+    monkeypatch.setenv("GRADER_SOLUTIONS", "none")
+    assert fingerprint(BASE) != before
+
+
+def test_fingerprint_reads_the_config_only(tmp_path: Path):
+    """Nothing but the config and the grader's data: the same value twice gives the same print."""
+    assert fingerprint(BASE) == fingerprint(GradeConfig(**{f.name: getattr(BASE, f.name)
+                                                           for f in dataclasses.fields(GradeConfig)}))
