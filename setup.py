@@ -7,7 +7,7 @@ become grader/data/<name>/ (see grader/resources.py).
 import os
 import shutil
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 DATA = {"assignments": ["*.ipynb", "*.py", "datasets/*.txt"], "expected": ["*.json"]}
 if not os.environ.get("GRADER_STUDENT_BUILD"):
@@ -16,7 +16,8 @@ else:  # pip builds in the source tree: drop solutions an earlier build left in 
     shutil.rmtree(os.path.join("build", "lib", "grader", "data", "solutions"), ignore_errors=True)
 
 setup(
-    packages=["grader", "grader.classreport", "grader.course", "grader.course.rnn", "grader.course.dino"] + [f"grader.data.{name}" for name in DATA],
+    # every subpackage of grader/ (each assignment is one under grader/course/), then the data folders
+    packages=find_packages(include=["grader", "grader.*"]) + [f"grader.data.{name}" for name in DATA],
     package_dir={"grader": "grader", **{f"grader.data.{name}": name for name in DATA}},
     package_data={"grader": ["py.typed"], **{f"grader.data.{name}": globs for name, globs in DATA.items()}},
 )
