@@ -39,6 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import lms, textsafe
+from . import secret as grading_secret
 from .config import GradeConfig
 from .errors import UsageError
 from .fingerprint import fingerprint
@@ -199,11 +200,13 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     calls ``finished`` once per entry, and returns its problems."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
+    config = grading_secret.for_batch(config, out)  # hidden cases keyed with the class's own secret
     assignment, reason = choose_assignment(entries, config)
     config = config.with_changes(assignment=assignment)  # one assignment per batch, decided before grading
     print_ = fingerprint(config)
     others = sorted({str(e.path.resolve().parent) for e in entries} | {str(out.resolve())})
     summary = BatchSummary(total=len(entries), assignment=assignment, assignment_reason=reason)
+    summary.problems.extend(loose_modules(entries))
     pending = []
     for entry in entries:
         digest = _digest(entry.path)
@@ -237,7 +240,39 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
 def _config_for(entry: Entry, config: GradeConfig, others: list[str]) -> GradeConfig:
     # Every submission folder, the student's own too: the worker gets the cells over its pipe and
     # its helper files in its own folder, so it never needs to read a submission.
-    return config.with_changes(hide_paths=config.hide_paths + tuple(others))
+    return config.with_changes(hide_paths=config.hide_paths + tuple(others), folder_is_own=folder_is_own(entry.path))
+
+
+def folder_is_own(notebook: Path) -> bool:
+    """Whether the notebook is alone in its folder (one folder per student, nbgrader's layout): then
+    a helper module there (rnn_utils.py) is the student's own and is graded with it. In a folder
+    shared with other notebooks, loose .py files belong to nobody and the course's helpers are used,
+    so that no student's file can change a classmate's grade."""
+    return _notebooks_in(notebook.parent) <= 1
+
+
+def _notebooks_in(folder: Path) -> int:
+    try:
+        return sum(1 for path in folder.iterdir() if path.suffix == ".ipynb")
+    except OSError:
+        return 2  # cannot tell: assume shared
+
+
+def loose_modules(entries: list[Entry]) -> list[str]:
+    """The .py files lying in folders that several notebooks share: used by no one, and said so."""
+    problems = []
+    for folder in sorted({entry.path.parent for entry in entries}):
+        if _notebooks_in(folder) > 1:
+            try:
+                names = sorted(path.name for path in folder.glob("*.py"))
+            except OSError:
+                continue
+            if names:
+                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                problems.append(f"{folder}: {shown} lie(s) in a folder shared by several notebooks, so they belong "
+                                "to no one and were not used (everyone got the course's helpers); to grade a "
+                                "student's own rnn_utils.py, give each submission a folder of its own")
+    return problems
 
 
 def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, others: list[str],

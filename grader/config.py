@@ -31,7 +31,16 @@ class GradeConfig:
     hidden_cases: int = DEFAULT_HIDDEN_CASES
     """Randomized cases per function, compared with the live reference (0 to disable)."""
     hidden_seed: int | None = None
-    """Seed for drawing the hidden cases; None derives it from the notebook's content (reproducible)."""
+    """Seed for drawing the hidden cases; None derives it from the secret and the submission's content."""
+    secret: str | None = field(default=None, repr=False)
+    """Key of the hidden cases' seed (secret.py); None: GRADER_SECRET, else the secret file. Never
+    printed: whatever records a config stores a hash of it."""
+    secret_file: str | None = None
+    """Where the secret is kept (made on first use); None: GRADER_SECRET_FILE, else ~/.config/grader/secret."""
+    folder_is_own: bool = True
+    """The notebook's folder holds this student's files only, so helper modules there (rnn_utils.py)
+    are theirs and graded. A batch sets False for a notebook that shares a flat folder with others:
+    loose .py files there belong to nobody, and the course's helpers are used."""
     output_cap: int = DEFAULT_OUTPUT_CAP
     """Characters of printed output kept per cell or call."""
     max_notebook_mb: int = DEFAULT_MAX_NOTEBOOK_MB

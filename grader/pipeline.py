@@ -6,13 +6,16 @@ starts) becomes a NotebookResult with ``error`` set; nothing here raises for a b
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
 from . import resources
+from . import secret as grading_secret
 from .config import GradeConfig
 from .course import AssignmentSpec
 from .course.reference import load_reference
@@ -25,22 +28,39 @@ from .run_cases import grade_function
 from .score import note_reference_help
 
 
-def helper_files(assignment: AssignmentSpec, notebook: Path) -> tuple[dict[str, Path], list[str]]:
-    """The files the worker's folder gets: the bundled helpers, or the student's own copy of a
-    helper module when one sits next to the notebook (the Adam exercise lives in rnn_utils.py)."""
+@dataclass(frozen=True)
+class Helpers:
+    """The files a worker's folder gets, and whose they are."""
+
+    files: dict[str, Path]
+    """Name in the worker's folder -> the file copied there."""
+    own: dict[str, Path]
+    """The student's own helper modules among them: graded, and part of what seeds the hidden cases."""
+    notes: tuple[str, ...] = ()
+
+
+def helper_files(assignment: AssignmentSpec, notebook: Path, folder_is_own: bool = True) -> Helpers:
+    """The bundled helpers, or the student's own copy of a helper module when one sits next to the
+    notebook (the Adam exercise lives in rnn_utils.py) and that folder is the student's own. In a
+    folder shared with classmates (``folder_is_own`` False, said by the batch) a loose module there
+    belongs to nobody: it is left out, and said so."""
     bundled = resources.assignments_dir()
-    files, notes = {}, []
+    files, own, notes = {}, {}, []
     for name in assignment.helpers:
         beside = notebook.parent / name
         if name.endswith(".py") and beside.is_file() and not beside.is_symlink():
-            files[name] = beside
-            if beside.read_bytes() != (bundled / name).read_bytes():
-                notes.append(f"using your {name} from beside the notebook")
-        else:
-            files[name] = bundled / name
+            if folder_is_own:
+                files[name] = own[name] = beside
+                if beside.read_bytes() != (bundled / name).read_bytes():
+                    notes.append(f"using your {name} from beside the notebook")
+                continue
+            notes.append(f"{name} beside the notebook was not used: that folder holds other students' notebooks "
+                         f"too, so it belongs to no one, and the course's {name} was used. To have your own {name} "
+                         "graded, hand it in in a folder of its own with your notebook.")
+        files[name] = bundled / name
     for link, target in assignment.data_links.items():
         files[link] = files.get(target, bundled / target)
-    return files, notes
+    return Helpers(files, own, tuple(notes))
 
 
 def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Submission:
@@ -53,13 +73,30 @@ def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Sub
     return dataclasses.replace(submission, functions=functions)
 
 
-def hidden_seed(path: Path, config: GradeConfig) -> int:
-    """The seed of the hidden cases: --seed when given, else one derived from the notebook's bytes,
-    so that grading the same notebook again gives the same result, while every notebook gets its own
-    cases (and changing a notebook to fit them changes them)."""
+def hidden_seed(path: Path, config: GradeConfig, own_helpers: Mapping[str, Path] | None = None) -> int:
+    """The seed of the hidden cases: --seed when given, else HMAC(secret, what the student
+    submitted: the notebook and their own helper modules). Grading the same submission again with
+    the same secret gives the same cases; every submission gets its own (changing one to fit its
+    cases changes them); and without the secret (secret.py) nobody can compute them in advance."""
     if config.hidden_seed is not None:
         return config.hidden_seed
-    return int.from_bytes(hashlib.sha256(path.read_bytes()).digest()[:8], "big")
+    value = grading_secret.resolve(config)
+    helpers = {name: Path(file).read_bytes() for name, file in (own_helpers or {}).items()}
+    return grading_secret.hidden_seed(value, grading_secret.submission_digest(path.read_bytes(), helpers))
+
+
+def _hidden_rng(path: Path, config: GradeConfig, helpers: Helpers,
+                notes: list[str]) -> tuple[np.random.Generator, list[str]]:
+    """The generator of the hidden cases, and the folder of the secret file it used (for the
+    worker's hidden paths). When no secret can be kept (an unwritable home), the cases are drawn
+    with a one-off key: unpredictable still, only not reproducible, and said so."""
+    kept = grading_secret.secret_path(config) if config.hidden_seed is None else None
+    try:
+        rng = np.random.default_rng(hidden_seed(path, config, helpers.own))
+    except GraderError as error:
+        notes.append(f"hidden cases drawn with a one-off key, so grading again draws others: {error.message}")
+        return np.random.default_rng(secrets.randbits(64)), []
+    return rng, [str(kept.parent)] if kept is not None else []
 
 
 def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig()) -> NotebookResult:
@@ -77,21 +114,25 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
     solutions = resources.solutions_dir() if config.use_solutions else None
     references = load_reference(spec, solutions) if solutions is not None else None
     stored = load_stored(resources.expected_dir() / f"{spec.name}.json")
-    rng = np.random.default_rng(hidden_seed(submission.path, config))
     wanted = [f for f in spec.functions if not config.only or f.name in config.only]
     unknown = sorted(set(config.only) - set(spec.function_names))
     if unknown:
         raise GraderError(f"--only: {', '.join(unknown)} is not a graded function of {spec.name} "
                           f"({', '.join(spec.function_names)})")
-    files, notes = helper_files(spec, submission.path)
+    helpers = helper_files(spec, submission.path, config.folder_is_own)
+    files = helpers.files
     submission = with_helper_functions(submission, files)
-    notes = [*submission.warnings, *notes]
+    notes = [*submission.warnings, *helpers.notes]
+    rng, secret_folder = None, []
+    if references is not None and config.hidden_cases > 0:  # no hidden cases, no secret needed
+        rng, secret_folder = _hidden_rng(submission.path, config, helpers, notes)
     if references is None:
         notes.append("stored cases only: no reference solutions in this install, so no randomized hidden cases "
                      "and graded functions are judged with your own helpers")
     deadline = started + config.notebook_timeout
     # The worker gets the cells over its pipe: the folder holding the notebook (and maybe others') stays hidden.
-    config = config.with_changes(hide_paths=(*config.hide_paths, str(submission.path.resolve().parent)))
+    config = config.with_changes(hide_paths=(*config.hide_paths, str(submission.path.resolve().parent),
+                                             *secret_folder))
     results: list[FunctionResult] = []
     with Session(submission, config, files, [f.name for f in wanted], deadline) as session:
         issues = session.report.issues
