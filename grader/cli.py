@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="overall time limit per notebook")
     parser.add_argument("--memory-mb", type=int, default=defaults.DEFAULT_MEMORY_MB)
     parser.add_argument("--hidden-cases", type=int, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N")
-    parser.add_argument("--seed", type=int, help="seed for the hidden cases (default: derived from each notebook's content)")
+    parser.add_argument("--seed", type=int, help="seed for the hidden cases, for debugging (default: drawn from the grading secret and "
+                             "each submission's content; see README, Security model)")
     parser.add_argument("--max-notebook-mb", type=float, default=defaults.DEFAULT_MAX_NOTEBOOK_MB)
     parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
     parser.add_argument("--roster", type=Path, metavar="CSV",

@@ -81,7 +81,7 @@ def test_a_batch_keeps_its_secret_in_its_output_folder(tmp_path):
     assert config.secret not in repr(config)
 
 
-def test_the_secret_is_never_in_results_or_the_gradebook(tmp_path):
+def test_the_secret_is_never_in_results_and_rotating_it_regrades(tmp_path):
     from grader.batch import discover, grade_batch, write_outputs
 
     folder = tmp_path / "class"
@@ -95,6 +95,10 @@ def test_the_secret_is_never_in_results_or_the_gradebook(tmp_path):
     for path in out.rglob("*"):
         if path.is_file() and path.name != secret.BATCH_SECRET_NAME:
             assert value not in path.read_text(errors="replace"), path
+    config = ONLY.with_changes(hidden_cases=1)
+    assert grade_batch(entries, out, config, jobs=1).skipped == 1  # same secret: the result stands
+    (out / secret.BATCH_SECRET_NAME).unlink()  # rotating: other hidden cases, so the class is graded again
+    assert grade_batch(entries, out, config, jobs=1).graded == 1
 
 
 # --- the seed ------------------------------------------------------------------------------------
