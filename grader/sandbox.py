@@ -8,7 +8,10 @@ pipeline turns into a result; the grader itself never sees an exception from stu
 from __future__ import annotations
 
 import atexit
+import functools
+import glob
 import json
+import re
 import os
 import secrets
 import select
@@ -68,6 +71,82 @@ def _hidden_paths(config: GradeConfig, workdir: Path) -> list[str]:
             continue
         hidden.append(str(path))
     return sorted(set(hidden))
+
+
+# --- the worker's filesystem view (as root): an allowlist --------------------------------------
+
+#: System folders the interpreter and numpy need (shared libraries, the dynamic loader's cache,
+#: /bin/sh for subprocess); none holds grading data. Missing ones are skipped.
+_SYSTEM_PATHS = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/bin", "/bin", "/etc/ld.so.cache")
+_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+#: The Python distributions a worker may import, with what they require. The kernel engine's
+#: IPython kernel needs ipykernel's too.
+WORKER_PACKAGES = ("numpy",)
+KERNEL_PACKAGES = ("numpy", "ipykernel")
+
+
+@functools.lru_cache(maxsize=4)
+def _site_entries(packages: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """{site folder: its top-level entries that belong to ``packages`` or what they require}."""
+    if packages == WORKER_PACKAGES:  # the common case, without reading package metadata (it is slow)
+        import numpy
+
+        site, _ = os.path.split(os.path.dirname(os.path.realpath(numpy.__file__)))
+        entries = ["numpy", *(os.path.basename(p) for p in glob.glob(os.path.join(site, "numpy-*.dist-info"))),
+                   *(["numpy.libs"] if os.path.isdir(os.path.join(site, "numpy.libs")) else [])]
+        return {site: tuple(sorted(entries))}
+    from importlib import metadata
+
+    wanted, seen, found = list(packages), set(), {}
+    while wanted:
+        name = re.sub(r"[-_.]+", "-", wanted.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        site = os.path.realpath(str(dist.locate_file("")))
+        entries = found.setdefault(site, set())
+        for file in dist.files or ():
+            top = str(file).split("/")[0]
+            if top not in ("..", "", "__pycache__") and not top.endswith(".pth"):
+                entries.add(top)
+        for requirement in dist.requires or ():
+            if "extra ==" not in requirement.replace('extra==', 'extra =='):
+                wanted.append(re.split(r"[\s;<>=!~\[(]", requirement.strip(), maxsplit=1)[0])
+    return {site: tuple(sorted(entries)) for site, entries in found.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _interpreter_paths() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(read-only paths, site folders to filter): the interpreter, its standard library, libpython."""
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    paths = {stdlib, os.path.realpath(sys.executable)}
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}:
+        paths.update(os.path.realpath(p) for p in glob.glob(os.path.join(prefix, "lib", "libpython*")))
+        paths.update(os.path.realpath(p) for p in glob.glob(os.path.join(prefix, "lib*", "python3*", "lib-dynload")))
+    paths.update(path for path in _SYSTEM_PATHS if os.path.lexists(path))
+    # Every site folder under a bound path is replaced by an empty one (then filled with allowed
+    # packages only): a grader installed there, or any other package, stays out.
+    sites = set()
+    for base in ("/usr", "/usr/local", sys.prefix, sys.base_prefix):
+        for pattern in ("lib*/python3*/site-packages", "lib*/python3*/dist-packages", "lib/python3/dist-packages"):
+            sites.update(os.path.realpath(p) for p in glob.glob(os.path.join(base, pattern)))
+    return tuple(sorted(paths)), tuple(sorted(sites))
+
+
+def filesystem_view(workdir: Path, packages: tuple[str, ...] = WORKER_PACKAGES) -> dict:
+    """What the worker's fresh root holds: read-only system and interpreter paths, site folders
+    with only ``packages`` (and their requirements) in them, a few devices, an empty /tmp, and
+    its own working folder, writable. Nothing else exists for it: not the grader, not solutions
+    or expected values wherever they are, not /proc, not other submissions or other /tmp folders."""
+    read_only, sites = _interpreter_paths()
+    allowed = _site_entries(packages)
+    return {"read_only": list(read_only), "devices": [d for d in _DEVICES if os.path.exists(d)],
+            "sites": {site: list(allowed.get(site, ())) for site in sorted({*sites, *allowed})},
+            "writable": [str(workdir)]}
 
 
 def _dependency_request(header: dict, payload: Any) -> tuple[str, list, dict]:
@@ -250,6 +329,8 @@ class Worker:
             shutil.copyfile(source, target)
         self._logdir = Path(tempfile.mkdtemp(prefix="grader-log-"))
         if self.uid is not None:
+            (self._logdir / "root").mkdir()  # where the worker mounts its fresh root (in its own namespace)
+        if self.uid is not None:
             for path in [self.workdir, *self.workdir.rglob("*")]:
                 os.chown(path, self.uid, self.uid)
         os.chmod(self.workdir, 0o700)
@@ -269,9 +350,12 @@ class Worker:
             "RLIMIT_CORE": 0,
             "RLIMIT_NPROC": 64 if self.uid is not None else _process_count(os.getuid()) + 64,
         }
+        packages = KERNEL_PACKAGES if self.config.engine == "kernel" else WORKER_PACKAGES
         return {
             "req_fd": req_fd, "resp_fd": resp_fd, "uid": self.uid, "workdir": str(self.workdir),
             "hide": _hidden_paths(self.config, self.workdir), "limits": limits,
+            "view": filesystem_view(self.workdir, packages) if self.uid is not None else None,
+            "root": str(self._logdir / "root") if self.uid is not None and self._logdir else None,
             "output_cap": self.config.output_cap,
             "env": {"HOME": str(self.workdir), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                     "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",

@@ -2,8 +2,9 @@
 (``python -I worker.py CONFIG_JSON``), never imported by the grader itself.
 
 Before it reads any student code it locks itself in: resource limits, and when started as root,
-a private mount and network namespace (the grader's files hidden under empty tmpfs, no network)
-and a switch to an unprivileged user id of its own. Then it serves requests on a pipe:
+a private mount and network namespace (no network; a fresh root folder holding only what grading
+needs, see build_root) and a switch to an unprivileged user id of its own. Then it serves
+requests on a pipe:
 
     load  -> runs the notebook's cells one by one in one namespace, reporting each cell
     call  -> calls a graded function on decoded inputs and sends back its raw outputs
@@ -51,8 +52,87 @@ def configure(config, req_fd, resp_fd):
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
+#: pivot_root has no libc wrapper; where its number is unknown, chroot does the job.
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+
+
+def _mount(libc, source, target, fstype, flags, data):
+    if libc.mount(source, target.encode(), fstype, flags, data) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, "mount %s: %s" % (target, os.strerror(error)))
+
+
+def _bind(libc, root, path, writable=False, device=False):
+    """Make ``path`` of the current filesystem appear at the same path under ``root``."""
+    target = root + path
+    if os.path.islink(path):  # /lib -> usr/lib: the same link, resolved inside the new root
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink(os.readlink(path), target)
+        return
+    if os.path.isdir(path):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target):
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    _mount(libc, path.encode(), target, None, MS_BIND | MS_REC, None)
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if writable else MS_RDONLY) | (0 if device else MS_NODEV)
+    _mount(libc, None, target, None, flags, None)
+
+
+def _under(path, folders):
+    return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
+
+
+def build_root(libc, view, root):
+    """Fill ``root`` (an empty folder) with an allowlist view, then make it the root folder.
+
+    A tmpfs gets read-only binds of the interpreter, its standard library, the system libraries
+    and a few devices; each site-packages folder is replaced by an empty tmpfs holding only the
+    allowed packages; /tmp is a fresh small tmpfs; the worker's own folder is bound writable.
+    Then pivot_root (or chroot) into it and detach the old root: nothing else of the machine
+    is reachable from this mount namespace, including /proc."""
+    mask = os.umask(0o022)  # folders made here must be traversable by the worker's user id
+    try:
+        _mount(libc, b"tmpfs", root, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755")
+        bound = []
+        for path in sorted(view.get("read_only", [])):
+            if os.path.lexists(path) and not _under(path, bound):
+                _bind(libc, root, path)
+                bound.append(path)
+        for device in view.get("devices", []):
+            _bind(libc, root, device, device=True)
+        for site, entries in sorted(view.get("sites", {}).items()):
+            if not entries and not os.path.isdir(root + site):
+                continue  # not visible anyway
+            if not _under(site, bound):
+                os.makedirs(root + site, exist_ok=True)
+            _mount(libc, b"tmpfs", root + site, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=0755")
+            for entry in entries:
+                if os.path.lexists(os.path.join(site, entry)):
+                    _bind(libc, root, os.path.join(site, entry))
+            _mount(libc, None, root + site, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+        os.makedirs(root + "/tmp", exist_ok=True)
+        _mount(libc, b"tmpfs", root + "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16m,mode=1777")
+        for path in view.get("writable", []):
+            _bind(libc, root, path, writable=True)
+        old = root + "/.old-root"
+        os.mkdir(old)
+        number = SYS_PIVOT_ROOT.get(os.uname().machine)
+        if number is not None and libc.syscall(number, root.encode(), old.encode()) == 0:
+            os.chdir("/")
+            libc.umount2(b"/.old-root", MNT_DETACH)
+            os.rmdir("/.old-root")
+        else:
+            os.chroot(root)
+            os.chdir("/")
+            os.rmdir("/.old-root")
+        libc.mount(None, b"/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    finally:
+        os.umask(mask)
 
 
 def _ancestors(path):
@@ -94,6 +174,15 @@ def expose_python(libc):
         os.rmdir(stage)
 
 
+def hide_known_folders(libc, notes):
+    """The fallback when no fresh root can be built: cover the folders the grader names."""
+    expose_python(libc)
+    for path in CONFIG.get("hide", []):
+        if os.path.isdir(path):
+            if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=0555") != 0:
+                notes.append("could not hide %s" % path)
+
+
 def lock_down():
     """Limits first, then (as root) namespaces and a new user id. Failures of the optional
     parts are reported to the grader, which notes them; the limits are not optional."""
@@ -105,11 +194,16 @@ def lock_down():
             notes.append("no private namespaces (errno %d): network and grader files not hidden" % ctypes.get_errno())
         else:
             libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
-            expose_python(libc)
-            for path in CONFIG.get("hide", []):
-                if os.path.isdir(path):
-                    if libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=0555") != 0:
-                        notes.append("could not hide %s" % path)
+            viewed = False
+            if CONFIG.get("view") and CONFIG.get("root"):
+                try:
+                    build_root(libc, CONFIG["view"], CONFIG["root"])
+                    viewed = True
+                except OSError as error:  # then hide what we know of, as without a view
+                    libc.umount2(CONFIG["root"].encode(), MNT_DETACH)
+                    notes.append("no allowlist view (%s): only the grader's known folders are hidden" % error)
+            if not viewed:
+                hide_known_folders(libc, notes)
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)

@@ -1,0 +1,251 @@
+"""The worker-side trust boundary as a structure: what the worker can see is an allowlist, every
+write to a worker has a deadline, and the grader leaves nothing behind on any exit path.
+
+Each test builds its attack here, inside the suite, and asserts the structure rather than one
+known example: the worker walks its whole filesystem and everything it can open must be in the
+allowlist; solutions copied to a place nobody listed stay unreadable; a grader stopped by a
+signal mid-run leaves no process and no temporary folder."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.pipeline import grade_notebook
+from grader.results import Status
+from grader.sandbox import Worker, WorkerLost, filesystem_view
+
+from conftest import FAST, ROOT, SOLUTIONS, make_notebook, replace_function, solution_cells
+
+ONLY = FAST.with_changes(only=("rnn_cell_forward", "rnn_forward"), hidden_cases=1)
+root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the allowlist view and private user ids need root")
+
+
+def base_cells() -> list[str]:
+    return [c for c in solution_cells("rnn_step_by_step.ipynb") if "rnn_cell_backward" not in c and "lstm" not in c]
+
+
+def probe(tmp_path: Path, body: str, config=ONLY) -> dict:
+    """Run ``body`` as rnn_cell_forward; it must raise RuntimeError('PROBE ' + json), which comes back."""
+    source = "# GRADED FUNCTION: rnn_cell_forward\ndef rnn_cell_forward(xt, a_prev, parameters):\n" + \
+        textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n"
+    path = make_notebook(tmp_path / "nb.ipynb", *replace_function(base_cells(), "rnn_cell_forward", source))
+    result = grade_notebook(path, config)
+    assert result.graded, result.error
+    functions = {f.name: f for f in result.functions}
+    assert functions["rnn_forward"].score == functions["rnn_forward"].max_score
+    message = functions["rnn_cell_forward"].messages[0]
+    assert "PROBE " in message, message
+    return json.loads(message.split("PROBE ", 1)[1].rsplit("}", 1)[0] + "}")
+
+
+# --- the allowlist view -----------------------------------------------------------------------
+
+WALK = """
+import json, os
+roots = [r.rstrip('/') or '/' for r in {allowed!r}] + [os.getcwd()]
+def allowed(path):
+    return any(path == r or path.startswith(r + '/') or r.startswith(path + '/') for r in roots)
+opened, bad, seen = 0, [], 0
+for top, dirs, files in os.walk('/'):
+    for name in dirs + files:
+        path = os.path.join(top, name)
+        seen += 1
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError:
+            continue
+        opened += 1
+        parts = path.split('/')
+        if (not allowed(path) or path.endswith('.ipynb') or 'solutions' in parts or 'expected' in parts
+                or 'grader' in parts):
+            bad.append(path)
+    if seen > 400000:
+        break
+report = {{'opened': opened, 'nbad': len(bad), 'bad': bad[:3], 'proc': os.path.exists('/proc'),
+          'tmp': sorted(os.listdir('/tmp')), 'cwd': os.path.basename(os.getcwd())}}
+raise RuntimeError('PROBE ' + json.dumps(report))
+"""
+
+
+def _allowlist() -> list[str]:
+    view = filesystem_view(Path("/nonexistent"))
+    sites = [os.path.join(site, entry) for site, entries in view["sites"].items() for entry in entries]
+    return [*view["read_only"], *view["devices"], *sites, "/tmp"]
+
+
+@root_only
+def test_everything_the_worker_can_open_is_in_the_allowlist(tmp_path):
+    seen = probe(tmp_path, WALK.format(allowed=_allowlist()), ONLY.with_changes(call_timeout=120))
+    assert seen["nbad"] == 0, seen["bad"]
+    assert seen["opened"] > 100  # the walk did run: numpy and the standard library are there
+    assert not seen["proc"]  # no /proc at all: not the grader's command line, not anyone's
+    assert seen["tmp"] in ([], [seen["cwd"]])  # a private /tmp: at most the worker's own folder
+
+
+@root_only
+def test_solutions_copied_to_a_place_nobody_listed_are_unreadable(tmp_path):
+    # World-readable, outside every folder the grader knows about: only the allowlist protects it.
+    places = [Path(tempfile.mkdtemp(prefix="unlisted-", dir=base)) for base in ("/tmp", "/var/tmp")]
+    try:
+        copies = []
+        for place in places:
+            os.chmod(place, 0o755)
+            shutil.copytree(SOLUTIONS, place / "build" / "solutions")
+            for path in [place, *place.rglob("*")]:
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
+            copies.append(str(place / "build" / "solutions" / "rnn_step_by_step.ipynb"))
+        seen = probe(tmp_path, f"""
+        import json, os, sys
+        got = []
+        for path in {copies!r} + [os.path.join(p, 'grader', 'data', 'solutions') for p in {sys.path!r}]:
+            try:
+                got.append(open(path).read(40))
+            except OSError as error:
+                got.append(type(error).__name__)
+        raise RuntimeError('PROBE ' + json.dumps({{'got': got}}))
+        """)
+        assert all(item in ("FileNotFoundError", "IsADirectoryError", "NotADirectoryError") for item in seen["got"]), seen
+    finally:
+        for place in places:
+            shutil.rmtree(place, ignore_errors=True)
+
+
+# --- bounded writes ----------------------------------------------------------------------------
+
+def test_a_worker_that_stops_reading_is_a_timeout_not_a_hang(tmp_path):
+    """A reply the worker never reads (it sleeps instead) must not block the grader: the write has
+    the call's deadline, then the worker is killed."""
+    with Worker(FAST, {}) as worker:
+        worker.send({"op": "load", "names": []}, value=[{"index": 0, "source": "import time\ntime.sleep(10**6)"}])
+        worker.wait_for({"cell_start"}, time.monotonic() + 60)
+        started = time.monotonic()
+        big = np.zeros(4_000_000)  # 32 MB: far more than a pipe holds
+        with pytest.raises(WorkerLost) as lost:
+            worker.send({"op": "call"}, value=big, deadline=time.monotonic() + 1)
+        assert lost.value.kind == "timeout"
+        assert time.monotonic() - started < 60  # generous: only tells a bounded wait from a hang
+        assert worker.process.poll() is not None  # killed
+
+
+def test_a_dependency_reply_the_worker_never_reads_times_out(tmp_path):
+    """The student's function asks the reference for a huge answer, then sleeps instead of reading."""
+    body = """
+    import os, sys, time
+    worker = sys.modules['__main__']
+    worker.send({'op': 'dep', 'name': 'rnn_cell_forward'}, value=[[xt, a_prev, parameters], {}])
+    time.sleep(10**6)
+    """
+    source = "# GRADED FUNCTION: rnn_forward\ndef rnn_forward(x, a0, parameters):\n" + \
+        textwrap.indent(textwrap.dedent(body).strip("\n").replace("[xt, a_prev, parameters]",
+                                                                   "[x[:, :, 0], a0, parameters]"), "    ")
+    path = make_notebook(tmp_path / "nb.ipynb", *replace_function(base_cells(), "rnn_forward", source))
+    result = grade_notebook(path, ONLY.with_changes(call_timeout=3))
+    assert result.graded, result.error
+    functions = {f.name: f for f in result.functions}
+    assert functions["rnn_forward"].status == Status.TIMEOUT
+    assert functions["rnn_cell_forward"].score == functions["rnn_cell_forward"].max_score
+
+
+# --- cleanup on every exit path ------------------------------------------------------------------
+
+HANG = """
+import json, os, subprocess, time
+daemon = subprocess.Popen(['sleep', '100000', '{marker}'], start_new_session=True,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+with open('started.tmp', 'w') as handle:
+    json.dump({{'pid': os.getpid(), 'uid': os.getuid(), 'daemon': daemon.pid}}, handle)
+os.rename('started.tmp', 'started')
+time.sleep(10**6)
+"""
+
+
+def _live_processes() -> list[tuple[int, int, str]]:
+    """(pid, uid, command line) of every process that is not a zombie."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            uid = os.stat(f"/proc/{entry}").st_uid
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError):
+            continue
+        if state != b"Z":
+            found.append((int(entry), uid, command))
+    return found
+
+
+def _wait_until(condition, limit: float = 120.0) -> bool:
+    """Poll ``condition`` until it holds; the limit only stops a hang, it decides nothing."""
+    give_up = time.monotonic() + limit
+    while time.monotonic() < give_up:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_a_grader_stopped_mid_run_leaves_nothing_behind(stop):
+    # A private TMPDIR: every folder the grader makes is in it, and nothing of other tests is.
+    tmpdir = Path(tempfile.mkdtemp(prefix="cleanup-test-", dir="/tmp"))
+    os.chmod(tmpdir, 0o755)
+    marker = f"grader-cleanup-test-{os.getpid()}-{int(stop)}"
+    try:
+        notebook = make_notebook(tmpdir / "nb.ipynb", *base_cells(), HANG.format(marker=marker))
+        (tmpdir / "nb.ipynb").rename(tmpdir.parent / f"{tmpdir.name}.ipynb")
+        notebook = tmpdir.parent / f"{tmpdir.name}.ipynb"
+        grader = subprocess.Popen([sys.executable, "-m", "grader", str(notebook), "--cell-timeout", "600",
+                                   "--timeout", "900"], cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmpdir)),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert _wait_until(lambda: any(tmpdir.glob("grader-*/started")) or grader.poll() is not None)
+            assert grader.poll() is None, grader.stderr.read().decode()[-2000:]
+            started = json.loads(next(tmpdir.glob("grader-*/started")).read_text())
+            grader.send_signal(stop)
+            grader.wait(timeout=120)
+        finally:
+            if grader.poll() is None:  # pragma: no cover - only if the test fails
+                grader.kill()
+                grader.wait()
+        assert grader.returncode != 0
+        private = os.geteuid() == 0
+
+        def nothing_left() -> bool:
+            processes = _live_processes()
+            return (not any(pid == started["pid"] or marker in command for pid, _, command in processes)
+                    and not (private and any(uid == started["uid"] for _, uid, _ in processes))
+                    and not any(tmpdir.iterdir()))
+
+        assert _wait_until(nothing_left), (list(tmpdir.iterdir()),
+                                           [p for p in _live_processes() if marker in p[2] or p[1] == started["uid"]])
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        Path(f"{tmpdir}.ipynb").unlink(missing_ok=True)
+        for pid, _, command in _live_processes():
+            if marker in command:
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_failing_constructor_leaves_no_folder(tmp_path, monkeypatch):
+    """A worker that never says it is ready: the Worker cleans up before raising."""
+    import grader.sandbox as sandbox
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sandbox.Worker, "_start", lambda self: (_ for _ in ()).throw(WorkerLost("crashed", "x")))
+    with pytest.raises(WorkerLost):
+        Worker(FAST, {})
+    assert not list(tmp_path.iterdir())
+    assert not sandbox._LIVE
