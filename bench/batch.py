@@ -1,13 +1,24 @@
-"""Benchmark: batch throughput on a class of at least 200 notebooks, beside sequential nbclient.
+"""Benchmark: batch throughput and CPU busy on a class of at least 200 notebooks, every variant and
+its baselines measured in the same run.
 
-    python bench/batch.py [--size 200] [--baseline-sample 20] [--jobs N]
+    python bench/batch.py [--size 200] [--baseline-sample 12] [--jobs 2,3,4] [--dask 2] [--no-dask]
+
+Variants, each on the same class:
+- local batch with ``--jobs N`` for each N of --jobs (the first is today's default: the core count);
+- ``--scheduler local:N`` (a Dask LocalCluster of N worker processes), when ``distributed`` is installed;
+- sequential nbclient execution (training demo cells removed), on a sample whose mean time stands for
+  the whole class (--baseline-sample 0 executes every one).
+
+CPU busy is the CPU time of the grader and every process it started (grading processes, zygotes,
+sandboxed workers, Dask workers), over ``cores x wall``: 100% means every core computed the whole
+time. Other work on the machine does not count in the CPU time but does slow the wall clock, so the
+load average is printed beside the figures.
 
 The class is made of the real notebooks in ../shared/corpus (cycled up to --size), or of our
-solutions and stubs when that folder is absent. The baseline executes notebooks of the same class
-one after another with nbclient (training demo cells removed); by default a sample of them, whose
-mean time stands for the whole class (--baseline-sample 0 executes every one).
+solutions and stubs when that folder is absent.
 
-Target (issue: batch grading): at least 10x the throughput of sequential nbclient execution.
+Targets (issue 13): CPU busy >= 90%; throughput >= 1.4x the default local batch of before; >= 10x
+sequential nbclient.
 """
 from __future__ import annotations
 
@@ -21,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, nbclient_execute
+from common import ROOT, Measured, cores, measure, nbclient_execute
 
 from grader.batch import discover, grade_batch
 from grader.config import GradeConfig
@@ -39,35 +50,81 @@ def build_class(folder: Path, size: int) -> list[Path]:
     return paths
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=200)
-    parser.add_argument("--baseline-sample", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count())
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "class"
-        folder.mkdir()
-        paths = build_class(folder, args.size)
+def batch_action(folder: Path, out: Path, *, jobs: int | None = None, scheduler: str | None = None):
+    def action() -> dict:
         entries, _ = discover([str(folder)])
-        started = time.perf_counter()
-        summary = grade_batch(entries, Path(tmp) / "out", GradeConfig(), jobs=args.jobs)
-        ours = time.perf_counter() - started
-        sample = paths if args.baseline_sample <= 0 else random.Random(0).sample(paths, min(args.baseline_sample, len(paths)))
+        runner = None
+        if scheduler is not None:
+            from grader.dask_batch import DaskRunner
+
+            runner = DaskRunner(scheduler)
+        summary = grade_batch(entries, out, GradeConfig(), jobs=jobs, force=True, runner=runner)
+        return {"graded": summary.graded, "failed": summary.failed}
+    return action
+
+
+def nbclient_action(sample: list[Path]):
+    def action() -> list[float]:
         times = []
         for path in sample:
             assignment = load_submission(path, 50).assignment.name
             begun = time.perf_counter()
             nbclient_execute(path, assignment)
             times.append(time.perf_counter() - begun)
-    per_notebook = statistics.mean(times)
-    ours_rate = 60 * len(paths) / ours
-    baseline_rate = 60 / per_notebook
-    print(f"class: {len(paths)} notebooks, {args.jobs} parallel jobs; graded {summary.graded}, not gradable {summary.failed}")
-    print(f"grade batch              {ours:7.1f} s   {ours_rate:7.1f} notebooks/min   {ours / len(paths):.3f} s/notebook")
-    print(f"nbclient, sequential     {per_notebook * len(paths):7.1f} s   {baseline_rate:7.1f} notebooks/min   "
-          f"{per_notebook:.3f} s/notebook (mean of {len(sample)} executed)")
-    print(f"speed-up                 {ours_rate / baseline_rate:.1f}x")
+        return times
+    return action
+
+
+def line(label: str, measured: Measured, count: int, reference_rate: float | None, n_cores: int) -> str:
+    rate = 60 * count / measured.wall
+    versus = f"{rate / reference_rate:5.2f}x" if reference_rate else "   --"
+    return (f"{label:28s} {measured.wall:7.1f} s  {rate:7.1f} nb/min  {versus}  CPU {measured.cpu:7.1f} s "
+            f"({measured.cpu / count:5.3f} s/nb)  busy {100 * measured.busy(n_cores):5.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=200)
+    parser.add_argument("--baseline-sample", type=int, default=12)
+    parser.add_argument("--jobs", default=None, help="comma-separated --jobs values (default: cores, cores+1, 2 x cores)")
+    parser.add_argument("--dask", type=int, default=2, metavar="N", help="Dask LocalCluster workers (0: skip)")
+    args = parser.parse_args()
+    n_cores = cores()
+    jobs_list = [int(j) for j in args.jobs.split(",")] if args.jobs else [n_cores, n_cores + 1, 2 * n_cores]
+    rows: list[tuple[str, Measured]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "class"
+        folder.mkdir()
+        paths = build_class(folder, args.size)
+        print(f"class: {len(paths)} notebooks on {n_cores} cores; load average before {os.getloadavg()[0]:.1f}",
+              flush=True)
+        for jobs in jobs_list:
+            measured = measure(batch_action(folder, Path(tmp) / f"out-jobs{jobs}", jobs=jobs))
+            rows.append((f"local batch, --jobs {jobs}", measured))
+            print(line(rows[-1][0], measured, len(paths), None, n_cores), measured.value, flush=True)
+        if args.dask:
+            try:
+                import distributed  # noqa: F401
+            except ImportError:
+                print("--scheduler local:N skipped: pip install 'rnn-grader[dask]'")
+            else:
+                measured = measure(batch_action(folder, Path(tmp) / "out-dask", scheduler=f"local:{args.dask}"))
+                rows.append((f"--scheduler local:{args.dask}", measured))
+                print(line(rows[-1][0], measured, len(paths), None, n_cores), measured.value, flush=True)
+        sample = paths if args.baseline_sample <= 0 else random.Random(0).sample(paths, min(args.baseline_sample, len(paths)))
+        baseline = measure(nbclient_action(sample))
+    per_notebook = statistics.mean(baseline.value)
+    # The sample stands for the class: scale its wall and CPU to the whole class.
+    scale = len(paths) * per_notebook / baseline.wall
+    nbclient = Measured(baseline.wall * scale, baseline.cpu * scale, None)
+    reference = 60 * len(paths) / rows[0][1].wall
+    print(f"\nload average after {os.getloadavg()[0]:.1f}; 'x' is throughput beside the first line "
+          f"(today's default, --jobs {jobs_list[0]})")
+    for label, measured in rows:
+        print(line(label, measured, len(paths), reference, n_cores))
+    print(line(f"nbclient, sequential ({len(sample)})", nbclient, len(paths), reference, n_cores))
+    best = max(rows, key=lambda row: 1 / row[1].wall)
+    print(f"best: {best[0]}, {nbclient.wall / best[1].wall:.1f}x sequential nbclient")
 
 
 if __name__ == "__main__":
