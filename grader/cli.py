@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade", description="Grade the numpy RNN notebooks (RNN step by step, Dinosaur Island).",
         epilog="Instructors: `grade release` regenerates assignments/ and expected/ from solutions/.")
-    parser.add_argument("paths", nargs="*", help="notebooks, folders or globs")
+    parser.add_argument("paths", nargs="*", help="notebooks, folders or globs; after -- a name starting with - "
+                                                 "is a file, not an option (grade --out grades/ -- *.ipynb)")
     parser.add_argument("--assignment", help="assignment name, instead of detecting it")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION", help="grade only this function (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -82,16 +83,21 @@ def _parser() -> argparse.ArgumentParser:
                         help="overall time limit per notebook")
     parser.add_argument("--memory-mb", type=int, default=defaults.DEFAULT_MEMORY_MB)
     parser.add_argument("--hidden-cases", type=int, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N")
-    parser.add_argument("--seed", type=int, help="seed for the hidden cases (default: derived from each notebook's content)")
+    parser.add_argument("--seed", type=int, help="seed for the hidden cases, for debugging (default: drawn from the grading secret and "
+                             "each submission's content; see README, Security model)")
     parser.add_argument("--max-notebook-mb", type=float, default=defaults.DEFAULT_MAX_NOTEBOOK_MB)
     parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
+    parser.add_argument("--roster", type=Path, metavar="CSV",
+                        help="batch: the class list as the LMS exports it (a CSV with an id column: id, SIS User ID, "
+                             "SIS Login ID, login, student...); ids come from it, unmatched notebooks and students "
+                             "without a notebook are listed")
     parser.add_argument("--jobs", type=int, help="batch: parallel notebooks (default: number of cores)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
-    parser.add_argument("--student", action="append", default=[], metavar="ID",
-                        help="batch: regrade only this student (repeatable); every other result stays as it is")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="batch: grade on a Dask cluster (tcp://HOST:8786), or local:N for N local Dask workers; "
                              "needs pip install 'rnn-grader[dask]'")
+    parser.add_argument("--student", action="append", default=[], metavar="ID",
+                        help="batch: regrade only this student (repeatable); every other result stays as it is")
     parser.add_argument("--no-color", action="store_true")
     parser.add_argument("--version", action=_VersionAction)
     return parser
@@ -173,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from importlib import import_module
 
             return import_module(f".{argv[0]}", __package__).main(argv[1:], console)  # a module per command
+        _refuse_dash_names(argv)
         args = _parser().parse_args(argv)
         config = _config(args)
         paths = [str(path) for path in _demo_paths()] if args.demo else args.paths
@@ -184,8 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .batch import batch_main
 
             return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force,
-                              students=tuple(args.student), scheduler=args.scheduler)
-        if not args.demo and (len(paths) > 1 or any(Path(p).is_dir() or any(c in p for c in "*?[") for p in paths)):
+                              students=tuple(args.student), scheduler=args.scheduler, roster=args.roster)
+        if not args.demo and (len(paths) > 1 or any(Path(p).is_dir() or (any(c in p for c in "*?[")
+                                                                          and not Path(p).exists()) for p in paths)):
             raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
         return _grade_each(paths, config, args, console)
     except GraderError as error:
@@ -196,9 +204,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _refuse_dash_names(argv: list[str]) -> None:
+    """A file named like an option (``-x.ipynb``, from ``grade *.ipynb``) would otherwise make the
+    whole command fail on an unknown option, grading nobody: say how to pass it instead."""
+    before = argv[:argv.index("--")] if "--" in argv else argv
+    for token in before:
+        if token.startswith("-") and (token.endswith(".ipynb") or Path(token).exists()):
+            raise UsageError(f"{token!r} is a file whose name starts with '-', read as an option: put -- before "
+                             f"the file names (grade --out grades/ -- *.ipynb), or give the folder "
+                             f"(grade submissions/ --out grades/)")
+
+
 def _fail_line(message: str) -> None:
     """One unwrapped line on stderr: scripts and people both read it."""
-    print(f"grade: error: {' '.join(message.split())}", file=sys.stderr)
+    from .textsafe import clean  # the message may hold a file name: no escape sequences reach the terminal
+
+    print(f"grade: error: {' '.join(clean(message).split())}", file=sys.stderr)
 
 
 def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace, console: Console) -> int:
