@@ -1,27 +1,32 @@
-"""Regrading chosen students after a fix: only their notebooks are graded again, every other result
-file stays exactly as it was, and each regrade is recorded in the student's result.
+"""Regrading after a fix: only what is asked is graded again, every other result stays exactly as it
+was, and each regrade is recorded in the student's result.
 
-    grade class/ --out grades/ --student 12345 [--student 67890]   from the submissions again
-    grade regrade grades/ 12345 [--reason "..."]                     from the notebook the result names
+    grade class/ --out grades/ --student 12345 [--student 67890]   chosen students, from the submissions
+    grade regrade grades/ 12345 [--reason "..."]                     chosen students, from their results
+    grade regrade grades/ --item rnn_forward [12345 ...]             one graded function, for everyone
+                                                                     (or the students named), the rest kept
 
 The record gains ``regrades``: a list of ``{"at", "reason", "previous_score", "previous_max_score",
-"score"}``, oldest first, carried over from one regrade to the next.
+"score"}`` (plus ``"item"`` for an item regrade), oldest first, carried over from one regrade to the next.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .batch import Entry, atomic_write, grade_batch, write_outputs
+from .batch import Entry, atomic_write, grade_batch, load_results, write_outputs
 from .config import GradeConfig
 from .errors import UsageError
+
+_ITEM_SCRATCH = ".regrade-item"
 
 
 def select(entries: list[Entry], students: Sequence[str]) -> list[Entry]:
@@ -36,7 +41,9 @@ def select(entries: list[Entry], students: Sequence[str]) -> list[Entry]:
 
 
 def from_results(out: Path, students: Sequence[str]) -> list[Entry]:
-    """Entries rebuilt from earlier results in ``out``: the notebook each one graded."""
+    """Entries rebuilt from earlier results in ``out`` (all of them when ``students`` is empty)."""
+    if not students:
+        return [Entry(data["student"], Path(data["notebook"]), data.get("batch_note", "")) for data in load_results(out)]
     entries = []
     for student in students:
         path = out / "results" / f"{student}.json"
@@ -49,56 +56,125 @@ def from_results(out: Path, students: Sequence[str]) -> list[Entry]:
     return entries
 
 
-def _previous(out: Path, entries: list[Entry]) -> dict[str, dict]:
-    before = {}
-    for entry in entries:
-        try:
-            before[entry.student] = json.loads((out / "results" / f"{entry.student}.json").read_text())
-        except (OSError, ValueError):
-            before[entry.student] = {}
-    return before
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _record(out: Path, before: dict[str, dict], reason: str) -> list[tuple[str, object, object]]:
-    changes = []
-    for student, old in before.items():
-        path = out / "results" / f"{student}.json"
+def with_history(new: dict[str, Any], old: dict[str, Any], reason: str, at: str, item: str | None = None) -> dict:
+    """``new`` with ``old``'s regrade history and one more entry for this regrade."""
+    history = old.get("regrades") if isinstance(old.get("regrades"), list) else []
+    entry = {"at": at, "reason": reason, "previous_score": old.get("score"),
+             "previous_max_score": old.get("max_score"), "score": new["score"]}
+    return {**new, "regrades": [*history, {**entry, **({"item": item} if item else {})}]}
+
+
+def merge_item(old: dict[str, Any], new: dict[str, Any], item: str) -> dict[str, Any] | None:
+    """``old`` with its ``item`` function replaced by ``new``'s, totals recomputed; None when either
+    could not be graded or ``new`` has no such function (then the old result stands)."""
+    fresh = [f for f in new.get("functions", []) if f.get("name") == item]
+    if not old.get("graded") or not new.get("graded") or not fresh:
+        return None
+    functions = [fresh[0] if f.get("name") == item else f for f in old.get("functions", [])]
+    if not any(f.get("name") == item for f in old.get("functions", [])):
+        functions.append(fresh[0])
+
+    def total(section: str, key: str) -> float:
+        return round(sum(f[key] for f in functions if f.get("section") == section), 6)
+
+    return {**old, "functions": functions, "score": total("required", "score"),
+            "max_score": total("required", "max_score"), "optional_score": total("optional", "score"),
+            "optional_max_score": total("optional", "max_score")}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
         data = json.loads(path.read_text())
-        history = old.get("regrades") if isinstance(old.get("regrades"), list) else []
-        data["regrades"] = [*history, {
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reason": reason,
-            "previous_score": old.get("score"), "previous_max_score": old.get("max_score"), "score": data["score"]}]
-        atomic_write(path, json.dumps(data, indent=1))
-        changes.append((student, old.get("score"), data["score"]))
-    return changes
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _table(title: str, changes: list[tuple[str, Any, Any]], console: Console) -> None:
+    table = Table(title=title, show_edge=False)
+    for column in ("Student", "Before", "Now"):
+        table.add_column(column)
+    for student, old, new in changes:
+        table.add_row(Text(student), "-" if old is None else f"{old:g}", "-" if new is None else f"{new:g}")
+    console.print(table)
 
 
 def regrade_main(entries: list[Entry], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
                  reason: str = "") -> int:
     """Grade ``entries`` again (whatever their state), record it, rebuild every output of ``out``."""
-    before = _previous(out, entries)
+    before = {entry.student: _read(out / "results" / f"{entry.student}.json") for entry in entries}
     grade_batch(entries, out, config, jobs=jobs, force=True)
-    changes = _record(out, before, reason or "regraded")
+    changes, at = [], _now()
+    for student, old in before.items():
+        path = out / "results" / f"{student}.json"
+        data = with_history(json.loads(path.read_text()), old, reason or "regraded", at)
+        atomic_write(path, json.dumps(data, indent=1))
+        changes.append((student, old.get("score"), data["score"]))
     write_outputs(out)
-    table = Table(title="Regraded", show_edge=False)
-    for column in ("Student", "Before", "Now"):
-        table.add_column(column)
-    for student, old, new in changes:
-        table.add_row(Text(student), "-" if old is None else f"{old:g}", f"{new:g}")
-    console.print(table)
+    _table("Regraded", changes, console)
     console.print(f"outputs of {out} rebuilt; other students' results unchanged")
     return 0
 
 
+def regrade_item(entries: list[Entry], out: Path, item: str, config: GradeConfig, console: Console, *,
+                 jobs: int | None, reason: str = "") -> int:
+    """Grade only function ``item`` of ``entries`` again and put it into their results, keeping every
+    other function's result as it was (graded aside, in a scratch folder, then merged)."""
+    scratch = out / _ITEM_SCRATCH
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    for name in (".grader-secret",):  # the same hidden cases as the batch that made the results
+        if (out / name).is_file():
+            shutil.copy2(out / name, scratch / name)
+    try:
+        # The worker must not see the class's results either (the batch hides only its own output folder).
+        config = config.with_changes(only=(item,), hide_paths=config.hide_paths + (str(out.resolve()),))
+        grade_batch(entries, scratch, config, jobs=jobs, force=True)
+        changes, kept, at = [], [], _now()
+        for entry in entries:
+            path = out / "results" / f"{entry.student}.json"
+            old, new = _read(path), _read(scratch / "results" / f"{entry.student}.json")
+            merged = merge_item(old, new, item)
+            if merged is None:
+                kept.append(entry.student)
+                continue
+            merged = with_history(merged, old, reason or f"{item} regraded", at, item)
+            atomic_write(path, json.dumps(merged, indent=1))
+            changes.append((entry.student, old.get("score"), merged["score"]))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    write_outputs(out)
+    _table(f"{item} regraded", changes, console)
+    if kept:
+        console.print(Text(f"note: result kept as it was (not graded before or now, or no {item}): {', '.join(kept)}",
+                           style="yellow"))
+    return 0
+
+
 def main(argv: Sequence[str], console: Console) -> int:
-    """``grade regrade OUT STUDENT...``."""
+    """``grade regrade OUT [STUDENT...] [--item FUNCTION]``."""
     parser = argparse.ArgumentParser(prog="grade regrade",
-                                     description="Grade some students again after a fix; the rest stays as it is.")
+                                     description="Grade again after a fix; everything not asked for stays as it is.")
     parser.add_argument("out", type=Path, help="the --out folder of an earlier batch")
-    parser.add_argument("students", nargs="+", metavar="STUDENT", help="student id as in the gradebook")
+    parser.add_argument("students", nargs="*", metavar="STUDENT",
+                        help="student ids as in the gradebook (with --item: default everyone)")
+    parser.add_argument("--item", metavar="FUNCTION", help="regrade only this graded function, keep the others")
     parser.add_argument("--reason", default="", help="why (kept in the result's regrade history)")
     parser.add_argument("--jobs", type=int)
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
-    return regrade_main(from_results(args.out, args.students), args.out, GradeConfig(), console, jobs=args.jobs,
-                        reason=args.reason)
+    if not args.students and not args.item:
+        raise UsageError("name the students to regrade (grade regrade OUT ID...), or --item FUNCTION for everyone")
+    entries = from_results(args.out, args.students)
+    if not entries:
+        raise UsageError(f"no results in {args.out / 'results'}: grade the class with --out {args.out} first")
+    if args.item:
+        known = {f.get("name") for data in load_results(args.out) for f in data.get("functions", [])}
+        if args.item not in known:
+            raise UsageError(f"--item {args.item}: no result has that function (there are: {', '.join(sorted(known))})")
+        return regrade_item(entries, args.out, args.item, GradeConfig(), console, jobs=args.jobs, reason=args.reason)
+    return regrade_main(entries, args.out, GradeConfig(), console, jobs=args.jobs, reason=args.reason)

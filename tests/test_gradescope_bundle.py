@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import sysconfig
 import time
 import zipfile
 from pathlib import Path
@@ -152,6 +153,10 @@ def autograder(tmp_path_factory) -> Path:
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
     root = work / "autograder"
     _unpack(bundle, root / "source")
+    if sys.prefix != sys.base_prefix:  # tests run in a virtual environment: let the new one see its packages
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(root / "venv")], check=True)
+        site = root / "venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+        (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     # A fresh virtual environment by the bundle's own setup.sh; --system-site-packages and --no-index only
     # so that the dependencies come from this machine rather than the network. The grader itself is
     # installed from the bundle's wheel.
