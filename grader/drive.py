@@ -43,8 +43,8 @@ def _check_arity(target: Any, args: list, what: str) -> None:
 def drive(cls: Any, script: list) -> dict[str, list]:
     """Run ``script`` against instances of ``cls`` (see the module docstring)."""
     name = getattr(cls, "__name__", "the class")
-    if not callable(cls):
-        raise ScriptError(f"{name} is not a class")
+    if not isinstance(cls, type):
+        raise ScriptError(f"{name} should be a class (class {name}: ...), not a {type(cls).__name__}")
     kept: dict[str, list] = {}
     instance = None
     for step in script:

@@ -118,10 +118,8 @@ class ClassJudge(ValuesJudge):
     def invoke(self, function: Any, args: list, kwargs: dict) -> Any:
         from .drive import drive
 
-        # A mistake model of state shared between instances brings a fresh class for every run.
-        target = function() if getattr(function, "fresh_class_per_run", False) else function
         with REFERENCE_LOCK:
-            return drive(target, args[0])
+            return drive(function, args[0])
 
 
 VALUES = ValuesJudge()

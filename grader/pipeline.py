@@ -17,6 +17,7 @@ import numpy as np
 from . import resources
 from . import secret as grading_secret
 from .config import GradeConfig
+from .consistency import verify_reference
 from .course import AssignmentSpec
 from .course.reference import load_reference
 from .errors import GraderError
@@ -44,7 +45,7 @@ def helper_files(assignment: AssignmentSpec, notebook: Path, folder_is_own: bool
     notebook (the Adam exercise lives in rnn_utils.py) and that folder is the student's own. In a
     folder shared with classmates (``folder_is_own`` False, said by the batch) a loose module there
     belongs to nobody: it is left out, and said so."""
-    bundled = resources.assignments_dir()
+    bundled = resources.assignments_dir(assignment)
     files, own, notes = {}, {}, []
     for name in assignment.helpers:
         beside = notebook.parent / name
@@ -111,9 +112,12 @@ def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig()) -> Not
 
 def _grade(submission: Submission, config: GradeConfig, started: float) -> NotebookResult:
     spec = submission.assignment
-    solutions = resources.solutions_dir() if config.use_solutions else None
+    solutions = resources.solutions_dir(spec) if config.use_solutions else None
     references = load_reference(spec, solutions) if solutions is not None else None
-    stored = load_stored(resources.expected_dir() / f"{spec.name}.json")
+    stored = load_stored(resources.expected_dir(spec) / f"{spec.name}.json")
+    materials = resources.materials(use_solutions=references is not None, assignment=spec)
+    if references is not None:  # the reference must pass its own stored cases, or no one is graded
+        verify_reference(spec, stored, references, materials)
     wanted = [f for f in spec.functions if not config.only or f.name in config.only]
     unknown = sorted(set(config.only) - set(spec.function_names))
     if unknown:
@@ -144,5 +148,5 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
     return NotebookResult(
         notebook=str(submission.path), assignment=spec.name, course_version=submission.course_version,
         functions=tuple(note_reference_help(results)), cell_issues=tuple(issues), notes=tuple(notes),
-        duration=time.monotonic() - started, stored_cases_only=references is None,
+        duration=time.monotonic() - started, stored_cases_only=references is None, materials=materials,
     )

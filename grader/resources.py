@@ -6,8 +6,11 @@ installed wheel they are package data under grader/data/. solutions/ may be miss
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -22,25 +25,39 @@ def _bundled(name: str) -> Path | None:
     return None
 
 
-def assignments_dir() -> Path:
+def _home(assignment: Any) -> Path | None:
+    """An assignment installed apart from the grader brings its own folders (AssignmentSpec.home)."""
+    return getattr(assignment, "home", None)
+
+
+def assignments_dir(assignment: Any = None) -> Path:
+    if _home(assignment) is not None:
+        return _home(assignment) / "assignments"
     found = _bundled("assignments")
     if found is None:  # pragma: no cover - a broken install
         raise RuntimeError("the grader's assignments/ folder is missing: reinstall the package")
     return found
 
 
-def expected_dir() -> Path:
+def expected_dir(assignment: Any = None) -> Path:
+    if _home(assignment) is not None:
+        return _home(assignment) / "expected"
     found = _bundled("expected")
     if found is None:  # pragma: no cover - a broken install
         raise RuntimeError("the grader's expected/ folder is missing: reinstall the package")
     return found
 
 
-def solutions_dir() -> Path | None:
+def solutions_dir(assignment: Any = None) -> Path | None:
     """The reference solutions, or None when this install has none (stored cases only)."""
     override = os.environ.get(SOLUTIONS_ENV)
+    if override and override.lower() == "none":
+        return None
+    if _home(assignment) is not None:
+        own = _home(assignment) / "solutions"
+        return own if own.is_dir() else None
     if override:
-        return None if override.lower() == "none" else Path(override)
+        return Path(override)
     return _bundled("solutions")
 
 
@@ -52,5 +69,46 @@ def repo_root() -> Path | None:
 
 def private_dirs() -> list[Path]:
     """Folders student code must never see: this package, the expected values, the solutions."""
+    from .course import ASSIGNMENTS  # here: the assignments import this module
+
     found = [_PACKAGE, _bundled("expected"), _bundled("solutions"), solutions_dir()]
+    found += [folder for spec in ASSIGNMENTS.values() if _home(spec) is not None
+              for folder in (_home(spec) / "expected", _home(spec) / "solutions")]
     return [path for path in found if path is not None]
+
+
+def digest(folder: Path) -> str:
+    """A short SHA-256 of every file under ``folder`` (relative names and bytes; caches left out).
+
+    It names the solutions and expected values a run used, in reports and ``grade --version``."""
+    files = sorted(path for path in folder.rglob("*")
+                   if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts)
+    signature = tuple((str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns) for path in files)
+    return _digest(folder, signature)
+
+
+@functools.lru_cache(maxsize=32)
+def _digest(folder: Path, signature: tuple) -> str:
+    sha = hashlib.sha256()
+    for name, _, _ in signature:
+        sha.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    return sha.hexdigest()[:12]
+
+
+def materials(use_solutions: bool = True, assignment: Any = None) -> dict[str, dict[str, str] | None]:
+    """The course material a run uses: {"solutions": {"path", "sha256"} or None, "expected": {...}}."""
+    solutions = solutions_dir(assignment) if use_solutions else None
+    expected = expected_dir(assignment)
+    return {
+        "solutions": {"path": str(solutions), "sha256": digest(solutions)} if solutions and solutions.is_dir() else None,
+        "expected": {"path": str(expected), "sha256": digest(expected)},
+    }
+
+
+def describe_materials(found: dict[str, dict[str, str] | None]) -> str:
+    """One line for people: "solutions /x/solutions (3f2a9c1d0b7e), expected /x/expected (a1b2...)"."""
+    parts = []
+    for name in ("solutions", "expected"):
+        item = found.get(name)
+        parts.append(f"{name} {item['path']} ({item['sha256']})" if item else f"{name}: none")
+    return ", ".join(parts)

@@ -6,6 +6,7 @@ grader/course/) describes itself with these values, and the shared stages read n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
@@ -139,6 +140,9 @@ class AssignmentSpec:
     """Words in a notebook's file name that point to this assignment."""
     reference_modules: tuple[str, ...] = ()
     """Helper modules (in solutions/) whose names the reference functions use."""
+    home: "Path | None" = None
+    """A folder with this assignment's own solutions/, assignments/ and expected/ (an assignment that
+    comes from outside the grader's package); None: the grader's bundled folders."""
     versions: tuple[str, ...] = ("grader-1",)
     """The versions its notebooks may be reported as: a fixed list, never text from a notebook."""
     version_clues: Callable[[str, "str | None"], "str | None"] | None = None

@@ -4,44 +4,42 @@ step, and the GRU cell's forward and backward steps.
 
 ``RNNCell`` is graded as a class: each case is a script (grader/drive.py) that builds it with given
 weights, runs it forward step by step, backward last step first, and reads the four accumulated
-gradients; hidden cases build a second cell after the first, which exposes state shared between
-instances.
+gradients, then does it all again with a second cell (judges.py: instances that share state).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ...judges import CLASS
 from ..rnn import lstm_parameter_draws
 from ..spec import AssignmentSpec, FunctionSpec, Tolerance
 from . import data  # noqa: F401  (registers the lstm_cell_forward recipe step)
+from .judges import SECOND, RepeatedCellJudge
 from .mistakes import MISTAKES
 
 TOLERANCE = Tolerance(1e-6, 1e-9)
 GRADIENTS = ("dW_ih", "dW_hh", "db_ih", "db_hh")
 
 
-def rnn_cell_recipe(seed, input_size=4, hidden_size=5, steps=3, batch=3, cells=1):
+def rnn_cell_recipe(seed, input_size=4, hidden_size=5, steps=3, batch=3):
     """Draws in the order of the notebook's own test (inputs, initial state and output gradients with
     numpy's random_sample, then the weights uniform in ±1/sqrt(hidden_size), as PyTorch initialises
-    nn.RNN), then the script. Each further cell gets its own draws and keeps its results apart."""
+    nn.RNN), then the script: the cell is built and run twice with the same weights and inputs, the
+    second time keeping its results as "cell 2 ..." (the judge compares the two)."""
     bound = 1 / np.sqrt(hidden_size)
-    draws, script = [], []
-    for number in range(cells):
-        prefix = "" if number == 0 else f"cell{number + 1}."
-        label = "" if number == 0 else f"cell {number + 1} "
-        draws += [["uniform", f"{prefix}x.{t}", [batch, input_size], 0, 1] for t in range(steps)]
-        draws += [["uniform", f"{prefix}h0", [batch, hidden_size], 0, 1]]
-        draws += [["uniform", f"{prefix}dh.{t}", [batch, hidden_size], 0, 1] for t in range(steps)]
-        draws += [["uniform", f"{prefix}weight_ih", [hidden_size, input_size], -bound, bound],
-                  ["uniform", f"{prefix}weight_hh", [hidden_size, hidden_size], -bound, bound],
-                  ["uniform", f"{prefix}bias_ih", [hidden_size], -bound, bound],
-                  ["uniform", f"{prefix}bias_hh", [hidden_size], -bound, bound]]
-        script.append(["new", [f"{prefix}weight_ih", f"{prefix}weight_hh", f"{prefix}bias_ih", f"{prefix}bias_hh"]])
+    draws = [*(["uniform", f"x.{t}", [batch, input_size], 0, 1] for t in range(steps)),
+             ["uniform", "h0", [batch, hidden_size], 0, 1],
+             *(["uniform", f"dh.{t}", [batch, hidden_size], 0, 1] for t in range(steps)),
+             ["uniform", "weight_ih", [hidden_size, input_size], -bound, bound],
+             ["uniform", "weight_hh", [hidden_size, hidden_size], -bound, bound],
+             ["uniform", "bias_ih", [hidden_size], -bound, bound],
+             ["uniform", "bias_hh", [hidden_size], -bound, bound]]
+    script: list = []
+    for label in ("", SECOND):
+        script.append(["new", ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]])
         for t in range(steps):
-            previous = f"{prefix}h0" if t == 0 else {"kept": f"{label}hidden", "at": -1}
-            script.append(["call", "__call__", [f"{prefix}x.{t}", previous], f"{label}hidden"])
-        script += [["call", "backward", [f"{prefix}dh.{t}"], f"{label}dx"] for t in reversed(range(steps))]
+            previous = "h0" if t == 0 else {"kept": f"{label}hidden", "at": -1}
+            script.append(["call", "__call__", [f"x.{t}", previous], f"{label}hidden"])
+        script += [["call", "backward", [f"dh.{t}"], f"{label}dx"] for t in reversed(range(steps))]
         script += [["get", name, f"{label}{name}"] for name in GRADIENTS]
     return {"seed": seed, "steps": [*draws, ["script", "script", script]], "args": ["script"]}
 
@@ -76,9 +74,8 @@ def _seed(rng):
 
 
 def _hidden_rnn_cell(count, rng):
-    """Other sizes and lengths, and a second cell built after the first (state shared between instances)."""
     return [rnn_cell_recipe(_seed(rng), input_size=int(rng.integers(2, 7)), hidden_size=int(rng.integers(2, 8)),
-                            steps=int(rng.integers(2, 6)), batch=int(rng.integers(1, 5)), cells=2)
+                            steps=int(rng.integers(2, 6)), batch=int(rng.integers(1, 5)))
             for _ in range(count)]
 
 
@@ -98,7 +95,7 @@ ASSIGNMENT = AssignmentSpec(
     title_words=("bptt", "backprop", "through_time", "through time"),
     functions=(
         FunctionSpec(
-            "RNNCell", ("weight_ih", "weight_hh", "bias_ih", "bias_hh"), ("outputs",), 40, judge=CLASS,
+            "RNNCell", ("weight_ih", "weight_hh", "bias_ih", "bias_hh"), ("outputs",), 40, judge=RepeatedCellJudge(),
             published=(("published (seed 123)", rnn_cell_recipe(123)),),
             hidden=_hidden_rnn_cell, tolerance=TOLERANCE, mistakes=tuple(MISTAKES["RNNCell"]),
             error_patterns=((r"could not be broadcast together with shapes \(\d+,\) \(\d+,\d+\)",

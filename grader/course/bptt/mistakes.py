@@ -9,23 +9,15 @@ from ..rnn.mistakes import MISTAKES as RNN_MISTAKES
 from ..spec import Mistake
 
 
-def rnn_cell_class(*, carry=True, tanh_derivative=True, sum_bias_over_batch=True, newest_first=True,
-                   pop=True, shared_accumulators=False):
+def rnn_cell_class(*, carry=True, tanh_derivative=True, sum_bias_over_batch=True, newest_first=True, pop=True):
     """The RNNCell of the assignment, with switches for its usual mistakes."""
 
     class Cell:
-        shared: dict = {}
-
         def __init__(self, weight_ih, weight_hh, bias_ih, bias_hh):
             self.weights = (weight_ih, weight_hh, bias_ih, bias_hh)
             self.steps, self.dh_carry = [], None
-            names = ("dW_ih", "dW_hh", "db_ih", "db_hh")
-            for name, value in zip(names, self.weights):
-                # the mistake: accumulators kept on the class, so a second cell starts from the first one's sums
-                store = Cell.shared if shared_accumulators else self.__dict__
-                store.setdefault(name, np.zeros_like(value))
-                if shared_accumulators:
-                    setattr(self, name, Cell.shared[name])
+            self.dW_ih, self.dW_hh = np.zeros_like(weight_ih), np.zeros_like(weight_hh)
+            self.db_ih, self.db_hh = np.zeros_like(bias_ih), np.zeros_like(bias_hh)
 
         def __call__(self, x, prev_hidden):
             weight_ih, weight_hh, bias_ih, bias_hh = self.weights
@@ -53,14 +45,6 @@ def rnn_cell_class(*, carry=True, tanh_derivative=True, sum_bias_over_batch=True
 
     Cell.__name__ = Cell.__qualname__ = "RNNCell"
     return Cell
-
-
-def fresh_class(**switches):
-    """A mistake of state shared between instances needs its own class for every run of a script."""
-    def make():
-        return rnn_cell_class(**switches)
-    make.fresh_class_per_run = True
-    return make
 
 
 def gru_forward(xt, a_prev, p, swapped=False, reset=True):
@@ -101,9 +85,6 @@ MISTAKES: dict[str, list[Mistake]] = {
                                 "take the newest remembered step (self.steps.pop()).", rnn_cell_class(newest_first=False)),
         Mistake("one-cache", "backward reuses one step's remembered values for every step: remove each step "
                              "once it is gone back through (self.steps.pop()).", rnn_cell_class(pop=False)),
-        Mistake("shared-state", "a second RNNCell starts from the first one's gradients: keep the accumulators "
-                                "on self, created in __init__, not on the class or at module level.",
-                fresh_class(shared_accumulators=True)),
     ],
     # the cache and the gradients are those of "RNN step by step": so are the usual mistakes
     "lstm_cell_backward": list(RNN_MISTAKES["lstm_cell_backward"]),
