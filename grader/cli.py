@@ -61,7 +61,10 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        parser.exit(message=f"grade {_version()}\n")
+        from .resources import describe_materials, materials
+
+        print(f"grade {_version()}\ngrading with {describe_materials(materials())}")  # stdout, as argparse's own
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +103,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="batch: regrade only this student (repeatable); every other result stays as it is")
     parser.add_argument("--no-color", action="store_true")
     parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument("--list-assignments", action="store_true",
+                        help="list the assignments this grader knows, with their graded items and points")
     return parser
 
 
@@ -146,7 +151,8 @@ def release_main(argv: Sequence[str], console: Console) -> int:
     if args.check:
         console.print("up to date" if not stale else f"{len(stale)} stale file(s): run `grade release`")
         return EXIT_LOW_SCORE if stale else EXIT_OK
-    console.print(f"assignments/ and expected/ regenerated ({len(stale)} file(s) changed)")
+    console.print(f"assignments/ and expected/ regenerated ({len(stale)} file(s) changed); run `pip install .` "
+                  f"in {root} so that the installed grader uses them")
     return EXIT_OK
 
 
@@ -160,7 +166,8 @@ def _demo_paths() -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] not in (["release"], ["gradescope"], ["export"], ["report"], ["similarity"]) and not {"--help", "-h", "--version"} & set(argv):
+    if argv[:1] not in (["release"], ["gradescope"], ["export"], ["report"], ["similarity"]) \
+            and not {"--help", "-h", "--version", "--list-assignments"} & set(argv):
         from .zygote import Zygote
 
         Zygote.get()  # boots (numpy import) while the grader imports the rest
@@ -171,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["release"]:
             return release_main(argv[1:], console)
+        if argv == ["--list-assignments"]:
+            from .listing import list_assignments
+
+            console.print(list_assignments())
+            return EXIT_OK
         if argv[:1] in (["report"], ["similarity"]):
             from .classreport.command import report_main, similarity_main
 

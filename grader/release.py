@@ -18,6 +18,7 @@ import nbformat
 
 from .course import ASSIGNMENTS
 from .course.recipes import DATA_ROOT_OVERRIDE
+from .consistency import demo_mismatches
 from .course.reference import load_reference
 from .drift import differences
 from .errors import GraderError
@@ -97,6 +98,11 @@ class Stale:
     reason: str
 
 
+def bundled_assignments() -> list:
+    """The assignments released from this checkout (one that brings its own folders is released there)."""
+    return [spec for spec in ASSIGNMENTS.values() if spec.home is None]
+
+
 def plan(solutions: Path, assignments: Path, expected: Path) -> list[Planned]:
     """Every file release would write, with its content."""
     planned = []
@@ -113,7 +119,7 @@ def plan(solutions: Path, assignments: Path, expected: Path) -> list[Planned]:
         planned.append(Planned(assignments / relative, content))
     DATA_ROOT_OVERRIDE.append(solutions)  # expected values come from the course data being released
     try:
-        for spec in ASSIGNMENTS.values():
+        for spec in bundled_assignments():
             references = load_reference(spec, solutions)
             planned.append(Planned(expected / f"{spec.name}.json", render(generate(spec, references)).encode()))
     finally:
@@ -159,8 +165,14 @@ def release(root: Path, check: bool = False) -> list[Stale]:
     if not solutions.is_dir():
         raise GraderError(f"no solutions/ folder in {root}: run `grade release` inside the grader's source "
                           f"checkout (the folder with pyproject.toml and solutions/), or pass --root CHECKOUT")
+    # The notebook's demo cells and the course module's published recipes must agree first:
+    # regenerating cannot fix that, only the instructor can (in one or the other).
+    mismatched = [Stale(solutions / spec.notebook, problem) for spec in bundled_assignments()
+                  for problem in demo_mismatches(spec, solutions / spec.notebook)]
+    if mismatched and not check:
+        raise GraderError("nothing regenerated: " + "; ".join(item.reason for item in mismatched))
     planned = plan(solutions, root / "assignments", root / "expected")
-    stale = [Stale(item.path, reason) for item in planned if (reason := staleness(item)) is not None]
+    stale = mismatched + [Stale(item.path, reason) for item in planned if (reason := staleness(item)) is not None]
     wanted = {item.path for item in planned}
     extra = [Stale(path, "not made from solutions/ (release removes it)")
              for folder in ("assignments", "expected") for path in sorted((root / folder).rglob("*"))
