@@ -286,27 +286,37 @@ def build_bundle(output: Path, repo: Path, *, secret: str | None = None,
 
 def main(argv: Sequence[str], console: Any) -> int:
     """``grade gradescope -o autograder.zip``."""
+    from .release import find_root, release
     from .resources import repo_root
 
     parser = argparse.ArgumentParser(prog="grade gradescope",
                                      description="Build the autograder bundle for Gradescope's 'Zip file upload'.")
     parser.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"))
-    parser.add_argument("--root", type=Path, default=repo_root(), help="the grader's source checkout")
+    parser.add_argument("--root", type=Path, help="the grader's source checkout (default: the one holding the "
+                                                  "current folder, else the one this grader runs from)")
     parser.add_argument("--secret-file", type=Path,
                         help="the hidden-case secret to ship (default: a new random one, so every bundle differs)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
                         help="time limit per notebook (set Gradescope's own limit a few minutes above)")
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
-    if args.root is None:
-        raise UsageError("grade gradescope builds from the grader's source checkout (with solutions/); pass --root")
+    root = args.root or find_root(Path.cwd()) or repo_root()
+    if root is None:
+        raise UsageError("grade gradescope builds from the grader's source checkout (with solutions/): cd there, "
+                         "or pass --root CHECKOUT")
     secret = None
     if args.secret_file is not None:
         try:
             secret = args.secret_file.read_text().strip()
         except OSError as error:
             raise UsageError(f"--secret-file: {error}") from None
-    names = build_bundle(args.output, args.root, secret=secret, timeout=args.timeout)
+        if not secret:
+            raise UsageError(f"--secret-file {args.secret_file} is empty: give the file your grading secret is in")
+    stale = release(root, check=True)  # a bundle with stale expected values would mis-grade every student
+    if stale:
+        raise UsageError(f"{len(stale)} stale file(s) in {root} ({', '.join(str(s) for s in stale[:3])}): run "
+                         "`grade release` first, so that the bundle grades against the current solutions")
+    names = build_bundle(args.output, root, secret=secret, timeout=args.timeout)
     console.print(f"wrote {args.output}: {', '.join(names)}")
     console.print("Upload it on Gradescope: assignment > Configure Autograder > Zip file upload "
                   f"(Ubuntu base image with Python >= 3.10; autograder timeout above {args.timeout:g} s).")

@@ -239,3 +239,17 @@ def test_a_grader_that_cannot_start_still_leaves_a_result(autograder, tmp_path):
     shutil.copytree(autograder / "source", broken / "source")
     data = run_autograder(broken, {"rnn.ipynb": SOLUTIONS / "rnn_step_by_step.ipynb"})
     assert data["score"] == 0 and "before writing a result" in data["output"] and "exit status 127" in data["output"]
+
+
+def test_the_command_ships_the_given_secret(tmp_path, capsys):
+    from grader.cli import main
+
+    secret = tmp_path / "secret"
+    secret.write_text("ab" * 32 + "\n")
+    bundle = tmp_path / "autograder.zip"
+    assert main(["gradescope", "-o", str(bundle), "--root", str(ROOT), "--secret-file", str(secret)]) == 0
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.read("secret.txt").decode().strip() == "ab" * 32
+        assert b"--timeout 300" in archive.read("run_autograder")
+    assert "Zip file upload" in capsys.readouterr().out
+    assert main(["gradescope", "-o", str(bundle), "--root", str(ROOT), "--secret-file", str(tmp_path / "none")]) == 2
