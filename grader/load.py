@@ -241,6 +241,12 @@ def _graded_markers(source: str) -> list[str]:
     return re.findall(r"#+\s*(?:UN)?GRADED (?:FUNCTION|CLASS):\s*(\w+)", source)
 
 
+def defined_and_marked(code: list[str]) -> tuple[set[str], set[str]]:
+    """The names code cells define at top level (functions, classes) and those their graded markers name."""
+    defined = {name for text in code for name in re.findall(r"^(?:def|class)\s+(\w+)\s*[(:]", text, re.MULTILINE)}
+    return defined, {name for text in code for name in _graded_markers(text)}
+
+
 def assignment_scores(defined: set[str], markers: set[str]) -> dict[str, int]:
     """How many graded functions of each assignment a notebook defines or marks."""
     return {name: len(set(spec.required_names()) & (defined | markers)) for name, spec in ASSIGNMENTS.items()}
@@ -289,8 +295,7 @@ def scan_assignment(path: Path, max_mb: float) -> str | None:
     except NotebookError:
         return None
     code = [text for kind, text in nb.cells if kind == "code"]
-    defined = {name for text in code for name in re.findall(r"^(?:def|class)\s+(\w+)\s*[(:]", text, re.MULTILINE)}
-    markers = {name for text in code for name in _graded_markers(text)}
+    defined, markers = defined_and_marked(code)
     try:
         return detect_assignment(path, defined, markers, nb.metadata).name
     except UnknownAssignment:

@@ -249,3 +249,11 @@ def test_a_function_where_a_class_is_expected_is_named(tmp_path):
     graded = grade_notebook(path, FAST.with_changes(only=("RNNCell",))).functions[0]
     assert graded.score == 0
     assert "RNNCell should be a class (class RNNCell: ...), not a function" in graded.messages[0]
+
+
+def test_check_knows_which_assignment_an_item_of_a_shared_name_belongs_to():
+    from grader.selfcheck import _assignment_of
+
+    assert _assignment_of("lstm_cell_backward", solution_cells(NOTEBOOK)).name == "bptt_by_hand"
+    assert _assignment_of("lstm_cell_backward", solution_cells("rnn_step_by_step.ipynb")).name == "rnn_step_by_step"
+    assert _assignment_of("RNNCell", []).name == "bptt_by_hand"
