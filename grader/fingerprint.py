@@ -9,8 +9,8 @@ A finished result is kept on a rerun only when this fingerprint is unchanged. It
 - the bytes of the course data in use: expected values, reference solutions (or their absence),
   and the bundled helper files a notebook without its own copy is graded with.
 
-Secrets in the config only ever enter as part of a SHA-256 input: the fingerprint, stored in every
-result, reveals nothing about them.
+A secret in the config (a field with ``repr=False``, like the hidden cases' key) enters only as its
+own SHA-256, and the fingerprint, stored in every result, is a hash of that again.
 """
 from __future__ import annotations
 
@@ -27,12 +27,15 @@ from .config import GradeConfig
 NOT_SCORING: dict[str, str] = {
     "use_zygote": "how a worker is started (forked from a process holding numpy, or afresh); "
                   "the worker locks itself down the same way either way",
+    "secret_file": "where the secret is kept; a batch loads the secret itself into ``secret`` "
+                   "(secret.for_batch), which is fingerprinted",
 }
 
 
 def fingerprint(config: GradeConfig) -> str:
     """A short hex digest of everything but the notebook that decides its grade."""
-    options = {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name not in NOT_SCORING}
+    options = {f.name: _secret(getattr(config, f.name)) if not f.repr else _plain(getattr(config, f.name))
+               for f in dataclasses.fields(config) if f.name not in NOT_SCORING}
     solutions = resources.solutions_dir() if config.use_solutions else None
     parts = {
         "options": options,
@@ -43,6 +46,11 @@ def fingerprint(config: GradeConfig) -> str:
     }
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _secret(value: object) -> object:
+    """A field kept out of repr() is a secret: only its hash enters the fingerprint's input."""
+    return ["secret", None if value is None else hashlib.sha256(repr(value).encode()).hexdigest()]
 
 
 def _plain(value: object) -> object:
