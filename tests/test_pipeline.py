@@ -55,7 +55,7 @@ def test_only_grades_one_function():
 def test_json_output_has_the_documented_fields(capsys):
     assert main([str(SOLUTIONS / "dinosaur_island.ipynb"), "--json", "--seed", "1"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2 and data["materials"]["expected"]["sha256"]
     for key in ("notebook", "assignment", "course_version", "score", "max_score", "functions"):
         assert key in data
     assert {"name", "score", "max_score", "status", "messages"} <= set(data["functions"][0])

@@ -36,3 +36,15 @@ def test_check_shows_the_verdict_of_one_function(tmp_path, monkeypatch):
 def test_check_does_nothing_inside_a_worker(monkeypatch):
     monkeypatch.setenv("GRADER_WORKER", "1")
     assert check(print) is None
+
+
+def test_check_returns_a_result_with_a_one_line_repr(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wrong = _function_from(tmp_path, """
+        import numpy as np
+        def clip(gradients, maxValue):
+            return {k: np.clip(v, -maxValue, 0) for k, v in gradients.items()}
+        """, "clip", monkeypatch)
+    result = check(wrong, console=Console(file=io.StringIO(), width=80, no_color=True))
+    assert repr(result) == "<check clip: failed, 0/25>"
+    assert result._ipython_display_() is None  # Jupyter shows no Out[n] under the panel

@@ -1,0 +1,94 @@
+"""The instructor's side: solutions/ and expected/ that disagree are refused (never blamed on a
+student), the demo cells and the published recipes agree, and every output names the solutions
+and expected values it used."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from grader import resources
+from grader.cli import main
+from grader.errors import GraderError
+from grader.pipeline import grade_notebook
+from grader.release import release
+from grader.report import markdown_feedback, notebook_report
+
+from conftest import FAST, ROOT, SOLUTIONS
+
+RNN = "rnn_step_by_step.ipynb"
+
+
+def _checkout(tmp_path: Path) -> Path:
+    root = tmp_path / "checkout"
+    for folder in ("solutions", "assignments", "expected"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def _edit_cell(notebook: Path, contains: str, old: str, new: str) -> None:
+    """Change ``old`` to ``new`` in the first code cell of ``notebook`` that contains ``contains``."""
+    content = json.loads(notebook.read_text())
+    for cell in content["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and contains in source and old in source:
+            cell["source"] = source.replace(old, new, 1)
+            break
+    else:
+        raise AssertionError(f"no cell with {contains!r} and {old!r}")
+    notebook.write_text(json.dumps(content))
+
+
+def test_solutions_that_fail_their_own_stored_cases_are_refused_with_a_message_for_the_instructor(tmp_path,
+                                                                                                  monkeypatch):
+    root = _checkout(tmp_path)
+    # solutions/ edited, expected/ not regenerated: the reference now adds 1 to a_next
+    _edit_cell(root / "solutions" / RNN, "def rnn_cell_forward(", "a_next = np.tanh(", "a_next = 1 + np.tanh(")
+    monkeypatch.setenv(resources.SOLUTIONS_ENV, str(root / "solutions"))
+    result = grade_notebook(SOLUTIONS / RNN, FAST)  # a correct student
+    assert not result.graded and not result.functions
+    assert "do not pass their own stored cases" in result.error and "rnn_cell_forward" in result.error
+    assert "grade release" in result.error and "hard-cod" not in result.error
+
+
+def test_consistent_solutions_grade_and_every_output_names_the_material_used(monkeypatch):
+    monkeypatch.delenv(resources.SOLUTIONS_ENV, raising=False)
+    result = grade_notebook(SOLUTIONS / RNN, FAST.with_changes(only=("rnn_cell_forward",)))
+    assert result.graded and result.score == result.max_score
+    used = result.to_json()["materials"]
+    assert used["solutions"]["path"] == str(resources.solutions_dir())
+    assert used["solutions"]["sha256"] == resources.digest(resources.solutions_dir())
+    assert used["expected"]["path"] == str(resources.expected_dir()) and len(used["expected"]["sha256"]) == 12
+    buffer = io.StringIO()
+    Console(file=buffer, width=300, no_color=True).print(notebook_report(result))
+    assert f"expected {resources.expected_dir()} ({used['expected']['sha256']})" in buffer.getvalue()
+    assert used["solutions"]["sha256"] in markdown_feedback(result)
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(SystemExit):
+        main(["--version"])
+    assert used["solutions"]["sha256"] in out.getvalue() and used["expected"]["sha256"] in out.getvalue()
+
+
+def test_a_published_seed_changed_in_the_demo_cell_alone_is_reported(tmp_path):
+    root = _checkout(tmp_path)
+    notebook = root / "solutions" / RNN
+    assert not [item for item in release(root, check=True) if item.path == notebook]
+    _edit_cell(notebook, "rnn_cell_forward(xt_tmp", "np.random.seed(1)", "np.random.seed(5)")
+    stale = release(root, check=True)
+    assert any(item.path == notebook and "seeds 5" in item.reason and "rnn_cell_forward" in item.reason
+               for item in stale), stale
+    with pytest.raises(GraderError, match="nothing regenerated"):
+        release(root)
+
+
+def test_a_demo_shape_changed_alone_is_reported(tmp_path):
+    root = _checkout(tmp_path)
+    notebook = root / "solutions" / RNN
+    _edit_cell(notebook, "rnn_cell_forward(xt_tmp", "xt_tmp = np.random.randn(3, 10)", "xt_tmp = np.random.randn(4, 10)")
+    stale = release(root, check=True)
+    assert any(item.path == notebook and "(4, 10)" in item.reason for item in stale), stale
