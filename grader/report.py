@@ -110,7 +110,16 @@ def notebook_report(result: NotebookResult, details: bool = True) -> RenderableT
                                border_style="yellow"))
         for note in result.notes:
             parts.append(textsafe.terminal(f"note: {note}", style="dim"))
+        if result.materials:
+            parts.append(Text(materials_line(result), style="dim"))
     return Group(*parts)
+
+
+def materials_line(result: NotebookResult) -> str:
+    """Which solutions and expected values graded this notebook (path and short hash)."""
+    from .resources import describe_materials
+
+    return f"graded with {describe_materials(result.materials)}"
 
 
 def to_json_text(result: NotebookResult) -> str:

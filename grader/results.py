@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: Version of the JSON written by ``grade --json`` and the batch results; bump on any change.
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2  # 2: "materials" (the solutions and expected values a run used)
 
 
 class Status(str, enum.Enum):
@@ -84,6 +84,8 @@ class NotebookResult:
     duration: float = 0.0
     stored_cases_only: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    materials: dict[str, Any] = field(default_factory=dict)
+    """The solutions and expected values used: name -> {"path", "sha256"} (None: no solutions)."""
 
     @property
     def graded(self) -> bool:
@@ -126,6 +128,7 @@ class NotebookResult:
             "optional_score": self.optional_score,
             "optional_max_score": self.optional_max_score,
             "stored_cases_only": self.stored_cases_only,
+            "materials": self.materials,
             "duration_seconds": round(self.duration, 3),
             "notes": list(self.notes),
             "cell_issues": [asdict(issue) for issue in self.cell_issues],
