@@ -166,6 +166,21 @@ def make_parcel(entry: Entry, config: GradeConfig, environment_: tuple[tuple[str
     return Parcel(name, content, tuple(helpers), str(path), config, environment_)
 
 
+class Received:
+    """A result graded on a Dask worker: its JSON exactly as the worker's grader wrote it (so the file
+    on disk is the local batch's, whatever fields the schema gains), and for everything else the
+    NotebookResult read back from it (which also checks its structure)."""
+
+    def __init__(self, data: dict) -> None:
+        self._data, self._parsed = data, _as_result(data)
+
+    def to_json(self) -> dict:
+        return dict(self._data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parsed, name)
+
+
 def _crashed(entry: Entry, reason: str) -> NotebookResult:
     return NotebookResult(str(entry.path), None, None, error=f"crashed: {reason}")
 
@@ -276,7 +291,7 @@ class DaskRunner:
                             if on_event:
                                 on_event("failed", entry)
                             continue
-                        result = _as_result(data)
+                        result = Received(data)
                     except KilledWorker as error:
                         result = _crashed(entry, f"the Dask worker died while grading it, on every attempt ({error})")
                     except FutureCancelledError:

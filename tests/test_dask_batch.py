@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,19 +38,33 @@ def client():
     cluster.close()
 
 
-@pytest.fixture
-def marker_dir():
-    # World-readable, outside every hidden folder: the sandboxed worker (a private user) can see it.
-    folder = Path(tempfile.mkdtemp(prefix="grader-marker-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def install_gate(name: str, marker: str) -> None:
+    """Run on each Dask worker: grading a notebook called ``name`` waits there until ``marker`` exists.
+
+    A fixed interrupt point outside the sandbox (which cannot see the test's files). A Dask worker
+    started afresh after a kill does not have the gate."""
+    import grader.pipeline as pipeline
+
+    original = pipeline.grade_notebook
+
+    def gated(path, *args, **kwargs):
+        if Path(path).name == name:
+            while not os.path.exists(marker):
+                time.sleep(0.02)
+        return original(path, *args, **kwargs)
+
+    pipeline.grade_notebook = gated
 
 
-def blocking_notebook(path: Path, marker: Path) -> Path:
-    """The RNN solution with a first cell that waits until ``marker`` exists."""
-    wait = f"import os, time\nwhile not os.path.exists({str(marker)!r}):\n    time.sleep(0.02)"
-    return make_notebook(path, wait, *solution_cells("rnn_step_by_step.ipynb"))
+def holder_of(client, prefix: str) -> str | None:
+    """The Dask worker processing the task whose key starts with ``prefix``, once it does."""
+    deadline = time.monotonic() + GENEROUS
+    while time.monotonic() < deadline:
+        for worker, keys in client.processing().items():
+            if any(str(key).startswith(prefix) for key in keys):
+                return worker
+        time.sleep(0.05)
+    return None
 
 
 def mixed_class(folder: Path) -> None:
@@ -97,28 +110,22 @@ def test_same_results_as_a_local_batch_and_rerun_skips(tmp_path, client):
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
-def test_a_dask_worker_killed_mid_task_loses_nothing(tmp_path, client, marker_dir):
+def test_a_dask_worker_killed_mid_task_loses_nothing(tmp_path, client):
     folder = tmp_path / "class"
     folder.mkdir()
-    for number in range(3):
-        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
-    marker = marker_dir / "go"
-    blocking_notebook(folder / "blocker.ipynb", marker)
+    for name in ("s0", "s1", "s2", "blocker"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    marker = tmp_path / "go"
+    client.run(install_gate, "blocker.ipynb", str(marker))
     entries, _ = discover([str(folder)])
-    config = CONFIG.with_changes(cell_timeout=GENEROUS, notebook_timeout=2 * GENEROUS)
     outcome = {}
     batch = threading.Thread(target=lambda: outcome.update(
-        summary=grade_batch(entries, tmp_path / "out", config, runner=DaskRunner(client))))
+        summary=grade_batch(entries, tmp_path / "out", CONFIG, runner=DaskRunner(client))))
     batch.start()
-    deadline = time.monotonic() + GENEROUS
-    holder = None
-    while holder is None and time.monotonic() < deadline:  # the worker that holds the blocked task
-        holder = next((worker for worker, keys in client.processing().items()
-                       if any(str(key).startswith("grade-blocker-") for key in keys)), None)
-        time.sleep(0.05)
+    holder = holder_of(client, "grade-blocker-")
     assert holder is not None
     pid = client.run(os.getpid, workers=[holder])[holder]
-    os.kill(pid, signal.SIGKILL)  # the Dask worker dies while the notebook is being graded
+    os.kill(pid, signal.SIGKILL)  # the Dask worker dies while it holds the notebook
     marker.touch()
     batch.join(GENEROUS)
     assert not batch.is_alive()
@@ -129,24 +136,25 @@ def test_a_dask_worker_killed_mid_task_loses_nothing(tmp_path, client, marker_di
     assert all(data["score"] == 100 for data in results.values())
 
 
-def test_interrupted_dask_batch_resumes(tmp_path, marker_dir):
+def test_interrupted_dask_batch_resumes(tmp_path, client):
     folder = tmp_path / "class"
     folder.mkdir()
-    for number in range(4):
-        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
-    marker = marker_dir / "go"
-    blocking_notebook(folder / "blocker.ipynb", marker)  # the batch cannot finish before Ctrl-C
+    for name in ("s0", "s1", "s2", "s3", "blocker"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    marker = tmp_path / "go"
+    client.run(install_gate, "blocker.ipynb", str(marker))  # the batch cannot finish before Ctrl-C
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--scheduler", "local:2",
-               "--seed", "0", "--hidden-cases", "1", "--only", "rnn_cell_forward", "--cell-timeout", str(GENEROUS),
-               "--timeout", str(2 * GENEROUS), "--no-color"]
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out),
+               "--scheduler", client.scheduler.address, "--seed", "0", "--hidden-cases", "1",
+               "--only", "rnn_cell_forward", "--no-color"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + GENEROUS
     while len(list((out / "results").glob("*.json"))) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert holder_of(client, "grade-blocker-") is not None
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
-    assert process.wait(GENEROUS) != 0
+    assert process.wait(GENEROUS) == 130
     marker.touch()
     finished = {p.name: p.read_bytes() for p in (out / "results").glob("*.json")}
     assert sorted(finished) == [f"s{number}.json" for number in range(4)]
