@@ -25,6 +25,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .wire import Opaque
+
 #: Ints in a case's inputs up to this are taken as possible sizes (n_a, num_iterations, vocab_size).
 DIM_FROM_INT_MAX = 1024
 #: Ints a dependency call may carry: what fits in numpy's int64.
@@ -127,6 +129,8 @@ class _Check:
             self.refuse(where, f"more than {limits.max_nodes} values in all")
         if depth > limits.max_depth:
             self.refuse(where, f"values nested more than {limits.max_depth} deep")
+        if isinstance(value, Opaque):  # the worker could not send it: over the frame's byte cap, or no plain data
+            self.refuse(where, f"a value of type {value.type_name} that cannot be sent to the grader ({value.reason})")
         if isinstance(value, np.ndarray):
             if value.ndim > limits.max_ndim or any(n > limits.max_dim for n in value.shape):
                 self.refuse(where, f"an array of shape {_shape(value.shape)}")
