@@ -27,44 +27,7 @@ from .errors import GraderError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
 EXIT_OK, EXIT_LOW_SCORE, EXIT_ERROR = 0, 1, 2
-
-
-class _LazyConsole:
-    """Rich's Console, imported and built on first use: `grade nb.ipynb --json` never prints with it,
-    and importing Rich is a good part of a fresh command's start."""
-
-    def __init__(self, **options: Any) -> None:
-        self._options, self._console = options, None
-
-    def _real(self) -> "Console":
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return self._console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real(), name)
-
-    def __enter__(self) -> "Console":  # Rich's Live and Progress use the console as a context manager
-        return self._real().__enter__()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._real().__exit__(*exc_info)
-
-
-class _VersionAction(argparse.Action):
-    """--version, looking the installed version up only when asked (importlib.metadata is slow to import)."""
-
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit")
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
-        parser.exit(message=f"grade {_version()}\n")
 
 
 class _LazyConsole:
