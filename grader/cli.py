@@ -70,7 +70,17 @@ class _VersionAction(argparse.Action):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade", description="Grade the numpy RNN notebooks (RNN step by step, Dinosaur Island).",
-        epilog="Instructors: `grade release` regenerates assignments/ and expected/ from solutions/.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands (each with its own --help):\n"
+               "  grade release [--check]    instructors: regenerate assignments/ and expected/ from solutions/\n"
+               "  grade gradescope -o ZIP    instructors: the Gradescope autograder bundle\n"
+               "  grade report OUT           TAs: the class report, one HTML page\n"
+               "  grade similarity PATHS     TAs: pairwise similarity of the students' code\n"
+               "  grade export OUT           TAs: grades for Canvas's or Moodle's import\n"
+               "  grade regrade OUT STUDENT  TAs: grade some students again after a fix\n\n"
+               "exit codes:\n  0 graded (whatever the score), or a batch that completed\n"
+               "  1 below --fail-under (release --check: stale files)\n"
+               "  2 could not grade (a one-line reason on stderr)\n  130 interrupted (Ctrl-C)")
     parser.add_argument("paths", nargs="*", help="notebooks, folders or globs; after -- a name starting with - "
                                                  "is a file, not an option (grade --out grades/ -- *.ipynb)")
     parser.add_argument("--assignment", help="assignment name, instead of detecting it")
@@ -80,15 +90,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--engine", choices=["worker", "kernel"], default="worker",
                         help="worker: fast sandboxed process (default); kernel: nbclient + ipykernel")
     parser.add_argument("--demo", action="store_true", help="grade the bundled reference notebooks")
-    parser.add_argument("--cell-timeout", type=float, default=defaults.DEFAULT_CELL_TIMEOUT, metavar="S")
-    parser.add_argument("--call-timeout", type=float, default=defaults.DEFAULT_CALL_TIMEOUT, metavar="S")
+    parser.add_argument("--cell-timeout", type=float, default=defaults.DEFAULT_CELL_TIMEOUT, metavar="S",
+                        help="seconds one notebook cell may run while the notebook loads (default: %(default)g)")
+    parser.add_argument("--call-timeout", type=float, default=defaults.DEFAULT_CALL_TIMEOUT, metavar="S",
+                        help="seconds one call of a graded function may run (default: %(default)g)")
     parser.add_argument("--timeout", type=float, default=defaults.DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
-                        help="overall time limit per notebook")
-    parser.add_argument("--memory-mb", type=int, default=defaults.DEFAULT_MEMORY_MB)
-    parser.add_argument("--hidden-cases", type=int, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N")
+                        help="overall time limit per notebook, cells and calls together (default: %(default)g)")
+    parser.add_argument("--memory-mb", type=int, default=defaults.DEFAULT_MEMORY_MB, metavar="MB",
+                        help="address-space limit of the process running the student's code (default: %(default)s)")
+    parser.add_argument("--hidden-cases", type=int, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N",
+                        help="randomized hidden cases per function, 0 for none (default: %(default)s)")
     parser.add_argument("--seed", type=int, help="seed for the hidden cases, for debugging (default: drawn from the grading secret and "
                              "each submission's content; see README, Security model)")
-    parser.add_argument("--max-notebook-mb", type=float, default=defaults.DEFAULT_MAX_NOTEBOOK_MB)
+    parser.add_argument("--max-notebook-mb", type=float, default=defaults.DEFAULT_MAX_NOTEBOOK_MB, metavar="MB",
+                        help="refuse larger notebook files, outputs included (default: %(default)g)")
     parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
     parser.add_argument("--roster", type=Path, metavar="CSV",
                         help="batch: the class list as the LMS exports it (a CSV with an id column: id, SIS User ID, "
@@ -101,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
                              "needs pip install 'rnn-grader[dask]'")
     parser.add_argument("--student", action="append", default=[], metavar="ID",
                         help="batch: regrade only this student (repeatable); every other result stays as it is")
-    parser.add_argument("--no-color", action="store_true")
+    parser.add_argument("--no-color", action="store_true", help="plain text output, without colours")
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--list-assignments", action="store_true",
                         help="list the assignments this grader knows, with their graded items and points")
@@ -118,6 +133,13 @@ def _version() -> str:
 
 
 def _config(args: argparse.Namespace) -> GradeConfig:
+    if args.engine == "kernel":
+        from importlib.util import find_spec
+
+        missing = [name for name in ("ipykernel", "nbclient") if find_spec(name) is None]
+        if missing:
+            raise UsageError(f"--engine kernel needs {' and '.join(missing)}, which this install lacks: "
+                             f"pip install 'rnn-grader[kernel]' (or use the default --engine worker)")
     return GradeConfig(
         assignment=args.assignment, only=tuple(args.only), engine=args.engine, cell_timeout=args.cell_timeout,
         call_timeout=args.call_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb,
