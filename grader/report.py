@@ -82,7 +82,9 @@ def function_details(function: FunctionResult) -> RenderableType:
         parts.append(textsafe.terminal(message))
     if function.traceback:
         parts.append(textsafe.terminal("Your code raised:\n" + function.traceback, style="red"))
-    if function.reference_dependencies and function.status != Status.MISSING:
+    # A passing function shown here carries score.py's "Passed with the reference ... standing in" note
+    # already; this line would say it twice.
+    if function.reference_dependencies and function.status not in (Status.MISSING, Status.PASSED):
         parts.append(Text(f"Judged with the reference {', '.join(function.reference_dependencies)} in place of yours.",
                           style="dim"))
     label, style = MARKS[function.status]

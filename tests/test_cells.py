@@ -1,5 +1,6 @@
 """Cell numbers mean one thing everywhere: the cell's position in the notebook, 1-based, counting
-every cell (markdown too), in the report, the JSON, the Markdown feedback and tracebacks."""
+every cell (markdown too), in the report, the JSON, the Markdown feedback and tracebacks; and the
+report says each thing once."""
 from __future__ import annotations
 
 import dataclasses
@@ -39,3 +40,16 @@ def test_the_third_cell_is_cell_3_in_report_json_feedback_and_traceback(tmp_path
 
     function = result.functions[0]
     assert "cell 4" in function.traceback, function.traceback
+
+
+def test_a_pass_thanks_to_the_reference_is_said_once():
+    from grader.report import function_details
+    from grader.results import FunctionResult, Status
+    from grader.score import note_reference_help
+
+    weak = FunctionResult("rnn_cell_forward", "required", 0, 25, Status.FAILED)
+    helped = FunctionResult("rnn_forward", "required", 25, 25, Status.PASSED, reference_dependencies=("rnn_cell_forward",))
+    noted = note_reference_help([weak, helped])[1]
+    buffer = io.StringIO()
+    Console(file=buffer, width=200, no_color=True).print(function_details(noted))
+    assert buffer.getvalue().count("reference rnn_cell_forward") == 1
