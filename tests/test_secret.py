@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
 import textwrap
 from pathlib import Path
@@ -204,3 +205,41 @@ def test_an_unwritable_secret_place_still_grades_with_a_one_off_key(tmp_path, mo
                             ONLY.with_changes(hidden_cases=1))
     assert result.score == result.max_score
     assert any("one-off key" in note and secret.SECRET_ENV in note for note in result.notes)
+
+
+# --- the worker never sees it ----------------------------------------------------------------------
+
+PEEK = '''
+_reference_cell_forward = rnn_cell_forward
+
+def rnn_cell_forward(xt, a_prev, parameters):
+    import numpy
+    with open(numpy.__file__) as handle:  # the control: files the worker needs stay readable
+        handle.read(10)
+    for path in {paths!r}:
+        try:
+            with open(path) as handle:
+                handle.read()
+        except OSError:
+            continue
+        raise RuntimeError("read the grading secret at " + path)
+    return _reference_cell_forward(xt, a_prev, parameters)
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the worker is only kept from the grader's files when run as root")
+def test_the_worker_cannot_read_the_secret(tmp_path, private_secret):
+    from grader.batch import discover, grade_batch
+
+    folder = tmp_path / "class" / "alice"
+    folder.mkdir(parents=True)
+    out = tmp_path / "grades"
+    paths = [str(private_secret), str(out / secret.BATCH_SECRET_NAME)]
+    path = make_notebook(folder / "nb.ipynb", *solution_cells("rnn_step_by_step.ipynb"), PEEK.format(paths=paths))
+    alone = grade_notebook(path, ONLY.with_changes(hidden_cases=1))  # makes the single-notebook secret
+    assert private_secret.exists() and alone.functions[0].score == alone.functions[0].max_score, alone.functions[0]
+    entries, _ = discover([str(tmp_path / "class")])
+    grade_batch(entries, out, ONLY.with_changes(hidden_cases=1), jobs=1)
+    data = json.loads((out / "results" / "alice.json").read_text())
+    assert (out / secret.BATCH_SECRET_NAME).exists()
+    assert data["functions"][0]["score"] == data["functions"][0]["max_score"], data["functions"][0]["messages"]
