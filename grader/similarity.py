@@ -27,17 +27,18 @@ Pure functions apart from ``load_student_code`` and ``course_fingerprints`` (whi
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import keyword
-import tokenize
+import re
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import GraderError
-from .load import code_regions, load_submission
+from .course import ASSIGNMENTS
+from .load import FunctionSource, code_regions, functions_in_source, read_notebook, to_python
 
 K = 5
 """Tokens per k-gram: shorter runs are too common to mean anything."""
@@ -49,13 +50,11 @@ COMMON_FRACTION = 0.2
 COMMON_MIN_CLASS = 20
 """The common-fingerprint filter only applies to classes at least this large."""
 
-_DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER}
-_STRING_PARTS = {getattr(tokenize, name) for name in ("FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, name)}
-_STRING_START = getattr(tokenize, "FSTRING_START", None)
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
+    """A named tuple rather than a frozen dataclass: a class of 300 makes a few hundred thousand."""
+
     text: str
     """The normalised form: ``V``, ``N``, ``S``, a keyword, an operator or an attribute name."""
     line: int
@@ -122,44 +121,83 @@ class SimilarityResult:
 
 # --- tokens and fingerprints ------------------------------------------------------------------
 
-def normalise(source: str, lines: set[int] | None = None) -> list[Token]:
-    """The normalised tokens of ``source`` (only those starting on ``lines`` when given).
-
-    A source that does not tokenize to the end (an unfinished string) gives the tokens before it."""
+def normalise(source: str) -> list[Token]:
+    """The normalised tokens of ``source``: the tokens Python's ``tokenize`` gives, comments, blank
+    lines and indentation dropped, a ``;`` for each end of a logical line (a test checks the two
+    agree on every notebook we have). A regular expression does the scanning: ``tokenize`` is a
+    generator in pure Python and was most of the time of a 300-notebook comparison."""
     tokens: list[Token] = []
-    previous = ""
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            kind, text, line = token.type, token.string, token.start[0]
-            if kind in _DROPPED or kind in _STRING_PARTS:
-                continue
-            if kind == tokenize.NAME:
-                normal = text if keyword.iskeyword(text) or previous == "." else "V"
-            elif kind == tokenize.NUMBER:
-                normal = "N"
-            elif kind == tokenize.STRING or kind == _STRING_START:
-                normal = "S"
-            elif kind == tokenize.NEWLINE:
-                normal = ";"
-            else:
-                normal = text
-            previous = text
-            if lines is None or line in lines:
-                tokens.append(Token(normal, line))
-    except (tokenize.TokenError, SyntaxError):
-        pass
+    line, depth, previous = 1, 0, ""
+    for match in _TOKEN.finditer(source):
+        kind = match.lastgroup
+        text = match.group(kind) if kind else match.group()
+        if kind == "name":
+            normal = text if keyword.iskeyword(text) or previous == "." else "V"
+        elif kind == "string":
+            normal = "S"
+        elif kind == "number":
+            normal = "N"
+        elif kind == "op":
+            normal = text
+            depth = max(0, depth + (text in "([{") - (text in ")]}"))
+        elif kind == "newline":
+            if depth == 0 and tokens and tokens[-1].text != ";":
+                tokens.append(Token(";", line))
+            line += 1
+            continue
+        else:  # a comment, blanks, a line continuation, or a stray character
+            line += text.count("\n")
+            continue
+        tokens.append(Token(normal, line))
+        line += text.count("\n")
+        previous = text
+    if tokens and tokens[-1].text != ";":
+        tokens.append(Token(";", line))
     return tokens
 
 
+_QUOTE3 = '"' * 3
+_TOKEN = re.compile("|".join([
+    r"[ \t\f\r]*(?:(?P<comment>#[^\n]*)",
+    r"(?P<string>[rRbBuUfF]{0,2}(?:'''(?:\\.|[^\\])*?'''|" + _QUOTE3 + r"(?:\\.|[^\\])*?" + _QUOTE3
+    + r"|'(?:\\.|[^\\'\n])*'" + r'|"(?:\\.|[^\\"\n])*"))',
+    r"(?P<number>0[xXoObB][0-9a-fA-F_]+|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d[\d_]*)?[jJ]?)",
+    r"(?P<name>[^\W\d]\w*)",
+    r"(?P<newline>\n)",
+    r"(?P<op>\*\*=|//=|>>=|<<=|->|:=|\.\.\.|[-+*/%&|^@<>=!]=|\*\*|//|<<|>>|[-+*/%&|^~@<>=.,:;()\[\]{}])",
+    r"(?P<other>\\\n|.))",
+]), re.DOTALL)  # blanks are skipped in front of every token, not matched on their own
+
+
 def kgrams(tokens: list[Token], k: int = K) -> list[tuple[int, int, int]]:
-    """(hash, first line, last line) of every run of k tokens."""
-    return [(_hash(" ".join(t.text for t in tokens[i:i + k])), tokens[i].line, tokens[i + k - 1].line)
-            for i in range(len(tokens) - k + 1)]
+    """(hash, first line, last line) of every run of k tokens.
+
+    A rolling polynomial hash over a stable code per token (CRC-32 of its text): the same in every
+    run (Python's own string hash is salted per process), and one step per token."""
+    if len(tokens) < k:
+        return []
+    codes = [_code(token.text) for token in tokens]
+    top = pow(_BASE, k - 1, _MODULUS)
+    value = 0
+    for code in codes[:k]:
+        value = (value * _BASE + code) % _MODULUS
+    grams = [(value, tokens[0].line, tokens[k - 1].line)]
+    for start in range(1, len(codes) - k + 1):
+        value = ((value - codes[start - 1] * top) * _BASE + codes[start + k - 1]) % _MODULUS
+        grams.append((value, tokens[start].line, tokens[start + k - 1].line))
+    return grams
 
 
-def _hash(text: str) -> int:
-    # Stable across runs (Python's own str hash is salted per process): the same class gives the same report.
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+_MODULUS = (1 << 61) - 1
+_BASE = 1_000_003
+_CODES: dict[str, int] = {}
+
+
+def _code(text: str) -> int:
+    code = _CODES.get(text)
+    if code is None:
+        code = _CODES[text] = zlib.crc32(text.encode()) + 1
+    return code
 
 
 def winnow(grams: list[tuple[int, int, int]], window: int = WINDOW) -> list[tuple[int, int, int]]:
@@ -171,9 +209,12 @@ def winnow(grams: list[tuple[int, int, int]], window: int = WINDOW) -> list[tupl
     if len(grams) <= window:
         return [min(grams, key=lambda g: g[0])]
     chosen: list[tuple[int, int, int]] = []
+    hashes = [gram[0] for gram in grams]
     last = -1
     for start in range(len(grams) - window + 1):
-        position = min(range(start, start + window), key=lambda i: (grams[i][0], -i))
+        values = hashes[start:start + window]
+        smallest = min(values)
+        position = start + window - 1 - values[::-1].index(smallest)  # the rightmost smallest
         if position != last:
             chosen.append(grams[position])
             last = position
@@ -189,10 +230,18 @@ def region_lines(source: str) -> tuple[int, ...]:
     return tuple(range(2, len(lines) + 1))
 
 
+def region_tokens(source: str, lines: tuple[int, ...]) -> list[Token]:
+    """The normalised tokens of ``lines`` of ``source``, read as one piece with indentation stripped
+    (regions start at any depth; only they are tokenized, not the whole function)."""
+    text = source.split("\n")
+    tokens = normalise("\n".join(text[number - 1].strip() for number in lines if number <= len(text)))
+    return [Token(token.text, lines[token.line - 1]) for token in tokens]
+
+
 def function_print(name: str, source: str, discount: frozenset[int] = frozenset()) -> FunctionPrint:
     lines = region_lines(source)
     found: dict[int, set[int]] = defaultdict(set)
-    for value, first, last in winnow(kgrams(normalise(source, set(lines)))):
+    for value, first, last in winnow(kgrams(region_tokens(source, lines))):
         if value not in discount:
             found[value].update(range(first, last + 1))
     return FunctionPrint(name, source, lines, {value: tuple(sorted(covered)) for value, covered in found.items()})
@@ -202,8 +251,6 @@ def function_print(name: str, source: str, discount: frozenset[int] = frozenset(
 
 def course_fingerprints(folders: list[Path]) -> frozenset[int]:
     """Every k-gram hash of every code cell of the notebooks in ``folders`` (starter code, reference)."""
-    from .load import read_notebook, to_python
-
     hashes: set[int] = set()
     for folder in folders:
         for path in sorted(folder.glob("*.ipynb")):
@@ -229,18 +276,30 @@ def default_course_folders() -> list[Path]:
     return folders
 
 
+GRADED = frozenset(name for spec in ASSIGNMENTS.values() for name in spec.function_names)
+_DEFINES = re.compile(r"^def\s+(\w+)\s*\(", re.MULTILINE)
+
+
 def load_student_code(student: str, notebook: Path, discount: frozenset[int] = frozenset(),
                       max_mb: float = 50) -> StudentCode:
-    """The fingerprints of every graded function the notebook wrote (untouched stubs left out)."""
+    """The fingerprints of every graded function the notebook wrote (untouched stubs left out).
+
+    Only the cells that define a graded function are parsed (the last definition wins, as when
+    grading): similarity needs no assignment detection, the graded names of all assignments differ."""
     try:
-        submission = load_submission(Path(notebook), max_mb)
+        notebook_data = read_notebook(Path(notebook), max_mb)
     except GraderError as error:
         return StudentCode(student, str(notebook), {}, error.message)
-    functions = {}
-    for name in submission.assignment.function_names:
-        found = submission.functions.get(name)
-        if found is not None and not found.looks_untouched:
-            functions[name] = function_print(name, found.source, discount)
+    found: dict[str, FunctionSource] = {}
+    for position, (kind, text) in enumerate(notebook_data.cells, start=1):
+        if kind != "code" or not GRADED.intersection(_DEFINES.findall(text)):
+            continue
+        defined = functions_in_source(text, position)  # plain Python: parsed once
+        if not defined:  # IPython syntax in the cell: make it Python first
+            source = to_python(text)[0]
+            defined = functions_in_source(source, position) if source else []
+        found.update((f.name, f) for f in defined if f.name in GRADED)
+    functions = {name: function_print(name, f.source, discount) for name, f in found.items() if not f.looks_untouched}
     return StudentCode(student, str(notebook), functions)
 
 

@@ -16,6 +16,9 @@ from ..similarity import DEFAULT_MIN_SHARED, DEFAULT_THRESHOLD, SimilarityResult
 from . import page
 from .stats import attention, common_mistakes, function_order, function_stats, overview, student_from_record
 
+FRAGMENTS_SHOWN = 40
+"""Pairs whose shared fragments the class report shows (the similarity page shows every pair's)."""
+
 __all__ = ["build_report", "load_records", "report_similarity", "similarity_page", "write_report"]
 
 
@@ -72,7 +75,7 @@ def build_report(records: list[dict], *, title: str = "Class report", source: st
         page.items_section(function_stats(students)),
         page.heatmap_section(students, names, {f.name for s in students for f in s.functions if f.section == "optional"}),
         page.mistakes_section(common_mistakes(students)),
-        page.similarity_section(similar, keys, similarity_note or "Not computed."),
+        page.similarity_section(similar, keys, similarity_note or "Not computed.", fragments=FRAGMENTS_SHOWN),
         page.students_section(students),
     ])
     subtitle = f"{view.graded} of {view.total} notebooks graded" + (f" · from {page.esc(source)}" if source else "")

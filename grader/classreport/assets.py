@@ -47,14 +47,14 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .flag.hard{background:#f8d7da;color:#842029}
 .flag.flat{background:#fff3cd;color:#7a5a00}
 .flag.neg{background:#842029;color:#fff}
-.st{display:inline-block;min-width:58px;text-align:center;border-radius:4px;padding:1px 6px;font-size:11px;font-weight:700;color:#fff}
-.st-passed{background:#2e9d5b}.st-partial{background:#e9b949;color:#3b2f00}.st-failed{background:#d9534f}
-.st-error{background:#b23b3b}.st-timeout{background:#8e6cc0}.st-crashed{background:#5a3e8c}
-.st-not_implemented{background:#b9bec7;color:#222}.st-missing{background:#6c757d}.st-unknown{background:#333}
-.st-ng{background:#222}
-table.heat td.name{max-width:360px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-table.heat td.cell{text-align:center;padding:2px 4px}
-table.heat td.cell .st{min-width:64px}
+.st{display:inline-block;min-width:58px;text-align:center;border-radius:4px;padding:1px 6px;font-size:11px;font-weight:700}
+.s-passed{background:#2e9d5b;color:#fff}.s-partial{background:#e9b949;color:#3b2f00}.s-failed{background:#d9534f;color:#fff}
+.s-error{background:#b23b3b;color:#fff}.s-timeout{background:#8e6cc0;color:#fff}.s-crashed{background:#5a3e8c;color:#fff}
+.s-not_implemented{background:#b9bec7;color:#222}.s-missing{background:#6c757d;color:#fff}.s-unknown{background:#333;color:#fff}
+.s-ng{background:#222;color:#fff}
+table.heat td[class^="s-"]{text-align:center;font-size:11px;font-weight:700;border:1px solid #fff;padding:3px 6px}
+table.heat th,table.heat td{white-space:nowrap}
+table.card-table td[class^="s-"]{text-align:center;font-size:11px;font-weight:700;border:1px solid #fff}
 .controls{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin-bottom:8px}
 .controls select,.controls input{font:inherit;padding:3px 6px}
 .scroll{overflow:auto;max-height:70vh;border:1px solid var(--line);border-radius:6px}
@@ -102,6 +102,12 @@ JS = """
 
   var status = document.getElementById('hm-status'), fn = document.getElementById('hm-function');
   var search = document.getElementById('hm-search'), count = document.getElementById('hm-count');
+  // heatmap columns: the function cells start after the student's own columns
+  var columns = {}, first = 0;
+  document.querySelectorAll('#heatmap thead th').forEach(function(th, index){
+    var name = th.getAttribute('data-fn');
+    if (name !== null) { columns[name] = index; if (!first) first = index; }
+  });
   function filter(){
     var table = document.getElementById('heatmap');
     if (!table) return;
@@ -110,8 +116,8 @@ JS = """
       var ok = row.getAttribute('data-name').indexOf(q) >= 0;
       if (ok && s === 'not_graded') ok = row.getAttribute('data-graded') === '0';
       else if (ok && s) {
-        var cells = row.querySelectorAll('td.cell' + (f ? '[data-fn="' + CSS.escape(f) + '"]' : ''));
-        ok = Array.prototype.some.call(cells, function(c){ return c.getAttribute('data-status') === s; });
+        var cells = f ? [row.cells[columns[f]]] : Array.prototype.slice.call(row.cells, first);
+        ok = cells.some(function(c){ return c && c.classList.contains('s-' + s); });
       }
       row.hidden = !ok;
       if (ok) shown++;

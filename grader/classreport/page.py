@@ -30,7 +30,7 @@ def _points(value: float) -> str:
 
 def badge(status: str) -> str:
     label = STATUS_LABELS.get(status, status.upper() or "?")
-    return f'<span class="st st-{esc(status if status in STATUSES else "unknown")}">{esc(label)}</span>'
+    return f'<span class="st s-{esc(status if status in STATUSES else "unknown")}">{esc(label)}</span>'
 
 
 def student_link(student: Student) -> str:
@@ -141,7 +141,7 @@ def items_section(functions: list[FunctionStats]) -> str:
 
 
 def heatmap_section(students: list[Student], names: list[str], optional: Collection[str] = ()) -> str:
-    header = "".join(f'<th class="sort"{" title=optional" if n in optional else ""}>{esc(n)}'
+    header = "".join(f'<th class="sort" data-fn="{esc(n)}"{" title=optional" if n in optional else ""}>{esc(n)}'
                      f'{"<sup>opt</sup>" if n in optional else ""}</th>' for n in names)
     several = len({s.assignment for s in students if s.graded}) > 1
 
@@ -153,16 +153,13 @@ def heatmap_section(students: list[Student], names: list[str], optional: Collect
         cells = []
         for name in names:
             f = s.function(name) if s.graded else None
-            if f is None:
-                cells.append(f'<td class="cell" data-fn="{esc(name)}" data-status="" data-v="-1">'
-                             f'{"" if s.graded else "<span class=note>–</span>"}</td>')
-            else:
+            if f is None:  # another assignment's function, or not graded
+                cells.append('<td data-v="-1"></td>')
+            else:  # the cell is coloured by its status; a row is kept small (300 students, 12 functions)
                 rank = f.score / f.max_score if f.max_score else 0
-                cells.append(f'<td class="cell" data-fn="{esc(name)}" data-status="{esc(f.status)}" data-v="{rank:.4f}" '
-                             f'title="{esc(name)}: {esc(f.status)}, {_points(f.score)}/{_points(f.max_score)}">'
-                             f"{badge(f.status)}</td>")
+                cells.append(f'<td class="s-{esc(f.status)}" data-v="{rank:.3g}">{esc(STATUS_LABELS.get(f.status, "?"))}</td>')
         score = f'<td class="num" data-v="{s.percent:.3f}">{s.percent:.0f}%</td>' if s.graded else \
-            '<td class="num" data-v="-1"><span class="st st-ng">NOT GRADED</span></td>'
+            '<td class="num" data-v="-1"><span class="st s-ng">NOT GRADED</span></td>'
         rows.append(f'<tr data-name="{esc(s.name.lower())}" data-graded="{1 if s.graded else 0}">'
                     f'<td class="name" title="{esc(s.name)}">{student_link(s)}</td>{assignment(s)}{score}{"".join(cells)}</tr>')
     status_options = "".join(f'<option value="{s}">{STATUS_LABELS[s]} ({s.replace("_", " ")})</option>' for s in STATUSES)
@@ -203,13 +200,17 @@ def _student_body(s: Student) -> str:
                  f"</b> ({s.percent:.0f}%)" + (f"; optional part {_points(s.optional_score)} / "
                                                f"{_points(s.optional_max_score)}" if s.optional_max_score else "")
                  + "</p>")
-    rows = "".join(f"<tr><td>{esc(f.name)}{' (optional)' if f.section == 'optional' else ''}</td><td>{badge(f.status)}</td>"
-                   f'<td class="num">{_points(f.score)}/{_points(f.max_score)}</td>'
-                   f'<td class="num">{sum(c.passed for c in f.cases)}/{len(f.cases)}</td></tr>' for f in s.functions)
-    parts.append(f"<table><thead><tr><th>function</th><th>status</th><th>points</th><th>cases</th></tr></thead>"
-                 f"<tbody>{rows}</tbody></table>")
+    # closing tags of cells and rows left out (valid HTML): 300 students' tables add up
+    rows = "".join(f"<tr><td>{esc(f.name)}{' (optional)' if f.section == 'optional' else ''}"
+                   f'<td class="s-{esc(f.status)}">{esc(STATUS_LABELS.get(f.status, "?"))}'
+                   f"<td class=num>{_points(f.score)}/{_points(f.max_score)}"
+                   f"<td class=num>{sum(c.passed for c in f.cases)}/{len(f.cases)}" for f in s.functions)
+    parts.append(f'<table class="card-table"><thead><tr><th>function<th>status<th>points<th>cases<tbody>{rows}</table>')
+    todo = [f.name for f in s.functions if f.status == "not_implemented"]
+    if todo:
+        parts.append(f"<p>TODO (not implemented yet): {esc(', '.join(todo))}.</p>")
     for f in s.functions:
-        if f.status in ("passed", "not_implemented") and not f.messages:
+        if f.status == "not_implemented" or (f.status == "passed" and not f.messages):
             continue
         detail = [f"<h4>{esc(f.name)}: {badge(f.status)}</h4>"]
         if f.diagnosis:
@@ -271,8 +272,11 @@ def _pair_block(number: int, pair: Pair, name_of: Callable[[str], str]) -> str:
             f"({pair.jaccard:.2f})</summary>{''.join(blocks)}</details>")
 
 
-def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | None = None, why_missing: str = "") -> str:
-    """Flagged pairs with their shared fragments; ``keys`` maps student names to their report anchors."""
+def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | None = None, why_missing: str = "",
+                       fragments: int | None = None) -> str:
+    """Flagged pairs with their shared fragments (of the first ``fragments`` pairs when given: the
+    class report stays small, `grade similarity` shows them all); ``keys`` maps student names to
+    their report anchors."""
     head = ('<section id="similarity"><h2>Similarity</h2><p class="warn">Evidence for a human to weigh, not a '
             "verdict: short exercises leave few ways to write them, and students may have worked from the same "
             "source. Read the fragments before drawing any conclusion.</p>")
@@ -302,9 +306,14 @@ def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | N
             f'<tr><td>{name_of(p.a.student)}</td><td>{name_of(p.b.student)}</td>'
             f'<td class="num" data-v="{p.jaccard:.4f}">{p.jaccard:.2f}</td>'
             f"<td>{esc(', '.join(f'{m.name} {m.jaccard:.2f} ({m.shared})' for m in p.matches if m.name in p.flagged))}</td>"
-            f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>' for n, p in enumerate(result.pairs, start=1))
+            + (f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>' if fragments is None or n <= fragments
+               else "<td></td></tr>") for n, p in enumerate(result.pairs, start=1))
         body.append('<table class="sortable wide"><thead><tr><th class="sort">student A</th><th class="sort">student B</th>'
                     '<th class="sort num">overall</th><th>flagged functions: Jaccard (shared)</th><th></th></tr></thead>'
                     f"<tbody>{rows}</tbody></table>")
-        body.extend(_pair_block(n, p, name_of) for n, p in enumerate(result.pairs, start=1))
+        shown = result.pairs if fragments is None else result.pairs[:fragments]
+        body.extend(_pair_block(n, p, name_of) for n, p in enumerate(shown, start=1))
+        if len(shown) < len(result.pairs):
+            body.append(f'<p class="note">Fragments of the first {len(shown)} pairs shown; '
+                        "`grade similarity SUBMISSIONS/ -o similarity.html` shows every pair's.</p>")
     return head + "".join(body) + "</section>"
