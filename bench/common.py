@@ -57,6 +57,21 @@ def _become_subreaper() -> bool:
         return False
 
 
+def _children() -> set[int]:
+    """Our own child processes (from /proc: their parent id is ours)."""
+    me, found = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me:
+                found.add(int(entry))
+    return found
+
+
 def measure(action: Callable[[], object], linger: float = 30.0) -> Measured:
     """Run ``action`` in a forked child and account for the CPU of its whole process tree.
 
@@ -64,6 +79,7 @@ def measure(action: Callable[[], object], linger: float = 30.0) -> Measured:
     reaps it; as a subreaper we reap whatever the tree leaves behind, so nothing escapes the count.
     The action's return value comes back as JSON."""
     _become_subreaper()
+    existing = _children()  # ours before (a zygote of the bench itself): not waited for
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     reader, writer = os.pipe()
     started = time.perf_counter()
@@ -87,6 +103,8 @@ def measure(action: Callable[[], object], linger: float = 30.0) -> Measured:
     while time.monotonic() < deadline:  # the tree's leftovers (zygotes, Dask nannies) exit on their own
         try:
             if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                if not _children() - existing:
+                    break
                 time.sleep(0.05)
         except ChildProcessError:
             break
