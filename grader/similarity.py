@@ -367,7 +367,9 @@ def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD
         if not one_function and not (overall >= threshold and shared >= min_shared):
             continue
         matches.sort(key=lambda m: (-m.jaccard, m.name))
-        flagged = tuple(m.name for m in matches if m.jaccard >= threshold)
+        # fragments worth reading: a function that shares one fingerprint says little on its own
+        flagged = tuple(m.name for m in matches if m.jaccard >= threshold and m.shared >= max(2, min_shared // 2)) \
+            or tuple(m.name for m in matches if m.jaccard >= threshold)
         pairs.append(Pair(a, b, overall, tuple(matches), flagged))
     pairs.sort(key=lambda p: (-len(p.flagged), -p.jaccard, p.a.student, p.b.student))
     return SimilarityResult(tuple(students), tuple(pairs), threshold, min_shared, discounted, common)

@@ -154,10 +154,13 @@ def test_a_planted_copy_of_a_corpus_notebook_is_flagged_with_its_fragments(share
     pairs = {(p.a.student, p.b.student): p for p in result.pairs}
     assert set(pairs) == {("original", "copy")}
     pair = pairs["original", "copy"]
-    assert {"rnn_cell_forward", "lstm_cell_forward"} <= set(pair.flagged)
-    match = next(m for m in pair.matches if m.name == "lstm_cell_forward")
-    assert match.jaccard >= 0.5 and match.lines_a and match.lines_b
-    copied = pair.b.functions["lstm_cell_forward"].source.split("\n")
+    # this notebook is close to the reference, so little is left per function once it is discounted:
+    # the copy is caught on the graded code as a whole, every function it shares alike
+    assert pair.jaccard == 1.0
+    assert {"rnn_cell_forward", "lstm_cell_forward"} <= {m.name for m in pair.matches if m.jaccard == 1.0}
+    match = next(m for m in pair.matches if m.name == pair.flagged[0])
+    assert match.shared >= 3 and match.lines_a and match.lines_b
+    copied = pair.b.functions[match.name].source.split("\n")
     # the fragment shown on the copy's side is the renamed code
     assert any(re.search(rf"\b({'|'.join(RENAMES.values())})\b", copied[line - 1]) for line in match.lines_b)
 

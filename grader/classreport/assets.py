@@ -43,7 +43,7 @@ th.desc:after{content:" \\2193";color:var(--ink)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:var(--dim)}
 .warn{background:#fff3cd;border:1px solid #f0d98c;border-radius:6px;padding:8px 12px}
-.flag{display:inline-block;border-radius:4px;padding:0 6px;font-size:11px;font-weight:700;margin-right:4px}
+.flag{display:inline-block;white-space:nowrap;border-radius:4px;padding:0 6px;font-size:11px;font-weight:700;margin-right:4px}
 .flag.hard{background:#f8d7da;color:#842029}
 .flag.flat{background:#fff3cd;color:#7a5a00}
 .flag.neg{background:#842029;color:#fff}
@@ -54,6 +54,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .s-ng{background:#222;color:#fff}
 table.heat td[class^="s-"]{text-align:center;font-size:11px;font-weight:700;border:1px solid #fff;padding:3px 6px}
 table.heat th,table.heat td{white-space:nowrap}
+table.heat td.name a{display:inline-block;max-width:360px;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}
 table.card-table td[class^="s-"]{text-align:center;font-size:11px;font-weight:700;border:1px solid #fff}
 .controls{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin-bottom:8px}
 .controls select,.controls input{font:inherit;padding:3px 6px}
