@@ -92,3 +92,32 @@ def test_a_demo_shape_changed_alone_is_reported(tmp_path):
     _edit_cell(notebook, "rnn_cell_forward(xt_tmp", "xt_tmp = np.random.randn(3, 10)", "xt_tmp = np.random.randn(4, 10)")
     stale = release(root, check=True)
     assert any(item.path == notebook and "(4, 10)" in item.reason for item in stale), stale
+
+
+def test_a_passed_check_is_remembered_and_a_failed_one_never_is(tmp_path, monkeypatch):
+    from grader import consistency
+    from grader.course import get_assignment
+    from grader.course.reference import load_reference
+    from grader.expected import load_stored
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(consistency, "_VERIFIED", {})
+    spec = get_assignment("rnn_step_by_step")
+    material = resources.materials(True, spec)
+    stored = load_stored(resources.expected_dir(spec) / f"{spec.name}.json")
+    references = load_reference(spec, resources.solutions_dir(spec))
+    consistency.verify_reference(spec, stored, references, material)
+    assert len(list((tmp_path / "cache" / "rnn-grader").glob("verified-*"))) == 1
+
+    def must_not_run(*args):
+        raise AssertionError("checked again although a stamp says it passed")
+
+    monkeypatch.setattr(consistency, "_VERIFIED", {})  # a new grading process
+    monkeypatch.setattr(consistency, "reference_disagreements", must_not_run)
+    consistency.verify_reference(spec, stored, references, material)
+
+    monkeypatch.setattr(consistency, "reference_disagreements", lambda *args: ["a stored value moved"])
+    other = {**material, "solutions": {"path": "elsewhere", "sha256": "0" * 12}}
+    with pytest.raises(GraderError, match="do not pass their own stored cases"):
+        consistency.verify_reference(spec, stored, references, other)
+    assert len(list((tmp_path / "cache" / "rnn-grader").glob("verified-*"))) == 1
