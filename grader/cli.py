@@ -221,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("give a notebook to grade (or --demo); see grade --help")
         if args.student and args.out is None:
             raise UsageError("--student regrades one student of a class: add --out DIR (the batch's output folder)")
+        if args.out is not None and args.json:
+            raise UsageError("--json prints one notebook's result; a batch writes every result as JSON to "
+                             "OUT/results.json and OUT/results/: drop --json")
         if args.out is not None:
             from .batch import batch_main
 

@@ -37,3 +37,8 @@ def test_kernel_engine_without_its_extra_says_how_to_install_it(monkeypatch, tmp
     notebook.write_text("{}")
     assert cli.main([str(notebook), "--engine", "kernel"]) == 2
     assert "pip install 'rnn-grader[kernel]'" in capsys.readouterr().err
+
+
+def test_json_with_a_batch_is_refused_not_ignored(tmp_path, capsys):
+    assert cli.main([str(tmp_path), "--out", str(tmp_path / "out"), "--json"]) == 2
+    assert "results.json" in capsys.readouterr().err and not (tmp_path / "out").exists()
