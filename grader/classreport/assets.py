@@ -28,7 +28,7 @@ h3{font-size:15px;margin:16px 0 6px}
 .card span{color:var(--dim);font-size:12px}
 .row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .row>div{flex:1 1 420px;min-width:0}
-.row>div.main{flex:2 1 560px}
+.row>div.main{flex:2 1 560px;overflow-x:auto}
 svg{max-width:100%;height:auto}
 table{border-collapse:collapse;font-size:13px}
 table.wide{width:100%}
@@ -70,6 +70,7 @@ pre{background:#f4f5f7;border-radius:6px;padding:8px;overflow:auto;font-size:12p
 .code .ln{color:#9aa3b2;user-select:none}
 a{color:var(--accent)}
 ul.compact{margin:4px 0;padding-left:20px}
+ul.msgs li{white-space:pre-wrap}  /* expected/got excerpts are aligned on lines */
 .bar{display:inline-flex;width:160px;height:12px;border-radius:3px;overflow:hidden;vertical-align:middle;background:#eee}
 .bar i{display:block;height:100%}
 """

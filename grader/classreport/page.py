@@ -109,7 +109,7 @@ def _flags(item: CaseItem) -> str:
 
 def items_section(functions: list[FunctionStats]) -> str:
     rows = "".join(
-        f"<tr><td>{esc(f.name)}{' <span class=note>(optional)</span>' if f.section == 'optional' else ''}</td>"
+        f"<tr><td class=nowrap>{esc(f.name)}{'<br><span class=note>(optional)</span>' if f.section == 'optional' else ''}</td>"
         f'<td class="num">{_points(f.max_points)}</td><td class="num">{f.students}</td>'
         f'<td class="num" data-v="{f.pass_rate:.4f}">{100 * f.pass_rate:.0f}%</td>'
         f'<td class="num" data-v="{f.mean_score:.4f}">{f.mean_score:.1f}</td>'
@@ -117,7 +117,8 @@ def items_section(functions: list[FunctionStats]) -> str:
         f"<td>{'<br>'.join(f'<span class=nowrap>{_points(p)} pts × {c}</span>' for p, c in f.points)}</td></tr>" for f in functions)
     items = [item for f in functions for item in f.cases]
     case_rows = "".join(
-        f"<tr><td>{esc(i.function)}</td><td>{esc(i.case)}</td><td>{'hidden' if i.hidden else 'published'}</td>"
+        f"<tr><td class=nowrap>{esc(i.function)}</td><td class=nowrap>{esc(i.case)}</td>"
+        f"<td class=nowrap>{'hidden' if i.hidden else 'published'}</td>"
         f'<td class="num">{i.students}</td><td class="num" data-v="{i.difficulty:.4f}">{i.difficulty:.2f}</td>'
         f'<td class="num" data-v="{-9 if i.discrimination is None else i.discrimination:.4f}">'
         f"{'n/a' if i.discrimination is None else f'{i.discrimination:.2f}'}</td><td>{_flags(i)}</td></tr>" for i in items)
@@ -219,7 +220,7 @@ def _student_body(s: Student) -> str:
         if not bullets:  # the messages already name the failing cases when there are any
             bullets = [f"case {esc(c.name)}: {esc(c.message)}" for c in f.cases if not c.passed and c.message][:4]
         if bullets:
-            detail.append("<ul class=\"compact\">" + "".join(f"<li>{b}</li>" for b in bullets) + "</ul>")
+            detail.append("<ul class=\"compact msgs\">" + "".join(f"<li>{b}</li>" for b in bullets) + "</ul>")
         if f.traceback:
             detail.append(f"<pre>{esc(f.traceback)}</pre>")
         parts.append("".join(detail))
