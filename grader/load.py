@@ -74,7 +74,9 @@ class Submission:
 
     @property
     def defined_names(self) -> list[str]:
-        return list(self.functions)
+        """Names the student's notebook itself defines (not the helper modules' functions that
+        ``pipeline.with_helper_functions`` adds with cell 0): "did you mean" suggests only these."""
+        return [name for name, function in self.functions.items() if function.cell > 0]
 
 
 def read_notebook(path: Path, max_mb: float) -> "Notebook":

@@ -53,3 +53,19 @@ def test_a_pass_thanks_to_the_reference_is_said_once():
     buffer = io.StringIO()
     Console(file=buffer, width=200, no_color=True).print(function_details(noted))
     assert buffer.getvalue().count("reference rnn_cell_forward") == 1
+
+
+def test_a_missing_function_suggests_only_the_students_own_names(tmp_path):
+    from conftest import solution_cells
+
+    from grader.results import Status
+
+    cells = [c for c in solution_cells("rnn_step_by_step.ipynb") if "def lstm_forward(" not in c]
+    config = dataclasses.replace(FAST, assignment="rnn_step_by_step", only=("lstm_forward",))
+    result = grade_notebook(make_notebook(tmp_path / "nb.ipynb", *cells), config)
+    function = result.functions[0]
+    assert function.status == Status.MISSING
+    assert "lstm_forward_test" not in function.messages[0]  # public_tests.py's, not the student's
+    renamed = [c.replace("def lstm_forward(", "def lstm_forwrd(") for c in solution_cells("rnn_step_by_step.ipynb")]
+    result = grade_notebook(make_notebook(tmp_path / "typo.ipynb", *renamed), config)
+    assert "Did you mean `lstm_forwrd`?" in result.functions[0].messages[0]
