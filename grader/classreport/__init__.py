@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ..similarity import DEFAULT_MIN_SHARED, DEFAULT_THRESHOLD, SimilarityResult, similarity
 from . import page
@@ -22,7 +23,7 @@ FRAGMENTS_SHOWN = 40
 __all__ = ["build_report", "load_records", "report_similarity", "similarity_page", "write_report"]
 
 
-def load_records(out: Path) -> list[dict]:
+def load_records(out: Path) -> list[dict[str, Any]]:
     """Every result record under ``out/results`` (or ``out/results.json``); foreign files passed over."""
     records = []
     for path in sorted((out / "results").glob("*.json")):
@@ -42,7 +43,7 @@ def load_records(out: Path) -> list[dict]:
     return records
 
 
-def report_similarity(records: list[dict], *, threshold: float = DEFAULT_THRESHOLD,
+def report_similarity(records: list[dict[str, Any]], *, threshold: float = DEFAULT_THRESHOLD,
                       min_shared: int = DEFAULT_MIN_SHARED) -> tuple[SimilarityResult | None, str]:
     """Similarity of the graded notebooks still at their recorded paths, or None and why not."""
     notebooks = []
@@ -56,7 +57,7 @@ def report_similarity(records: list[dict], *, threshold: float = DEFAULT_THRESHO
     return similarity(notebooks, threshold=threshold, min_shared=min_shared), ""
 
 
-def build_report(records: list[dict], *, title: str = "Class report", source: str = "",
+def build_report(records: list[dict[str, Any]], *, title: str = "Class report", source: str = "",
                  similar: SimilarityResult | None = None, similarity_note: str = "") -> str:
     """The report page for these result records."""
     ordered = sorted(records, key=lambda d: str(d.get("student", "")))

@@ -18,6 +18,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 HARD_BELOW = 0.3
 """A case fewer than this share of the class passed is marked hard."""
@@ -37,7 +38,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
 
 
-def _list(value: object) -> list:
+def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
@@ -98,7 +99,7 @@ class Student:
         return next((f for f in self.functions if f.name == name), None)
 
 
-def student_from_record(key: str, data: dict) -> Student:
+def student_from_record(key: str, data: dict[str, Any]) -> Student:
     functions = []
     for f in _list(data.get("functions")):
         if not isinstance(f, dict):
@@ -226,7 +227,11 @@ def function_stats(students: list[Student]) -> list[FunctionStats]:
     graded = [s for s in students if s.graded]
     result = []
     for name in function_order(graded):
-        rows = [(s, s.function(name)) for s in graded if s.function(name) is not None]
+        rows: list[tuple[Student, Function]] = []
+        for student in graded:
+            found = student.function(name)
+            if found is not None:
+                rows.append((student, found))
         statuses = Counter(f.status for _, f in rows)
         case_names: list[tuple[str, bool]] = []
         for _, f in rows:
@@ -237,10 +242,10 @@ def function_stats(students: list[Student]) -> list[FunctionStats]:
         for case_name, hidden in case_names:
             passed, rest = [], []
             for student, f in rows:
-                case = next((c for c in f.cases if c.name == case_name and c.hidden == hidden), None)
-                if case is None and f.cases:
+                same = next((c for c in f.cases if c.name == case_name and c.hidden == hidden), None)
+                if same is None and f.cases:
                     continue  # this student's version of the function had no such case
-                passed.append(case is not None and case.passed)
+                passed.append(same is not None and same.passed)
                 rest.append(student.score - (f.score if f.section == "required" else 0.0))
             items.append(CaseItem(name, case_name, hidden, len(passed), sum(passed),
                                   sum(passed) / len(passed) if passed else 0.0, point_biserial(passed, rest)))
