@@ -242,3 +242,60 @@ def test_a_batch_writes_the_report_and_a_report_failure_keeps_the_gradebook(tmp_
     batch.write_outputs(out)
     assert (out / "gradebook.csv").is_file()
     assert "class report could not be written" in capsys.readouterr().err
+
+
+def test_a_real_batch_writes_a_report_of_its_results(tmp_path, capsys):
+    """End to end, on the result format the batch writes today: the reference, the starter notebook,
+    a broken file and a reference copied under a hostile file name."""
+    import shutil
+
+    from conftest import ASSIGNMENTS, SOLUTIONS
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "ref.ipynb")
+    shutil.copyfile(ASSIGNMENTS / "dinosaur_island.ipynb", folder / "stub.ipynb")
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / '"><img src=x onerror=alert(1)>.ipynb')
+    (folder / "broken.ipynb").write_text('{"cells": [')
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--no-color"]) == 0
+    text = (tmp_path / "out" / "report.html").read_text()
+    parser = Elements()
+    parser.feed(text)
+    assert not [t for t, _ in parser.tags if t == "img"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text  # the notebook's path, shown as text
+    for student in ("ref", "stub", "broken"):
+        assert f">{student}</a>" in text
+    assert "not graded" in text and "TODO" in text
+    assert "report" not in capsys.readouterr().err  # written without a note
+
+
+def test_the_similarity_page_escapes_student_code_and_names(tmp_path):
+    from conftest import make_notebook, replace_function, solution_cells
+    from grader.classreport import similarity_page
+    from grader.similarity import similarity
+
+    own = (
+        "# GRADED FUNCTION: rnn_cell_forward\n\n"
+        "def rnn_cell_forward(xt, a_prev, parameters):\n"
+        "    ### START CODE HERE ###\n"
+        "    note = '</pre><script>window.__pwned=1</script>'  # </details><img src=x onerror=alert(1)>\n"
+        "    pre = parameters['Waa'] @ a_prev + parameters['Wax'] @ xt + parameters['ba']\n"
+        "    a_next = np.tanh(pre)\n"
+        "    scores = parameters['Wya'] @ a_next + parameters['by']\n"
+        "    yt_pred = np.exp(scores) / np.exp(scores).sum(axis=0)\n"
+        "    cache = (a_next, a_prev, xt, parameters)\n"
+        "    ### END CODE HERE ###\n"
+        "    return a_next, yt_pred, cache\n")
+    cells = replace_function(solution_cells("rnn_step_by_step.ipynb"), "rnn_cell_forward", own)
+    first = make_notebook(tmp_path / "first.ipynb", *cells)
+    second = make_notebook(tmp_path / "second.ipynb", *cells)
+    result = similarity([(HOSTILE, first), ("javascript:alert(1)", second)])
+    assert len(result.pairs) == 1
+    text = similarity_page(result, source=HOSTILE)
+    parser = Elements()
+    parser.feed(text)
+    assert [tag for tag, _ in parser.tags].count("script") == 1
+    assert not [t for t, _ in parser.tags if t == "img"]
+    assert all(attrs["href"].startswith("#") for _, attrs in parser.tags if "href" in attrs)
+    assert "&lt;/pre&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;" in text
+    assert "not a verdict" in text
