@@ -232,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.demo and (len(paths) > 1 or any(Path(p).is_dir() or (any(c in p for c in "*?[")
                                                                           and not Path(p).exists()) for p in paths)):
             raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
+        if any(p.lower().endswith(".zip") for p in paths):  # an LMS download: a class, not a notebook
+            raise UsageError("a zip is graded as a class (an LMS download): add --out DIR for the gradebook and results")
         return _grade_each(paths, config, args, console)
     except GraderError as error:
         _fail_line(error.message)

@@ -158,3 +158,11 @@ def test_not_a_zip_and_a_foreign_destination(tmp_path):
     (tmp_path / "out" / "real").mkdir(parents=True)
     with pytest.raises(ArchiveError, match="not unpacked by grade"):
         unpack_archives([str(real)], tmp_path / "out")
+
+
+def test_a_zip_without_out_says_what_to_add(tmp_path, capsys):
+    from grader.cli import main
+
+    archive = _zip(tmp_path / "submissions.zip", {"smithj_12345_67890_rnn.ipynb": NOTEBOOK})
+    assert main([str(archive)]) == 2
+    assert "add --out DIR" in capsys.readouterr().err
