@@ -200,8 +200,10 @@ def extract_zip(archive: Path, destination: Path, limits: Limits = DEFAULT_LIMIT
                 stamp = time.mktime(info.date_time + (0, 0, -1))
                 target.chmod(0o644)
                 os.utime(target, (stamp, stamp), follow_symlinks=False)
-            except (OSError, ValueError, zipfile.BadZipFile) as error:  # e.g. a file and a folder of one name
+            except (OSError, ValueError, OverflowError, zipfile.BadZipFile) as error:  # a file and a folder of one name
                 notes.append(f"{archive}: entry {info.filename!r} left out ({error})")
+            except (NotImplementedError, RuntimeError) as error:  # an unsupported compression, an encrypted entry
+                notes.append(f"{archive}: entry {info.filename!r} left out ({error}); unpack the archive yourself")
     return notes
 
 
@@ -224,13 +226,19 @@ def _copy_capped(handle: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, l
 def unpack_archives(paths: list[str], into: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[str], list[str]]:
     """``paths`` with every zip file replaced by the folder it is unpacked into (``into/<name>``),
     and the notes of unpacking. A folder unpacked before is replaced (only one this made)."""
-    result, notes = [], []
+    result, notes, used = [], [], set()
     for item in paths:
         path = Path(item)
         if not (path.suffix.lower() == ".zip" and path.is_file() and not path.is_symlink()):
             result.append(item)
             continue
-        destination = into / (re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("._") or "archive")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).strip("._") or "archive"
+        number = 1
+        while (into / name).resolve() in used:  # two zips of one name in this run: both kept
+            number += 1
+            name = f"{name.rsplit('~', 1)[0]}~{number}"
+        destination = into / name
+        used.add(destination.resolve())
         if destination.exists():
             if not (destination / _MARKER).is_file():
                 raise ArchiveError(f"{destination} exists and was not unpacked by grade: move it away or choose "

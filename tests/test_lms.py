@@ -113,6 +113,17 @@ def test_canvas_zip_unpacks_into_the_output_folder(tmp_path):
     assert again == paths[:1] and (folder / "smithj_12345_67890_rnn.ipynb").read_bytes() == NOTEBOOK
 
 
+def test_two_zips_of_one_name_are_both_kept(tmp_path):
+    first, second = tmp_path / "a" / "submissions.zip", tmp_path / "b" / "submissions.zip"
+    for path, name in ((first, "smithj_1_10_rnn.ipynb"), (second, "doej_2_20_rnn.ipynb")):
+        path.parent.mkdir()
+        _zip(path, {name: NOTEBOOK})
+    paths, _ = unpack_archives([str(first), str(second)], tmp_path / "out")
+    assert [Path(p).name for p in paths] == ["submissions", "submissions~2"]
+    entries, _ = discover(paths)
+    assert sorted(e.student for e in entries) == ["1", "2"]
+
+
 def test_unsafe_entries_are_left_out_with_a_note(tmp_path):
     archive = _zip(tmp_path / "evil.zip", {
         "../escape.ipynb": b"x", "/abs/path.ipynb": b"x", "ok/..\\..\\win.ipynb": b"x", "C:/drive.ipynb": b"x",
