@@ -56,8 +56,13 @@ def failure_json(message: str, seconds: float = 0.0) -> dict[str, Any]:
             "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
 
 
-def _lines(*parts: Any) -> str:
-    return "\n".join(str(part) for part in parts if part)
+#: Characters kept per test output and for the overall output (tracebacks and printed text can be long).
+OUTPUT_CAP = 8_000
+
+
+def _lines(*parts: Any, cap: int = OUTPUT_CAP) -> str:
+    text = "\n".join(str(part) for part in parts if part)
+    return text if len(text) <= cap else text[:cap] + f"\n... ({len(text) - cap} more characters cut)"
 
 
 def _split(function: FunctionResult) -> tuple[float, float, float, float]:
@@ -75,8 +80,11 @@ def _split(function: FunctionResult) -> tuple[float, float, float, float]:
 
 def _test(name: str, number: str, score: float, max_score: float, passed: bool, output: str,
           visibility: str) -> dict[str, Any]:
+    """One test; "passed" only with every case passed and the full points (a hard-coded answer that
+    passes the published case but scores 0 shows as failed)."""
+    full = score >= max_score - 1e-9
     return {"name": name, "name_format": "text", "number": number, "score": score, "max_score": max_score,
-            "status": "passed" if passed else "failed", "output": output, "output_format": "text",
+            "status": "passed" if passed and full else "failed", "output": output, "output_format": "text",
             "visibility": visibility}
 
 
@@ -90,7 +98,8 @@ def _function_tests(function: FunctionResult, index: int) -> list[dict[str, Any]
     shown = _lines(head, *(f"{case.name}: {case.message}" for case in published if not case.passed))
     if not required or not hidden:
         score, max_score = (function.score, function.max_score) if required else (0.0, 0.0)
-        return [_test(name, f"{index}.1", score, max_score, function.score >= function.max_score, shown, "visible")]
+        passed = function.status.value == "passed"
+        return [_test(name, f"{index}.1", score, max_score, passed, shown, "visible")]
     visible_score, visible_max, hidden_score, hidden_max = _split(function)
     passed = sum(case.passed for case in hidden)
     hidden_text = _lines(f"{passed} of {len(hidden)} hidden cases passed",
@@ -109,7 +118,8 @@ def results_json(result: NotebookResult) -> dict[str, Any]:
     summary = _lines(f"{result.assignment}: {result.score:g} / {result.max_score:g}"
                      + (f" (optional part {result.optional_score:g} / {result.optional_max_score:g}, not counted)"
                         if result.optional_max_score else ""),
-                     *result.notes, *(["Cells that failed while loading:", *issues] if issues else []))
+                     *result.notes, *(["Cells that failed while loading:", *issues] if issues else []),
+                     cap=2 * OUTPUT_CAP)
     return {"score": result.score, "execution_time": math.ceil(result.duration), "output": summary,
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 

@@ -81,9 +81,18 @@ def test_published_and_hidden_parts_add_up_to_the_function_score():
     assert tests["partial"]["score"] == pytest.approx(25 / 3) and tests["partial"]["status"] == "passed"
     assert tests["partial: hidden cases"]["status"] == "failed"
     assert tests["hard_coded"]["score"] == 0 and tests["hard_coded: hidden cases"]["score"] == 0
+    assert tests["hard_coded"]["status"] == "failed"                 # passed its published case, scored 0
+    assert tests["extra (optional, not scored)"]["status"] == "passed"
     assert {t["visibility"] for n, t in tests.items() if n.endswith("hidden cases")} == {HIDDEN_VISIBILITY}
     assert tests["no_cases"]["max_score"] == 25 and tests["extra (optional, not scored)"]["max_score"] == 0
     assert data["score"] == pytest.approx(25 + 50 / 3)
+
+
+def test_long_outputs_are_cut():
+    function = FunctionResult("f", "required", 0, 25, Status.ERROR, (CaseResult("published", False, False, "x"),),
+                              traceback="line\n" * 10_000)
+    data = check(results_json(NotebookResult("nb.ipynb", "rnn_step_by_step", "v4", (function,))))
+    assert len(data["tests"][0]["output"]) < 8_100 and "more characters cut" in data["tests"][0]["output"]
 
 
 def test_an_ungradable_notebook_is_a_result_with_its_reason():
