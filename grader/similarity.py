@@ -5,7 +5,8 @@ function is compared (the whole body when a student removed the markers), becaus
 in a notebook is the course's own text. The method is winnowing (Schleimer, Wilkerson and Aiken,
 "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003, the algorithm behind MOSS):
 
-1. Tokens are normalised with Python's ``tokenize``: comments and blank lines dropped, every
+1. Tokens (those of Python's ``tokenize``, scanned by one regular expression for speed) are
+   normalised: comments, blank lines and indentation dropped, a ``;`` per logical line, every
    identifier becomes ``V`` (renamed variables change nothing), every literal ``N`` or ``S``;
    keywords, operators and attribute names (``np.tanh``) are kept, as renaming a variable never
    changes them and they tell independent solutions apart.
@@ -15,8 +16,8 @@ in a notebook is the course's own text. The method is winnowing (Schleimer, Wilk
 3. Fingerprints of the course's own code are discounted: any k-gram found in ``assignments/`` (the
    starter code) or ``solutions/`` (the reference) is removed, so template code and the textbook
    answer do not make everyone look alike. So are fingerprints shared by more than
-   ``common_fraction`` of a large class (MOSS does the same: what half the class writes is the
-   obvious way to write it). Functions still holding the starter placeholders are left out.
+   ``common_fraction`` of a class of at least ``COMMON_MIN_CLASS`` (MOSS does the same: what a
+   large part of the class writes is the obvious way to write it). Functions still holding the starter placeholders are left out.
 4. Per pair and per function: Jaccard (shared / union of the two fingerprint sets) and containment
    (shared / the smaller set). A pair is flagged when one function, or all their functions together,
    reach the threshold with at least ``min_shared`` fingerprints in common (regions are short, and
