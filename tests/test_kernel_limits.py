@@ -1,0 +1,205 @@
+"""Every limit holds in the kernel engine too (``--engine kernel``): hangs are stopped at the cell,
+call and notebook limits, a dead kernel is a "crashed" verdict at once, nothing it started
+survives, output floods cost the grader nothing, and a batch with a hanging notebook completes.
+
+The hostile-notebook tests of the worker engine (tests/test_hostile.py) are run here again, as
+they are, with the engine switched to the kernel. Limits are short (cell 3 s, call 4 s): they stop
+hangs, nothing here asserts how long grading took.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import test_hostile as hostile
+from grader.pipeline import grade_notebook
+from grader.results import Status
+
+from conftest import ROOT, make_notebook
+
+pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+KERNEL = hostile.ONLY.with_changes(engine="kernel", notebook_timeout=180.0)
+
+
+#: The worker engine's limits stay, with more room where a test does not exercise them: a kernel
+#: takes seconds to start again after a crash, and a call's dependency answers are budgeted from
+#: before that restart (so a 4 s call limit could run out while the kernel restarts).
+ROOMY = {"call_timeout": 30.0, "notebook_timeout": 180.0}
+#: Where a call must hang until its limit: long enough to cover the kernel's restart (see above).
+HANGING_CALL = {"call_timeout": 15.0, "notebook_timeout": 180.0}
+
+#: (test in test_hostile, its parameters, limits changed): hangs, crashes, exits, limits, forks, floods.
+HOSTILE_CASES = [
+    ("test_infinite_loop_in_function_times_out_alone", {}, HANGING_CALL),
+    ("test_infinite_loop_at_top_level_is_left_out", {}, ROOMY),
+    ("test_memory_bomb", {"bomb": "np.ones((10**6, 10**6))"}, ROOMY),
+    ("test_memory_bomb", {"bomb": "x = []\nwhile True:\n    x.append(bytearray(10**8))"}, ROOMY),
+    ("test_fork_bomb_at_load", {}, ROOMY),
+    ("test_orphaned_background_process_is_killed", {}, ROOMY),
+    ("test_output_flood_is_cut", {}, ROOMY),
+    ("test_disk_fill_is_stopped", {}, ROOMY),
+    ("test_segfault_in_a_function", {}, ROOMY),
+    ("test_segfault_at_load_loses_only_that_cell", {}, ROOMY),
+    ("test_recursion_bomb", {}, ROOMY),
+    ("test_thread_spam", {}, ROOMY),
+    ("test_exiting_early_costs_only_that_function", {"exit_call": "import sys\nsys.exit(0)"}, ROOMY),
+    ("test_exiting_early_costs_only_that_function", {"exit_call": "import os\nos._exit(0)"}, ROOMY),
+    ("test_exiting_early_costs_only_that_function",
+     {"exit_call": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"}, ROOMY),
+    ("test_exiting_at_load_costs_only_that_cell", {}, ROOMY),
+    ("test_forged_result_frames_are_refused", {}, ROOMY),
+    ("test_overall_notebook_time_limit", {}, {}),  # sets its own 5 s notebook limit
+    ("test_grader_process_cannot_be_signalled_or_read", {}, ROOMY),
+]
+
+
+@pytest.mark.parametrize("name, params, limits", HOSTILE_CASES,
+                         ids=[f"{name[5:]}-{i}" for i, (name, _, _) in enumerate(HOSTILE_CASES)])
+def test_hostile_notebooks_with_the_kernel_engine(name, params, limits, tmp_path, monkeypatch):
+    def kernel_grade(path, config):
+        return grade_notebook(path, config.with_changes(engine="kernel", **limits))
+
+    monkeypatch.setattr(hostile, "grade_notebook", kernel_grade)
+    test = getattr(hostile, name)
+    for mark in getattr(test, "pytestmark", []):  # e.g. root only
+        if mark.name == "skipif" and mark.args and mark.args[0]:
+            pytest.skip(mark.kwargs.get("reason", ""))
+    test(tmp_path, **params) if "tmp_path" in test.__code__.co_varnames else test(**params)
+
+
+def test_input_is_refused_and_sleep_times_out(tmp_path):  # C4: the kernel refuses input() its own way
+    path = hostile.notebook(tmp_path, "name = input('your name? ')",
+                            replace={"rnn_cell_forward": hostile.cell_forward("import time\ntime.sleep(10**6)")})
+    result = grade_notebook(path, KERNEL.with_changes(**HANGING_CALL))
+    functions = {f.name: f for f in result.functions}
+    assert any("input" in issue.message for issue in result.cell_issues if issue.kind == "error")
+    hostile.assert_only_cell_forward_lost(functions, Status.TIMEOUT)
+
+
+# --- a dead kernel is a crash, at once -----------------------------------------------------------------
+
+CPU_LIMIT = ("import resource, time\nused = int(time.process_time())\n"
+             "resource.setrlimit(resource.RLIMIT_CPU, (used + 1, used + 60))\nwhile True:\n    pass")
+PATIENT = KERNEL.with_changes(cell_timeout=120, call_timeout=120, notebook_timeout=300)
+"""Limits far beyond what a crash takes to notice: a crash reported as a timeout fails the test."""
+
+
+def test_kernel_killed_by_its_cpu_limit_while_loading_is_a_crashed_cell(tmp_path):
+    result = grade_notebook(hostile.notebook(tmp_path, CPU_LIMIT), PATIENT)
+    assert result.graded and result.score == result.max_score
+    issue = next(issue for issue in result.cell_issues if issue.kind != "error")
+    assert issue.kind == "crashed" and "CPU time limit" in issue.message, result.cell_issues
+
+
+def test_kernel_killed_by_its_cpu_limit_in_a_call_is_a_crashed_function(tmp_path):
+    path = hostile.notebook(tmp_path, replace={"rnn_cell_forward": hostile.cell_forward(CPU_LIMIT)})
+    # the notebook's own test cell calls the function while loading: it is left out there first
+    functions = {f.name: f for f in grade_notebook(path, PATIENT).functions}
+    assert functions["rnn_cell_forward"].status == Status.CRASHED, functions["rnn_cell_forward"].messages
+    assert "CPU time limit" in " ".join(functions["rnn_cell_forward"].messages)
+    hostile.assert_only_cell_forward_lost(functions)
+
+
+# --- nothing survives the kernel --------------------------------------------------------------------------
+
+def _processes_with(marker: str) -> list[str]:
+    alive = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if marker.encode() in cmdline and state != b"Z":
+            alive.append(pid)
+    return alive
+
+
+def test_a_hanging_cell_leaves_no_process_behind(tmp_path):
+    """A busy child in the kernel's own process group, and the kernel looping: both are killed."""
+    marker = f"grader-kernel-busy-{os.getpid()}"
+    cell = (f"import subprocess\nsubprocess.Popen(['sh', '-c', 'while :; do :; done', '{marker}'])\n"
+            "while True:\n    pass")
+    result = grade_notebook(hostile.notebook(tmp_path, cell), KERNEL)
+    assert result.score == result.max_score and any(issue.kind == "timeout" for issue in result.cell_issues)
+    assert not _processes_with(marker)
+    assert not _processes_with(str(tmp_path))  # no kernel or driver of this run either
+
+
+# --- output is bounded: the grader's memory does not grow with it -----------------------------------------
+
+MEASURE = """
+import json, sys
+from grader.config import GradeConfig
+from grader.pipeline import grade_notebook
+
+def peak_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+config = GradeConfig(**json.loads(sys.argv[3]))
+grade_notebook(sys.argv[1], config)          # warm up: every module imported, one kernel run
+before = peak_kb()
+result = grade_notebook(sys.argv[2], config)
+print(json.dumps({"growth_kb": peak_kb() - before, "score": result.score, "max_score": result.max_score,
+                  "issues": [[issue.kind, issue.message[:300]] for issue in result.cell_issues]}))
+"""
+#: What grading a flooding notebook may add to the grader's peak memory. The floods below send
+#: hundreds of megabytes (nbclient alone used to keep them all); a normal run adds a few MB.
+GROWTH_BOUND_MB = 60
+
+
+@pytest.mark.parametrize("flood", [
+    "while True:\n    print('flood ' * 1000)",                                  # prints without end
+    "print('x' * 100_000_000)",                                                 # one huge string
+    "from IPython.display import display\ndisplay({'text/plain': 'y' * 100_000_000}, raw=True)",  # past stdout
+    "'z' * 30_000_000",                                                         # as the cell's result
+])
+def test_output_floods_do_not_grow_the_grader(tmp_path, flood):
+    honest = hostile.notebook(tmp_path, name="honest.ipynb")
+    flooding = hostile.notebook(tmp_path, flood, name="flood.ipynb")
+    limits = {"engine": "kernel", "cell_timeout": 3, "call_timeout": 4, "notebook_timeout": 60, "hidden_seed": 0,
+              "hidden_cases": 1, "only": ["rnn_cell_forward", "rnn_forward"]}
+    run = subprocess.run([sys.executable, "-c", MEASURE, str(honest), str(flooding), json.dumps(limits)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert run.returncode == 0, run.stderr[-2000:]
+    measured = json.loads(run.stdout.strip().splitlines()[-1])
+    assert measured["score"] == measured["max_score"], measured
+    assert measured["growth_kb"] < GROWTH_BOUND_MB * 1024, measured
+
+
+# --- a batch with a hanging notebook completes -----------------------------------------------------------
+
+def test_batch_with_hanging_notebooks_completes(tmp_path):
+    """`grade class/ --out grades/ --engine kernel --timeout 20`: a notebook that hangs at load and one
+    that hangs in a graded function cost only themselves; the gradebook is written."""
+    folder, out = tmp_path / "class", tmp_path / "grades"
+    folder.mkdir()
+    hostile.notebook(folder, name="honest1.ipynb")
+    hostile.notebook(folder, name="honest2.ipynb")
+    hostile.notebook(folder, "while True:\n    pass", name="hangs_at_load.ipynb")
+    make_notebook(folder / "hangs_in_call.ipynb", *hostile.base_cells()[:1],
+                  hostile.cell_forward("while True:\n    pass"))
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--engine", "kernel",
+               "--timeout", "20", "--cell-timeout", "3", "--call-timeout", "3", "--jobs", "2", "--seed", "0",
+               "--only", "rnn_cell_forward", "--only", "rnn_forward", "--hidden-cases", "1", "--no-color"]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
+    assert set(rows) == {"honest1", "honest2", "hangs_at_load", "hangs_in_call"}
+    for student in ("honest1", "honest2", "hangs_at_load"):
+        assert float(rows[student]["score"]) == float(rows[student]["max_score"]) > 0, rows[student]
+    assert float(rows["hangs_in_call"]["score"]) < float(rows["hangs_in_call"]["max_score"])
+    assert not _processes_with(str(folder))
