@@ -169,15 +169,28 @@ class BatchSummary:
     """Roster ids with no notebook."""
 
 
-def choose_assignment(entries: list[Entry], config: GradeConfig) -> tuple[str, str]:
-    """The assignment a batch grades: --assignment, else the one most notebooks are (by the graded
-    functions they define; notebook metadata only breaks ties). Notebooks of another assignment are
-    then "not graded: wrong assignment", never graded as what they claim to be."""
+#: The assignment a class was graded as, kept in --out: a rerun or a regrade of a few students grades
+#: the same one (a subset's majority could otherwise be another assignment).
+ASSIGNMENT_FILE = "assignment.json"
+
+
+def choose_assignment(entries: list[Entry], config: GradeConfig, out: Path | None = None) -> tuple[str, str]:
+    """The assignment a batch grades: --assignment, else the one chosen for this ``out`` before,
+    else the one most notebooks are (by the graded functions they define; notebook metadata only
+    breaks ties). Notebooks of another assignment are then "not graded: wrong assignment", never
+    graded as what they claim to be."""
     from .course import ASSIGNMENTS, get_assignment
     from .load import scan_assignment
 
     if config.assignment:
         return get_assignment(config.assignment).name, "chosen with --assignment"
+    if out is not None:
+        try:
+            saved = json.loads((out / ASSIGNMENT_FILE).read_text())["assignment"]
+        except (OSError, ValueError, KeyError, TypeError):
+            saved = None
+        if saved in ASSIGNMENTS:
+            return saved, f"as before for {out} (--assignment to change it)"
     counts = Counter(name for name in (scan_assignment(e.path, config.max_notebook_mb) for e in entries) if name)
     ranked = counts.most_common()
     if not ranked:
@@ -201,8 +214,9 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     out.mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
     config = grading_secret.for_batch(config, out)  # hidden cases keyed with the class's own secret
-    assignment, reason = choose_assignment(entries, config)
+    assignment, reason = choose_assignment(entries, config, out)
     config = config.with_changes(assignment=assignment)  # one assignment per batch, decided before grading
+    atomic_write(out / ASSIGNMENT_FILE, json.dumps({"assignment": assignment}))
     print_ = fingerprint(config)
     others = sorted({str(e.path.resolve().parent) for e in entries} | {str(out.resolve())})
     summary = BatchSummary(total=len(entries), assignment=assignment, assignment_reason=reason)
@@ -510,7 +524,7 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
     if not entries:
         raise UsageError("no notebooks found in " + ", ".join(paths))
     # One assignment per batch, shown before grading (and confirmed in the summary).
-    assignment, reason = choose_assignment(entries, config)
+    assignment, reason = choose_assignment(entries, config, out)
     config = config.with_changes(assignment=assignment)
     console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
     if students:  # --student: regrade just these, leave every other result as it is

@@ -61,6 +61,11 @@ def test_a_notebook_of_another_assignment_is_not_graded_against_it(tmp_path, cap
     assert "dinosaur_island" in mallory["error"] and "--assignment dinosaur_island" in mallory["error"]
     row = next(r for r in csv.DictReader(open(out / "gradebook.csv")) if r["student"] == "mallory")
     assert row["status"] == "not graded" and row["message"].startswith("wrong assignment")
+    # Regrading Mallory alone keeps the class's assignment (her notebook is the majority of one).
+    entries, _ = discover([str(folder)])
+    summary = grade_batch([e for e in entries if e.student == "mallory"], out, CONFIG, jobs=1, force=True)
+    assert summary.assignment == "rnn_step_by_step"
+    assert {d["student"]: d for d in load_results(out)}["mallory"]["error"].startswith("wrong assignment")
 
 
 def test_the_ta_can_name_the_assignment_and_the_majority_does_not_override_it(tmp_path):
