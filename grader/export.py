@@ -9,8 +9,9 @@ or Moodle participant id (``Participant 12345``) that an LMS download gives, els
 User ID, SIS Login ID or email address. Students with a result but no roster row, roster rows with
 no result, notebooks that could not be graded and late work are listed, never dropped silently.
 
-A late policy (``--due``, a penalty per day started, a cap) is applied from the notebook's file time
-(an LMS zip keeps the upload time) and shown in a column of its own beside the raw score.
+A late policy (``--due``, a penalty per day started, a cap) is applied from the submission time the
+LMS gives (Moodle's worksheet), else the notebook's file time (an LMS zip keeps the upload time), and
+shown in a column of its own beside the raw score.
 
 Every text cell is neutralised against formula injection (a leading ``= + - @``, tab or CR gets a
 quote): names and messages come from students and the CSV is opened in spreadsheets.
@@ -22,7 +23,7 @@ import csv
 import io
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -152,8 +153,10 @@ def grades_from(results: list[dict], policy: LatePolicy | None = None) -> list[G
     return grades
 
 
-def _match(grades: list[Grade], keys_of_row: list[tuple[str, ...]], report: ExportReport) -> dict[int, Grade]:
-    """Roster row index -> its grade, by the first of the row's keys that a result is filed under."""
+def _match(grades: list[Grade], keys_of_row: list[tuple[str, ...]], report: ExportReport,
+           times: list[datetime | None] | None = None, policy: LatePolicy | None = None) -> dict[int, Grade]:
+    """Roster row index -> its grade, by the first of the row's keys that a result is filed under.
+    ``times``: the submission time the LMS gives per row, preferred to the file's for the late policy."""
     by_student = {grade.student: grade for grade in grades}
     matched: dict[int, Grade] = {}
     used: set[str] = set()
@@ -163,6 +166,11 @@ def _match(grades: list[Grade], keys_of_row: list[tuple[str, ...]], report: Expo
                 matched[index] = by_student[key]
                 used.add(key)
                 break
+    if times and policy:
+        for index, grade in matched.items():
+            if times[index] is not None:
+                days, percent = policy.penalty(times[index])
+                matched[index] = replace(grade, submitted=times[index], late_days=days, late_percent=percent)
     report.not_in_roster = sorted(set(by_student) - used)
     for grade in matched.values():
         if not grade.graded:
@@ -231,7 +239,8 @@ def moodle_csv(worksheet_text: str, grades: list[Grade], policy: LatePolicy | No
     report = ExportReport()
     keys = [(row["Identifier"].removeprefix(MOODLE_PARTICIPANT).strip(), row.get("Email address", ""),
              row.get("ID number", "")) for row in rows]
-    matched = _match(grades, keys, report)
+    times = [_moodle_time(row.get("Last modified (submission)", "")) for row in rows]
+    matched = _match(grades, keys, report, times, policy)
     table: list[list[Any]] = [columns]
     for index, row in enumerate(rows):
         grade = matched.get(index)
@@ -252,6 +261,20 @@ def moodle_csv(worksheet_text: str, grades: list[Grade], policy: LatePolicy | No
                 out["Late-adjusted grade"] = f"{grade.adjusted * scale:.2f}"
         table.append([out.get(name, "") for name in columns])
     return to_csv(table), report
+
+
+#: How Moodle writes dates in the worksheet (English; "-" when there is none).
+MOODLE_TIME_FORMATS = ("%A, %d %B %Y, %I:%M %p", "%A, %d %B %Y, %H:%M")
+
+
+def _moodle_time(text: str) -> datetime | None:
+    """A worksheet date as an aware datetime (Moodle writes the server's local time), or None."""
+    for form in MOODLE_TIME_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), form).astimezone()
+        except ValueError:
+            continue
+    return None
 
 
 def _float(text: str | None) -> float | None:

@@ -99,6 +99,25 @@ def test_moodle_worksheet(tmp_path):
     assert report.unchangeable == ["Locked Person (Participant 5)"] and report.no_result == ["Bo Li (Participant 88)"]
 
 
+def test_moodle_late_policy_uses_the_worksheet_submission_time(tmp_path):
+    out = tmp_path / "grades"
+    due = datetime(2026, 11, 20, 22, 0).astimezone()
+    files = {}
+    for student in ("4321", "6"):
+        files[student] = tmp_path / f"{student}.ipynb"
+        files[student].write_text("{}")
+        later = (due + timedelta(days=3)).timestamp()
+        os.utime(files[student], (later, later))
+    _result(out, "4321", 80, notebook=files["4321"])  # file 3 days late, but Moodle says 20 November, 23:02
+    _result(out, "6", 80, notebook=files["6"])        # no time in the worksheet: the file's time
+    policy = LatePolicy(due, per_day=5)
+    text, report = moodle_csv(MOODLE_WORKSHEET, grades_from(load_results(out), policy), policy)
+    body = {row[0]: dict(zip(_rows(text)[0], row)) for row in _rows(text)[1:]}
+    assert body["Participant 4321"]["Grade"] == "8.00" and body["Participant 4321"]["Late-adjusted grade"] == "7.60"
+    assert "Late by 1 day(s): 5% penalty (7.60 if applied)" in body["Participant 4321"]["Feedback comments"]
+    assert report.late == ["4321 (1 day(s), -5%)", "6 (3 day(s), -15%)"]
+
+
 def test_cells_are_neutralised_against_formulas():
     assert [cell(v) for v in ["=1+1", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "-3.5", "+4", "plain"]] == [
         "'=1+1", "'+1+1", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "-", "-3.5", "+4", "plain"]
