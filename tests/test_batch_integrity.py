@@ -293,3 +293,24 @@ def test_a_dash_named_file_is_refused_with_a_hint_then_graded_after_double_dash(
     assert {r["student"] for r in csv.DictReader(open(out / "gradebook.csv"))} == {"'-x", "y"}
     assert main([str(folder), "--out", str(tmp_path / "out2"), *options]) == 0  # the folder form
     assert gradebook_csv(load_results(tmp_path / "out2")).count("\n") == 3
+
+
+def test_summary_shows_markup_and_escapes_as_text():
+    """Rich markup that would crash a markup string ("[/]" closes nothing) and terminal escapes, in
+    every student string the summary shows: it renders, literally, with no escape sequence."""
+    from rich.console import Console
+
+    from grader.batch import BatchSummary, summary_renderable
+
+    nasty = "[/][bold red]x[/bold red][link=http://evil]y[/link]\x1b]0;pwned\x07\x1b[2J"
+    results = [{"student": f"s{n}{nasty}", "notebook": f"{nasty}.ipynb", "graded": n == 0, "error": "" if n == 0
+                else f"wrong assignment: {nasty}", "score": 10, "max_score": 100,
+                "functions": [{"name": nasty, "status": "failed", "section": "required", "score": 0, "max_score": 25}]}
+               for n in range(2)]
+    summary = BatchSummary(total=2, graded=1, failed=1, problems=[f"note {nasty}"], durations={f"s0{nasty}": 1.0},
+                           assignment="rnn_step_by_step", assignment_reason="chosen with --assignment")
+    buffer = io.StringIO()
+    Console(file=buffer, width=400, color_system=None).print(summary_renderable(results, summary))
+    text = buffer.getvalue()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "[/][bold red]x[/bold red][link=http://evil]y[/link]" in text
