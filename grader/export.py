@@ -189,6 +189,12 @@ def _number(value: float) -> float | int:
 
 # --- Canvas ---------------------------------------------------------------------------------
 
+def default_column(results: list[dict]) -> str:
+    """The assignment most results are of (``rnn_step_by_step`` -> "rnn_step_by_step (autograder)")."""
+    names = [data.get("assignment") for data in results if data.get("assignment")]
+    return f"{max(set(names), key=names.count)} (autograder)" if names else "Autograder"
+
+
 def read_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [name.strip() for name in (reader.fieldnames or [])]
@@ -305,9 +311,10 @@ def main(argv: Sequence[str], console: Any) -> int:
     target.add_argument("--canvas", type=Path, metavar="ROSTER", help="Canvas gradebook export (CSV)")
     target.add_argument("--moodle", type=Path, metavar="WORKSHEET", help="Moodle grading worksheet (CSV)")
     parser.add_argument("-o", "--output", type=Path, help="the CSV to write (default: OUT/canvas.csv or OUT/moodle.csv)")
-    parser.add_argument("--column", default="Autograder",
+    parser.add_argument("--column",
                         help="Canvas: the assignment column (Canvas's own name, with its id, to update an existing "
-                             "assignment, e.g. 'RNN step by step (123456)')")
+                             "assignment, e.g. 'RNN step by step (123456)'; default: the graded assignment's name, "
+                             "which Canvas imports as a new assignment)")
     parser.add_argument("--due", type=_due, help="late policy: the deadline")
     parser.add_argument("--late-penalty", type=float, default=0.0, metavar="PCT", help="percent per day late")
     parser.add_argument("--late-cap", type=float, default=100.0, metavar="PCT", help="at most this percent")
@@ -324,7 +331,7 @@ def main(argv: Sequence[str], console: Any) -> int:
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{source}: cannot read it ({error})") from None
     if args.canvas:
-        written, report = canvas_csv(text, grades, args.column, policy)
+        written, report = canvas_csv(text, grades, args.column or default_column(results), policy)
     else:
         written, report = moodle_csv(text, grades, policy)
     output = args.output or args.out / ("canvas.csv" if args.canvas else "moodle.csv")

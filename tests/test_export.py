@@ -164,6 +164,15 @@ def test_export_command(out, tmp_path, capsys):
     assert main(["export", str(tmp_path / "nothing"), "--canvas", str(roster)]) == 2
 
 
+def test_default_column_is_the_graded_assignment():
+    from grader.export import default_column
+
+    assert default_column([{"assignment": "rnn_step_by_step"}, {"assignment": None},
+                           {"assignment": "rnn_step_by_step"}, {"assignment": "dinosaur_island"}]) == \
+        "rnn_step_by_step (autograder)"
+    assert default_column([{"assignment": None}]) == "Autograder"
+
+
 def test_a_roster_without_ids_is_refused():
     with pytest.raises(UsageError, match="no ID column"):
         canvas_csv("Student,Section\nA,B\n", [], "X")
