@@ -166,10 +166,10 @@ def release_main(argv: Sequence[str], console: Console) -> int:
     if root is None:
         raise UsageError("grade release works in the grader's source checkout (the folder with pyproject.toml "
                          "and solutions/): cd there, or pass --root CHECKOUT")
-    console.print(f"checkout: {root}")
+    console.print(f"checkout: {root}", soft_wrap=True)  # paths stay whole, for people and scripts
     stale = release(root, check=args.check)
     for item in stale:
-        console.print(f"{'stale' if args.check else 'updated'}: {item.path}: {item.reason}")
+        console.print(f"{'stale' if args.check else 'updated'}: {item.path}: {item.reason}", soft_wrap=True)
     if args.check:
         console.print("up to date" if not stale else f"{len(stale)} stale file(s): run `grade release`")
         return EXIT_LOW_SCORE if stale else EXIT_OK
