@@ -25,6 +25,7 @@ from rich.text import Text
 from .batch import Entry, atomic_write, grade_batch, load_results, write_outputs
 from .config import GradeConfig
 from .errors import UsageError
+from .secret import BATCH_SECRET_NAME
 
 _ITEM_SCRATCH = ".regrade-item"
 
@@ -127,9 +128,8 @@ def regrade_item(entries: list[Entry], out: Path, item: str, config: GradeConfig
     scratch = out / _ITEM_SCRATCH
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    for name in (".grader-secret",):  # the same hidden cases as the batch that made the results
-        if (out / name).is_file():
-            shutil.copy2(out / name, scratch / name)
+    if (out / BATCH_SECRET_NAME).is_file():  # the same hidden cases as the batch that made the results
+        shutil.copy2(out / BATCH_SECRET_NAME, scratch / BATCH_SECRET_NAME)
     try:
         # The worker must not see the class's results either (the batch hides only its own output folder).
         config = config.with_changes(only=(item,), hide_paths=config.hide_paths + (str(out.resolve()),))
