@@ -31,7 +31,9 @@ _ITEM_SCRATCH = ".regrade-item"
 
 
 def select(entries: list[Entry], students: Sequence[str]) -> list[Entry]:
-    """The entries of ``students``; an id with no submission is an error naming the ids there are."""
+    """The entries of ``students`` (each may be a comma-separated list); an id with no submission is
+    an error naming the ids there are."""
+    students = [name.strip() for item in students for name in item.split(",") if name.strip()]
     chosen = [entry for entry in entries if entry.student in students]
     unknown = sorted(set(students) - {entry.student for entry in chosen})
     if unknown:

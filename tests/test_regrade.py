@@ -75,6 +75,19 @@ def test_canvas_zip_then_regrade_one_student(tmp_path, capsys):
     assert main(["regrade", str(out), "nobody"]) == 2
 
 
+def test_select_takes_lists_and_names_the_ids_there_are(tmp_path):
+    import pytest
+
+    from grader.batch import Entry
+    from grader.errors import UsageError
+    from grader.regrade import select
+
+    entries = [Entry(name, tmp_path / f"{name}.ipynb") for name in ("a", "b", "c")]
+    assert [e.student for e in select(entries, ["a,c"])] == ["a", "c"]
+    with pytest.raises(UsageError, match=r"--student zz: no submission with that id \(there are: a, b, c\)"):
+        select(entries, ["b", "zz"])
+
+
 def test_merge_item_replaces_one_function_and_recomputes_totals():
     from grader.regrade import merge_item, with_history
 
