@@ -18,6 +18,7 @@ holds a socket to the kernel. The driver polls the kernel: when it dies (exit, s
 the driver writes how to ``kernel.status`` and exits, so the grader sees its pipe close at once.
 """
 import asyncio
+import importlib
 import importlib.util
 import json
 import os
@@ -27,7 +28,6 @@ import select
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire  # noqa: E402  (a sibling file, as for the worker)
@@ -117,6 +117,8 @@ class Kernel:
         self.process = self.manager.provisioner.process
         self.client = self.manager.client(context=self.context)
         self.client.start_channels(stdin=False)  # input() raises at once, as in the worker
+        for name in ("nbformat", "nbclient"):  # imported while the kernel boots: the two overlap
+            importlib.import_module(name)
         await self.client.wait_for_ready(timeout=60)
 
     def _give(self, path):
@@ -127,12 +129,12 @@ class Kernel:
     def exit_code(self):
         return None if self.process is None else self.process.poll()
 
-    def record_death(self):
+    def record_death(self, reason=None):
         """Tell the grader how the kernel ended: a file in the grader's own log folder, which the
         kernel can neither see nor forge."""
         path = os.path.join(self.config["logdir"], STATUS_FILE)
         with open(path + ".tmp", "w") as handle:
-            handle.write(exit_description(self.exit_code()))
+            handle.write(reason or exit_description(self.exit_code()))
         os.replace(path + ".tmp", path)
 
     def kill(self):
@@ -202,7 +204,7 @@ def error_report(content):
 
 
 async def run_cells(kernel, request, req_fd, resp_fd, output_cap):
-    """Run the cells one by one; False when the kernel died (its status is recorded)."""
+    """Run the cells one by one. None when all ran, else why the kernel's run ended."""
     import nbformat
 
     cells = request["payload"]["value"]
@@ -232,11 +234,15 @@ async def run_cells(kernel, request, req_fd, resp_fd, output_cap):
                 raise EOFError("the grader went away")
         # Anything but a normal end (the kernel died, or it sent what nbclient cannot take) ends
         # the kernel's run here: the grader reports this cell as having crashed it.
-        if not task.done() or task.cancelled() or task.exception() is not None:
-            return False
+        if kernel.exit_code() is not None:
+            return exit_description(kernel.exit_code())
+        if not task.done() or task.cancelled():
+            return "the kernel stopped answering"
+        if task.exception() is not None:
+            return "the kernel sent what nbclient could not process (%s)" % type(task.exception()).__name__
         notebook.cells[position].outputs = []  # nothing is kept between cells
         send(resp_fd, {"op": "cell_done", "index": cell["index"], "error": errors.pop(position, None)})
-    return kernel.exit_code() is None
+    return None
 
 
 def relay(kernel, grader_in, grader_out, kernel_in, kernel_out):
@@ -309,8 +315,9 @@ async def drive(config):
         request = receive(req_fd, reader)
         if request.get("op") != "load":
             return
-        if not await run_cells(kernel, request, req_fd, resp_fd, int(config.get("output_cap", 20_000))):
-            kernel.record_death()
+        ended = await run_cells(kernel, request, req_fd, resp_fd, int(config.get("output_cap", 20_000)))
+        if ended is not None:
+            kernel.record_death(ended)
             return
         request_path, response_path = kernel.make_fifos()
         # O_RDWR: opening never blocks, whichever side comes first; death is seen by polling.
