@@ -128,35 +128,39 @@ def normalise(source: str) -> list[Token]:
     agree on every notebook we have). A regular expression does the scanning: ``tokenize`` is a
     generator in pure Python and was most of the time of a 300-notebook comparison."""
     tokens: list[Token] = []
+    add, is_keyword, nesting = tokens.append, keyword.iskeyword, _NESTING.get  # bound once: a hot loop
     line, depth, previous = 1, 0, ""
     for match in _TOKEN.finditer(source):
         kind = match.lastgroup
-        text = match.group(kind) if kind else match.group()
         if kind == "name":
-            normal = text if keyword.iskeyword(text) or previous == "." else "V"
-        elif kind == "string":
-            normal = "S"
-        elif kind == "number":
-            normal = "N"
+            text = match.group(kind)
+            add(Token(text if previous == "." or is_keyword(text) else "V", line))
         elif kind == "op":
-            normal = text
-            depth = max(0, depth + (text in "([{") - (text in ")]}"))
+            text = match.group(kind)
+            depth = max(0, depth + nesting(text, 0))
+            add(Token(text, line))
         elif kind == "newline":
             if depth == 0 and tokens and tokens[-1].text != ";":
-                tokens.append(Token(";", line))
+                add(Token(";", line))
             line += 1
             continue
-        else:  # a comment, blanks, a line continuation, or a stray character
+        elif kind == "number":
+            text = match.group(kind)
+            add(Token("N", line))
+        elif kind == "string":
+            text = match.group(kind)
+            add(Token("S", line))
             line += text.count("\n")
+        else:  # a comment, a line continuation, or a stray character
+            line += match.group().count("\n")
             continue
-        tokens.append(Token(normal, line))
-        line += text.count("\n")
         previous = text
     if tokens and tokens[-1].text != ";":
-        tokens.append(Token(";", line))
+        add(Token(";", line))
     return tokens
 
 
+_NESTING = {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}
 _QUOTE3 = '"' * 3
 _TOKEN = re.compile("|".join([
     r"[ \t\f\r]*(?:(?P<comment>#[^\n]*)",
@@ -207,18 +211,21 @@ def winnow(grams: list[tuple[int, int, int]], window: int = WINDOW) -> list[tupl
     A text shorter than one window keeps its smallest hash, so short regions are not lost."""
     if not grams:
         return []
-    if len(grams) <= window:
-        return [min(grams, key=lambda g: g[0])]
-    chosen: list[tuple[int, int, int]] = []
+    # Schleimer et al.'s robust winnowing: the window's minimum is recomputed only when it leaves
+    # the window; a new hash at or below it (rightmost on ties) takes its place.
     hashes = [gram[0] for gram in grams]
-    last = -1
-    for start in range(len(grams) - window + 1):
-        values = hashes[start:start + window]
-        smallest = min(values)
-        position = start + window - 1 - values[::-1].index(smallest)  # the rightmost smallest
-        if position != last:
-            chosen.append(grams[position])
-            last = position
+    first = hashes[:window]
+    smallest = len(first) - 1 - first[::-1].index(min(first))
+    chosen = [grams[smallest]]
+    for end in range(window, len(hashes)):
+        start = end - window + 1
+        if smallest < start:
+            values = hashes[start:end + 1]
+            smallest = end - values[::-1].index(min(values))
+            chosen.append(grams[smallest])
+        elif hashes[end] <= hashes[smallest]:
+            smallest = end
+            chosen.append(grams[smallest])
     return chosen
 
 
@@ -233,10 +240,10 @@ def region_lines(source: str) -> tuple[int, ...]:
 
 def region_tokens(source: str, lines: tuple[int, ...]) -> list[Token]:
     """The normalised tokens of ``lines`` of ``source``, read as one piece with indentation stripped
-    (regions start at any depth; only they are tokenized, not the whole function)."""
+    (regions start at any depth; only they are tokenized, not the whole function). A token's line
+    is its position in ``lines``, 1-based."""
     text = source.split("\n")
-    tokens = normalise("\n".join(text[number - 1].strip() for number in lines if number <= len(text)))
-    return [Token(token.text, lines[token.line - 1]) for token in tokens]
+    return normalise("\n".join(text[number - 1].strip() for number in lines if number <= len(text)))
 
 
 def function_print(name: str, source: str, discount: frozenset[int] = frozenset()) -> FunctionPrint:
@@ -244,7 +251,7 @@ def function_print(name: str, source: str, discount: frozenset[int] = frozenset(
     found: dict[int, set[int]] = defaultdict(set)
     for value, first, last in winnow(kgrams(region_tokens(source, lines))):
         if value not in discount:
-            found[value].update(range(first, last + 1))
+            found[value].update(lines[position - 1] for position in range(first, last + 1))
     return FunctionPrint(name, source, lines, {value: tuple(sorted(covered)) for value, covered in found.items()})
 
 

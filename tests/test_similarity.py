@@ -129,6 +129,23 @@ def test_fingerprints_are_the_same_from_run_to_run():
     assert len(runs) == 1 and str(kgrams(normalise("a = np.dot(W, x) + b"))) in runs.pop()
 
 
+def test_winnowing_keeps_the_rightmost_minimum_of_every_window():
+    import random
+
+    generator = random.Random(5)
+    for _ in range(300):
+        hashes = [generator.randrange(6) for _ in range(generator.randrange(1, 40))]  # many ties
+        grams = [(value, position, position) for position, value in enumerate(hashes)]
+        expected, last = [], -1
+        for start in range(max(1, len(hashes) - WINDOW + 1)):
+            window = hashes[start:start + WINDOW]
+            position = start + len(window) - 1 - window[::-1].index(min(window))
+            if position != last:
+                expected.append(grams[position])
+                last = position
+        assert winnow(grams) == expected
+
+
 def test_only_the_code_here_regions_are_compared():
     source = ("def f(x):\n    y = np.exp(x) * 2 + np.log(x)\n    ### START CODE HERE ###\n"
               "    z = np.tanh(np.dot(W, y) + b)\n    ### END CODE HERE ###\n    return z\n")
