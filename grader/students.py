@@ -90,16 +90,26 @@ class Identified:
     ambiguous: bool = False
 
 
-def _match(name: str, roster: Roster) -> tuple[str | None, bool, str]:
+def _indexes(roster: Roster) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Roster ids by each identifying value, as it is and normalised."""
+    exact: dict[str, set[str]] = {}
+    loose: dict[str, set[str]] = {}
+    for student, keys in zip(roster.ids, roster.keys):
+        for key in keys:
+            exact.setdefault(key, set()).add(student)
+            loose.setdefault(_key(key), set()).add(student)
+    return exact, loose
+
+
+def _match(name: str, indexes: tuple[dict[str, set[str]], dict[str, set[str]]]) -> tuple[str | None, bool, str]:
     """The roster id a notebook name belongs to, whether the match is exact, and a note."""
-    exact = {roster.ids[row] for row, keys in enumerate(roster.keys) if name in keys}
+    exact, loose = indexes[0].get(name, set()), indexes[1].get(_key(name), set())
     if len(exact) == 1:
-        return exact.pop(), True, ""
-    loose = {roster.ids[row] for row, keys in enumerate(roster.keys) if _key(name) in {_key(k) for k in keys}}
+        return next(iter(exact)), True, ""
     if len(exact) > 1 or len(loose) > 1:
         return None, False, f"matches several roster rows ({', '.join(sorted(exact or loose))})"
     if loose:
-        return loose.pop(), False, ""
+        return next(iter(loose)), False, ""
     return None, False, "matches no roster entry"
 
 
@@ -108,11 +118,12 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None) -> t
     problems a TA must look at. The result does not depend on the order of ``found``."""
     problems: list[str] = []
     claims: list[tuple[str, bool, str, Path, str]] = []  # (id, exact, name, path, note)
+    indexes = _indexes(roster) if roster is not None else ({}, {})
     for name, path in found:
         if roster is None:
             claims.append((safe_id(name), safe_id(name) == name, name, path, ""))
             continue
-        matched, exact, note = _match(name, roster)
+        matched, exact, note = _match(name, indexes)
         if matched is None:
             problems.append(f"{path}: {note}; graded as {safe_id(name)!r}")
             claims.append((safe_id(name), False, name, path, note))
