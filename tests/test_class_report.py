@@ -299,3 +299,9 @@ def test_the_similarity_page_escapes_student_code_and_names(tmp_path):
     assert all(attrs["href"].startswith("#") for _, attrs in parser.tags if "href" in attrs)
     assert "&lt;/pre&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;" in text
     assert "not a verdict" in text
+
+
+def test_an_empty_class_and_a_class_nobody_could_grade_still_render():
+    assert "No graded notebook" in build_report([])
+    text = build_report([record("x", [], error="/c/x.ipynb: is an empty file (0 bytes), not a notebook")])
+    assert "is an empty file" in text and "NOT GRADED" in text
