@@ -2,7 +2,7 @@
 
     discover(paths)            -> Submission entries with student ids (three common layouts)
     grade_batch(entries, out)  -> grades what is not graded yet, writing each result atomically
-    write_outputs(out)         -> gradebook.csv, results.json, gradescope/, feedback/ from every result
+    write_outputs(out)         -> gradebook.csv, results.json, gradescope/, feedback/, report.html from every result
 
 Layouts understood: a flat folder of notebooks (student id = file name), nbgrader's
 ``submitted/<student>/<assignment>/*.ipynb``, and one folder per student. Two notebooks that map to
@@ -560,5 +560,6 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         summary.missing = missing_from(class_roster, [d["student"] for d in results])
     console.print(summary_renderable(results, summary))
     console.print(textsafe.terminal(f"done in {time.monotonic() - started:.1f}s: {out / 'gradebook.csv'}, "
-                                    f"{out / 'results.json'}, {out / 'feedback'}/, {out / 'gradescope'}/"))
+                                    f"{out / 'results.json'}, {out / 'feedback'}/, {out / 'gradescope'}/, "
+                                    f"{out / 'report.html'}"))
     return 0
