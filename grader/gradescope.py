@@ -37,6 +37,7 @@ from typing import Any, Sequence
 from .config import DEFAULT_NOTEBOOK_TIMEOUT, GradeConfig
 from .errors import GraderError, UsageError
 from .results import FunctionResult, NotebookResult
+from .textsafe import clean
 
 ROOT_ENV = "GRADER_AUTOGRADER_ROOT"
 DEFAULT_ROOT = "/autograder"
@@ -52,7 +53,7 @@ _JUNK_PARTS = (".ipynb_checkpoints", "__MACOSX")
 
 def failure_json(message: str, seconds: float = 0.0) -> dict[str, Any]:
     """A result for a submission that could not be graded: score 0 and what to do."""
-    return {"score": 0.0, "execution_time": math.ceil(seconds), "output": message, "output_format": "text",
+    return {"score": 0.0, "execution_time": math.ceil(seconds), "output": clean(message), "output_format": "text",
             "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
 
 
@@ -61,7 +62,7 @@ OUTPUT_CAP = 8_000
 
 
 def _lines(*parts: Any, cap: int = OUTPUT_CAP) -> str:
-    text = "\n".join(str(part) for part in parts if part)
+    text = clean("\n".join(str(part) for part in parts if part))  # student text: no control characters
     return text if len(text) <= cap else text[:cap] + f"\n... ({len(text) - cap} more characters cut)"
 
 
