@@ -38,6 +38,7 @@ def report_main(argv: Sequence[str], console: Any) -> int:
 
 def similarity_main(argv: Sequence[str], console: Any) -> int:
     from ..batch import discover
+    from ..textsafe import terminal
     from . import _atomic_write, similarity_page
     from ..similarity import similarity
 
@@ -57,6 +58,6 @@ def similarity_main(argv: Sequence[str], console: Any) -> int:
     result = similarity([(e.student, e.path) for e in entries], threshold=args.threshold, min_shared=args.min_shared)
     _atomic_write(args.output, similarity_page(result, ", ".join(args.paths)))
     for problem in problems:
-        console.print(f"note: {problem}", markup=False)
+        console.print(terminal(f"note: {problem}"))  # a file name: no escape sequences reach the terminal
     console.print(f"{len(result.pairs)} pair(s) flagged among {len(entries)} notebooks: {args.output}", markup=False)
     return EXIT_OK

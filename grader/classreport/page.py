@@ -6,7 +6,6 @@ never at anything a student wrote.
 """
 from __future__ import annotations
 
-import html
 from typing import Callable, Collection, Iterable
 
 from ..similarity import K, WINDOW, Pair, SimilarityResult
@@ -17,7 +16,9 @@ from .stats import (DISCRIMINATING_FROM, HARD_BELOW, STATUS_LABELS, STATUSES, At
 
 
 def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    from ..textsafe import html as safe_html  # escaped, and no control characters or bidi overrides
+
+    return safe_html(value)
 
 
 def _pct(value: float | None) -> str:
