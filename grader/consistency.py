@@ -22,7 +22,7 @@ from typing import Any
 
 from .course.spec import AssignmentSpec
 from .drift import differences
-from .errors import GraderError
+from .errors import CourseMaterialError
 from .expected import StoredCase, compute_expectation, to_json
 from .judges import judge_for
 from .resources import digest
@@ -212,7 +212,7 @@ def _stamp(key: tuple[str, ...]) -> Path:
 
 def verify_reference(spec: AssignmentSpec, stored: dict[str, list[StoredCase]], references: dict,
                      materials: dict) -> None:
-    """Raise a GraderError for the instructor when the reference fails its own stored cases."""
+    """Raise a CourseMaterialError for the instructor when the reference fails its own stored cases."""
     solutions, expected = materials.get("solutions") or {}, materials.get("expected") or {}
     # The grader's own code is in the key too: a change of how cases are built or compared re-checks.
     key = (spec.name, solutions.get("sha256", ""), expected.get("sha256", ""), digest(Path(__file__).resolve().parent))
@@ -227,7 +227,7 @@ def verify_reference(spec: AssignmentSpec, stored: dict[str, list[StoredCase]], 
                 pass
     found = _VERIFIED[key]
     if found:
-        raise GraderError(
+        raise CourseMaterialError(
             f"not graded: this grader's reference solutions ({solutions.get('path')}, {solutions.get('sha256')}) "
             f"do not pass their own stored cases for {spec.name} ({expected.get('path')}, {expected.get('sha256')}): "
             f"{found[0]}. solutions/ and expected/ were changed apart; an instructor must run `grade release` in "

@@ -3,7 +3,8 @@
     GraderError                 anything that stops a notebook from being graded at all (exit 2)
     ├── NotebookError           the file is not a readable notebook (missing, empty, bad JSON, ...)
     ├── UnknownAssignment       no assignment matches the notebook, or --assignment names none
-    └── UsageError              the command line asks for something impossible
+    ├── UsageError              the command line asks for something impossible
+    └── CourseMaterialError     the grader's own solutions/, expected/ and recipes disagree (for the instructor)
 
 Problems inside a notebook (a cell that raises, a missing function, a timeout) are not errors:
 they become results with a status and a message, and the rest is still graded.
@@ -36,3 +37,7 @@ class UnknownAssignment(GraderError):
 
 class UsageError(GraderError):
     """The command line is inconsistent."""
+
+
+class CourseMaterialError(GraderError):
+    """The installed course material contradicts itself: grading with it would blame students."""

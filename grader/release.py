@@ -21,7 +21,7 @@ from .course.recipes import DATA_ROOT_OVERRIDE
 from .consistency import demo_mismatches
 from .course.reference import load_reference
 from .drift import differences
-from .errors import GraderError
+from .errors import CourseMaterialError, GraderError
 from .expected import generate, render
 from .load import code_regions
 
@@ -170,7 +170,7 @@ def release(root: Path, check: bool = False) -> list[Stale]:
     mismatched = [Stale(solutions / spec.notebook, problem) for spec in bundled_assignments()
                   for problem in demo_mismatches(spec, solutions / spec.notebook)]
     if mismatched and not check:
-        raise GraderError("nothing regenerated: " + "; ".join(item.reason for item in mismatched))
+        raise CourseMaterialError("nothing regenerated: " + "; ".join(item.reason for item in mismatched))
     planned = plan(solutions, root / "assignments", root / "expected")
     stale = mismatched + [Stale(item.path, reason) for item in planned if (reason := staleness(item)) is not None]
     wanted = {item.path for item in planned}

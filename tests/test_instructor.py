@@ -14,7 +14,7 @@ from rich.console import Console
 
 from grader import resources
 from grader.cli import main
-from grader.errors import GraderError
+from grader.errors import CourseMaterialError, GraderError
 from grader.pipeline import grade_notebook
 from grader.release import release
 from grader.report import markdown_feedback, notebook_report
@@ -54,6 +54,15 @@ def test_solutions_that_fail_their_own_stored_cases_are_refused_with_a_message_f
     assert not result.graded and not result.functions
     assert "do not pass their own stored cases" in result.error and "rnn_cell_forward" in result.error
     assert "grade release" in result.error and "hard-cod" not in result.error
+    with pytest.raises(CourseMaterialError):  # the type says whose problem it is
+        from grader.consistency import verify_reference
+        from grader.course import get_assignment
+        from grader.course.reference import load_reference
+        from grader.expected import load_stored
+
+        spec = get_assignment("rnn_step_by_step")
+        verify_reference(spec, load_stored(resources.expected_dir(spec) / f"{spec.name}.json"),
+                         load_reference(spec, root / "solutions"), resources.materials(True, spec))
 
 
 def test_consistent_solutions_grade_and_every_output_names_the_material_used(monkeypatch):
