@@ -181,7 +181,9 @@ def _value(node: ast.expr, constants: dict[str, int]) -> int | None:
         left, right = _value(node.left, constants), _value(node.right, constants)
         if left is None or right is None:
             return None
-        return left + right if isinstance(node.op, ast.Add) else left - right if isinstance(node.op, ast.Sub) else left * right
+        if isinstance(node.op, ast.Add):
+            return left + right
+        return left - right if isinstance(node.op, ast.Sub) else left * right
     return None
 
 
@@ -194,7 +196,8 @@ def _same_shapes(demo: list[list[int | None]], recipe: list[list[int]]) -> bool:
 
 
 def _shapes_text(shapes: list) -> str:
-    return ", ".join("(" + ", ".join("?" if d is None else str(d) for d in shape) + ")" for shape in shapes) or "nothing"
+    texts = ["(" + ", ".join("?" if d is None else str(d) for d in shape) + ")" for shape in shapes]
+    return ", ".join(texts) or "nothing"
 
 
 # --- the refusal, once per process and per pair of solutions and expected values ------------------

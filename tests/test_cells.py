@@ -48,7 +48,8 @@ def test_a_pass_thanks_to_the_reference_is_said_once():
     from grader.score import note_reference_help
 
     weak = FunctionResult("rnn_cell_forward", "required", 0, 25, Status.FAILED)
-    helped = FunctionResult("rnn_forward", "required", 25, 25, Status.PASSED, reference_dependencies=("rnn_cell_forward",))
+    helped = FunctionResult("rnn_forward", "required", 25, 25, Status.PASSED,
+                            reference_dependencies=("rnn_cell_forward",))
     noted = note_reference_help([weak, helped])[1]
     buffer = io.StringIO()
     Console(file=buffer, width=200, no_color=True).print(function_details(noted))

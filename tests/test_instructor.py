@@ -98,7 +98,8 @@ def test_a_published_seed_changed_in_the_demo_cell_alone_is_reported(tmp_path):
 def test_a_demo_shape_changed_alone_is_reported(tmp_path):
     root = _checkout(tmp_path)
     notebook = root / "solutions" / RNN
-    _edit_cell(notebook, "rnn_cell_forward(xt_tmp", "xt_tmp = np.random.randn(3, 10)", "xt_tmp = np.random.randn(4, 10)")
+    _edit_cell(notebook, "rnn_cell_forward(xt_tmp", "xt_tmp = np.random.randn(3, 10)",
+               "xt_tmp = np.random.randn(4, 10)")
     stale = release(root, check=True)
     assert any(item.path == notebook and "(4, 10)" in item.reason for item in stale), stale
 
