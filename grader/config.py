@@ -1,4 +1,10 @@
-"""GradeConfig: every knob of a grading run, with its default, in one frozen value."""
+"""GradeConfig: every knob of a grading run, with its default, in one frozen value.
+
+Everything that can change a score is a field here and is read from here only (the CLI builds one
+value and passes it on). A batch's resume fingerprint (fingerprint.py) hashes every field, so a new
+one is included without anyone remembering to; a field that cannot change a result is left out only
+by naming it, with the reason, in ``fingerprint.NOT_SCORING``. A secret is a field with
+``repr=False``: only its hash is fingerprinted."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
