@@ -117,11 +117,15 @@ def test_common_mistakes_and_the_notebooks_to_look_at():
         record("t", [function("f", [case("c1", False)], status="crashed")]),
         record("u", [], error="internal grader error: the grading process died"),
         record("v", [function("f", [case("c1", True)])], batch_note="duplicate: maps to student 'p'"),
+        *[record(name, [dict(function("f", [case("c1", False)], status="error"),
+                             traceback="  cell 3, line 2, in f\n    numpy.ones(3)\nNameError: name 'numpy' is not defined\n")])
+          for name in ("w", "x")],
     ]
     students = students_of(records)
     mistakes = common_mistakes(students)
-    assert [(m.function, m.diagnosis, [s.name for s in m.students]) for m in mistakes] == \
-        [("f", "uses np.tan instead of np.tanh", ["p", "q"])]
+    assert [(m.function, m.diagnosis, [s.name for s in m.students], m.raised) for m in mistakes] == \
+        [("f", "uses np.tan instead of np.tanh", ["p", "q"], False),
+         ("f", "NameError: name 'numpy' is not defined", ["w", "x"], True)]
     kinds = {(a.student.name, a.kind) for a in attention(students, {"p": ["q"], "q": ["p"]})}
     assert kinds == {("u", "not graded"), ("t", "crashed"), ("s", "timeout"), ("r", "hard-coded?"),
                      ("p", "similarity"), ("q", "similarity"), ("v", "duplicate")}

@@ -183,12 +183,14 @@ def heatmap_section(students: list[Student], names: list[str], optional: Collect
 
 def mistakes_section(mistakes: list[Mistake]) -> str:
     if not mistakes:
-        return ('<section id="mistakes"><h2>Common mistakes</h2><p>No failing function matched a known mistake.</p>'
-                "</section>")
-    rows = "".join(f'<tr><td>{esc(m.function)}</td><td class="num">{len(m.students)}</td><td>{esc(m.diagnosis)}</td>'
+        return ('<section id="mistakes"><h2>Common mistakes</h2><p>No failing function matched a known mistake '
+                "or raised an error.</p></section>")
+    rows = "".join(f'<tr><td class=nowrap>{esc(m.function)}</td><td class="num">{len(m.students)}</td>'
+                   f"<td>{'<span class=note>raised </span><code>' + esc(m.diagnosis) + '</code>' if m.raised else esc(m.diagnosis)}</td>"
                    f"<td>{', '.join(student_link(s) for s in m.students)}</td></tr>" for m in mistakes)
     return ('<section id="mistakes"><h2>Common mistakes</h2><p class="note">The diagnosis the grader gave when one '
-            "known mistake reproduces the wrong output exactly, grouped per function.</p>"
+            "known mistake reproduces the wrong output exactly, then the errors no diagnosis explains, by the "
+            "exception raised; grouped per function.</p>"
             '<table class="sortable wide"><thead><tr><th class="sort">function</th><th class="sort num">students</th>'
             f"<th class=\"sort\">likely mistake</th><th>who</th></tr></thead><tbody>{rows}</tbody></table></section>")
 

@@ -264,20 +264,32 @@ def function_stats(students: list[Student]) -> list[FunctionStats]:
 class Mistake:
     function: str
     diagnosis: str
+    """The grader's diagnosis, or for an undiagnosed error the exception it raised."""
     students: tuple[Student, ...]
+    raised: bool = False
+    """Not a diagnosis: the last line of the traceback that these students' code raised."""
+
+
+def _raised(f: Function) -> str:
+    lines = [line.strip() for line in f.traceback.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
 
 
 def common_mistakes(students: list[Student]) -> list[Mistake]:
-    """Diagnosed mistakes grouped by function and diagnosis, most frequent first."""
-    groups: dict[tuple[str, str], list[Student]] = defaultdict(list)
+    """Diagnosed mistakes, then undiagnosed errors by the exception raised, grouped per function,
+    most frequent first."""
+    groups: dict[tuple[str, str, bool], list[Student]] = defaultdict(list)
     for student in students:
         for f in student.functions:
-            if f.diagnosis and f.status != "passed":
-                groups[f.name, f.diagnosis].append(student)
+            if f.status == "passed":
+                continue
+            if f.diagnosis:
+                groups[f.name, f.diagnosis, False].append(student)
+            elif f.status == "error" and _raised(f):
+                groups[f.name, _raised(f), True].append(student)
     order = {name: number for number, name in enumerate(function_order(students))}
-    return [Mistake(function, diagnosis, tuple(group))
-            for (function, diagnosis), group in sorted(groups.items(),
-                                                        key=lambda item: (order.get(item[0][0], 99), -len(item[1]), item[0][1]))]
+    ranked = sorted(groups.items(), key=lambda item: (order.get(item[0][0], 99), item[0][2], -len(item[1]), item[0][1]))
+    return [Mistake(function, text, tuple(group), raised) for (function, text, raised), group in ranked]
 
 
 @dataclass(frozen=True)
