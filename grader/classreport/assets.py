@@ -106,7 +106,7 @@ JS = """
   var status = document.getElementById('hm-status'), fn = document.getElementById('hm-function');
   var search = document.getElementById('hm-search'), count = document.getElementById('hm-count');
   // heatmap columns: the function cells start after the student's own columns
-  var columns = {}, first = 0;
+  var columns = Object.create(null), first = 0;  // function names are student-reachable data: no prototype
   document.querySelectorAll('#heatmap thead th').forEach(function(th, index){
     var name = th.getAttribute('data-fn');
     if (name !== null) { columns[name] = index; if (!first) first = index; }
