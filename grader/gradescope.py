@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import DEFAULT_NOTEBOOK_TIMEOUT, GradeConfig
+from .course import get_assignment
 from .errors import GraderError, UsageError
 from .results import FunctionResult, NotebookResult
 from .textsafe import clean
@@ -179,10 +180,11 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader.gradescope")
     parser.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, DEFAULT_ROOT)))
     parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT)
+    parser.add_argument("--assignment", help="the assignment graded; a notebook of another is not graded")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        data = grade_submission(args.root, GradeConfig(notebook_timeout=args.timeout))
+        data = grade_submission(args.root, GradeConfig(notebook_timeout=args.timeout, assignment=args.assignment))
     except BaseException as error:  # the grader itself failed: still a result, never a missing file
         traceback.print_exc(file=sys.stdout)  # results/stdout: for the instructor's eyes
         data = failure_json(f"The autograder itself failed ({type(error).__name__}: {error}). This is not a "
@@ -220,7 +222,7 @@ export GRADER_SECRET_FILE="$ROOT/source/__SECRET__"
 mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
 cd "$ROOT" || true
-timeout --kill-after=15 __OUTER__ "$ROOT/venv/bin/python" -m grader.gradescope --root "$ROOT" --timeout __TIMEOUT__
+timeout --kill-after=15 __OUTER__ "$ROOT/venv/bin/python" -m grader.gradescope --root "$ROOT" --timeout __TIMEOUT__ __ASSIGNMENT__
 status=$?
 if [ ! -s "$RESULTS" ]; then
     printf '{"score": 0.0, "execution_time": 0, "output": "The autograder stopped (exit status %s) before writing a \
@@ -270,11 +272,13 @@ def _requirements(wheel: Path) -> str:
 
 
 def build_bundle(output: Path, repo: Path, *, secret: str | None = None,
-                 timeout: float = DEFAULT_NOTEBOOK_TIMEOUT) -> list[str]:
-    """Write the Gradescope bundle to ``output``; returns the names it holds."""
+                 timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, assignment: str | None = None) -> list[str]:
+    """Write the Gradescope bundle to ``output``; returns the names it holds. With ``assignment``,
+    a notebook of another assignment is not graded (it would otherwise score as what it is)."""
     secret = secret if secret is not None else secrets.token_hex(32)
+    chosen = f"--assignment {get_assignment(assignment).name}" if assignment else ""  # a known name: shell-safe
     run = (RUN_AUTOGRADER.replace("__SECRET__", SECRET_NAME).replace("__TIMEOUT__", f"{timeout:g}")
-           .replace("__OUTER__", f"{math.ceil(timeout) + STARTUP_MARGIN}"))
+           .replace("__OUTER__", f"{math.ceil(timeout) + STARTUP_MARGIN}").replace("__ASSIGNMENT__", chosen))
     with tempfile.TemporaryDirectory() as scratch:
         wheel = build_wheel(repo, Path(scratch))
         members: list[tuple[str, bytes, int]] = [
@@ -309,6 +313,9 @@ def main(argv: Sequence[str], console: Any) -> int:
                         help="the hidden-case secret to ship (default: a new random one, so every bundle differs)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
                         help="time limit per notebook (set Gradescope's own limit a few minutes above)")
+    parser.add_argument("--assignment", required=True, metavar="NAME",
+                        help="the assignment this Gradescope assignment grades (a notebook of another one is not "
+                             "graded, never scored as what it is)")
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
     root = args.root or find_root(Path.cwd()) or repo_root()
@@ -327,7 +334,7 @@ def main(argv: Sequence[str], console: Any) -> int:
     if stale:
         raise UsageError(f"{len(stale)} stale file(s) in {root} ({', '.join(str(s) for s in stale[:3])}): run "
                          "`grade release` first, so that the bundle grades against the current solutions")
-    names = build_bundle(args.output, root, secret=secret, timeout=args.timeout)
+    names = build_bundle(args.output, root, secret=secret, timeout=args.timeout, assignment=args.assignment)
     console.print(f"wrote {args.output}: {', '.join(names)}")
     console.print("Upload it on Gradescope: assignment > Configure Autograder > Zip file upload "
                   f"(Ubuntu base image with Python >= 3.10; autograder timeout above {args.timeout:g} s).")

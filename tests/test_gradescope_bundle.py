@@ -256,9 +256,22 @@ def test_the_command_ships_the_given_secret(tmp_path, capsys):
     secret = tmp_path / "secret"
     secret.write_text("ab" * 32 + "\n")
     bundle = tmp_path / "autograder.zip"
-    assert main(["gradescope", "-o", str(bundle), "--root", str(ROOT), "--secret-file", str(secret)]) == 0
+    assert main(["gradescope", "-o", str(bundle), "--root", str(ROOT), "--secret-file", str(secret),
+                 "--assignment", "rnn_step_by_step"]) == 0
     with zipfile.ZipFile(bundle) as archive:
         assert archive.read("secret.txt").decode().strip() == "ab" * 32
-        assert b"--timeout 300" in archive.read("run_autograder")
+        assert b"--timeout 300 --assignment rnn_step_by_step" in archive.read("run_autograder")
     assert "Zip file upload" in capsys.readouterr().out
-    assert main(["gradescope", "-o", str(bundle), "--root", str(ROOT), "--secret-file", str(tmp_path / "none")]) == 2
+    assert main(["gradescope", "-o", str(bundle), "--root", str(ROOT), "--secret-file", str(tmp_path / "none"),
+                 "--assignment", "rnn_step_by_step"]) == 2
+
+
+def test_a_notebook_of_another_assignment_scores_nothing_on_gradescope(tmp_path):
+    """The finished Dinosaur notebook handed in to the RNN assignment is not graded as Dinosaur."""
+    from grader.config import GradeConfig
+    from grader.gradescope import grade_submission
+
+    (tmp_path / "submission").mkdir()
+    shutil.copyfile(ROOT / "solutions" / "dinosaur_island.ipynb", tmp_path / "submission" / "rnn.ipynb")
+    data = grade_submission(tmp_path, GradeConfig(assignment="rnn_step_by_step", hidden_cases=0))
+    assert data["score"] == 0 and "wrong assignment" in data["output"] and "dinosaur_island" in data["output"]
