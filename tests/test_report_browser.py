@@ -16,24 +16,10 @@ import pytest
 
 from conftest import make_notebook, replace_function, solution_cells
 from test_class_report import HOSTILE, case, function, record, tiny_class
-from test_similarity import plant_copy
+from test_similarity import OWN_RNN_CELL as OWN, plant_copy
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else None)
-
-OWN = '''# GRADED FUNCTION: rnn_cell_forward
-
-def rnn_cell_forward(xt, a_prev, parameters):
-    ### START CODE HERE ###
-    Wax, Waa, Wya = parameters["Wax"], parameters["Waa"], parameters["Wya"]
-    pre_activation = Waa @ a_prev + Wax @ xt + parameters["ba"]
-    a_next = np.tanh(pre_activation)
-    scores = Wya @ a_next + parameters["by"]
-    yt_pred = np.exp(scores - scores.max(axis=0)) / np.exp(scores - scores.max(axis=0)).sum(axis=0)
-    cache = (a_next, a_prev, xt, parameters)
-    ### END CODE HERE ###
-    return a_next, yt_pred, cache
-'''
 
 
 @pytest.fixture(scope="module")

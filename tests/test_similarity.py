@@ -23,6 +23,21 @@ RENAMES = {"a_next": "h_new", "yt_pred": "y_hat", "concat": "stacked", "ft": "fo
            "cct": "cand", "c_next": "c_new", "ot": "out_g", "a_prev": "h_old", "xt": "x_now"}
 
 
+OWN_RNN_CELL = '''# GRADED FUNCTION: rnn_cell_forward
+
+def rnn_cell_forward(xt, a_prev, parameters):
+    ### START CODE HERE ###
+    Wax, Waa, Wya = parameters["Wax"], parameters["Waa"], parameters["Wya"]
+    pre_activation = Waa @ a_prev + Wax @ xt + parameters["ba"]
+    a_next = np.tanh(pre_activation)
+    scores = Wya @ a_next + parameters["by"]
+    yt_pred = np.exp(scores - scores.max(axis=0)) / np.exp(scores - scores.max(axis=0)).sum(axis=0)
+    cache = (a_next, a_prev, xt, parameters)
+    ### END CODE HERE ###
+    return a_next, yt_pred, cache
+'''
+
+
 def plant_copy(source: str) -> str:
     """A disguised copy: variables renamed, two independent lines swapped, comments rewritten and added."""
     for old, new in RENAMES.items():
@@ -239,19 +254,7 @@ def test_without_the_discount_the_reference_makes_two_students_look_alike(tmp_pa
 
 
 def test_an_own_rewrite_is_not_flagged_against_the_reference_but_its_copy_is(tmp_path):
-    own = '''# GRADED FUNCTION: rnn_cell_forward
-
-def rnn_cell_forward(xt, a_prev, parameters):
-    ### START CODE HERE ###
-    Wax, Waa, Wya = parameters["Wax"], parameters["Waa"], parameters["Wya"]
-    pre_activation = Waa @ a_prev + Wax @ xt + parameters["ba"]
-    a_next = np.tanh(pre_activation)
-    scores = Wya @ a_next + parameters["by"]
-    yt_pred = np.exp(scores - scores.max(axis=0)) / np.exp(scores - scores.max(axis=0)).sum(axis=0)
-    cache = (a_next, a_prev, xt, parameters)
-    ### END CODE HERE ###
-    return a_next, yt_pred, cache
-'''
+    own = OWN_RNN_CELL
     cells = solution_cells("rnn_step_by_step.ipynb")
     mine = make_notebook(tmp_path / "mine.ipynb", *replace_function(cells, "rnn_cell_forward", own))
     reference = make_notebook(tmp_path / "reference.ipynb", *cells)
@@ -266,3 +269,21 @@ def test_unreadable_notebooks_are_reported_not_compared(tmp_path):
     result = similarity([("broken", broken), ("ok", SOLUTIONS / "rnn_step_by_step.ipynb")])
     student = next(s for s in result.students if s.student == "broken")
     assert student.problem and not student.functions
+
+
+def test_grade_similarity_writes_the_page(tmp_path, capsys):
+    from grader.cli import main
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    own = OWN_RNN_CELL
+    make_notebook(folder / "mine.ipynb", *replace_function(cells, "rnn_cell_forward", own))
+    make_notebook(folder / "copied.ipynb", *replace_function(cells, "rnn_cell_forward", plant_copy(own)))
+    make_notebook(folder / "reference.ipynb", *cells)
+    assert main(["similarity", str(folder), "-o", str(tmp_path / "similarity.html")]) == 0
+    assert "1 pair(s) flagged among 3 notebooks" in capsys.readouterr().out
+    page = (tmp_path / "similarity.html").read_text()
+    assert "copied" in page and "mine" in page and "not a verdict" in page
+    assert main(["similarity", str(folder / "mine.ipynb"), "-o", str(tmp_path / "x.html")]) == 2
+    assert "at least two notebooks" in capsys.readouterr().err
