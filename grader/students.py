@@ -156,6 +156,7 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None) -> t
 
 
 def missing_from(roster: Roster, students: list[str]) -> list[str]:
-    """Roster ids with no notebook."""
-    present = {_key(student) for student in students}
+    """Roster ids with no notebook (an ambiguous claim, ``ID~ambiguous-...``, counts as one: the TA
+    settles it, the student is not missing)."""
+    present = {_key(student.split("~")[0]) for student in students}
     return [student for student in roster.ids if _key(student) not in present]
