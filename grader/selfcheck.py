@@ -95,7 +95,9 @@ def check(function: Callable[..., Any], *, console: Console | None = None,
         base = config or GradeConfig()
         result = grade_notebook(path, base.with_changes(assignment=assignment.name, only=(name,)))
     if not result.graded:
-        console.print(f"check: could not grade {name}: {result.error}")
+        from .textsafe import terminal
+
+        console.print(terminal(f"check: could not grade {name}: {result.error}"))  # may quote the student's code
         return None
     graded = result.functions[0]
     console.print(function_details(graded))
