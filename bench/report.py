@@ -7,7 +7,8 @@ The class: the result records of a real batch (``--grades DIR``, or a batch of t
 ../shared/corpus made here, or of our solutions and stubs when that folder is absent), cycled up to
 --size students. Each record points at its real notebook, so the similarity section reads and
 fingerprints all of them; cycled copies are identical notebooks, the worst case for the number of
-flagged pairs drawn. The report is one process: its CPU time is what it costs on an idle machine. Figures: the report with similarity, without it, the page's size, and the time
+flagged pairs drawn. The report is one process: its CPU time is what it costs on an idle machine.
+Figures: the report with similarity, without it, the page's size, and the time
 the batch took per notebook (the baseline: the report should cost a small part of grading).
 
 Target (issue 14): under 5 seconds for 300 notebooks.

@@ -17,7 +17,8 @@ in a notebook is the course's own text. The method is winnowing (Schleimer, Wilk
    starter code) or ``solutions/`` (the reference) is removed, so template code and the textbook
    answer do not make everyone look alike. So are fingerprints shared by more than
    ``common_fraction`` of a class of at least ``COMMON_MIN_CLASS`` (MOSS does the same: what a
-   large part of the class writes is the obvious way to write it). Functions still holding the starter placeholders are left out.
+   large part of the class writes is the obvious way to write it). Functions still holding the
+   starter placeholders are left out.
 4. Per pair and per function: Jaccard (shared / union of the two fingerprint sets) and containment
    (shared / the smaller set). A pair is flagged when one function, or all their functions together,
    reach the threshold with at least ``min_shared`` fingerprints in common (regions are short, and

@@ -44,14 +44,16 @@ def record(student: str, functions: list[dict], error: str = "", notebook: str =
     return data
 
 
+def two_functions(name: str, f: tuple[bool, bool], g: tuple[bool, bool]) -> dict:
+    """A student whose function f passed cases c1, c2 and g cases d1, d2 as given."""
+    return record(name, [function("f", [case("c1", f[0]), case("c2", f[1])]),
+                         function("g", [case("d1", g[0]), case("d2", g[1])])])
+
+
 def tiny_class() -> list[dict]:
     """Four students, two functions of 10 points with two cases each (worked by hand in the tests)."""
-    return [
-        record("A", [function("f", [case("c1", True), case("c2", True)]), function("g", [case("d1", True), case("d2", True)])]),
-        record("B", [function("f", [case("c1", True), case("c2", False)]), function("g", [case("d1", True), case("d2", True)])]),
-        record("C", [function("f", [case("c1", True), case("c2", False)]), function("g", [case("d1", True), case("d2", False)])]),
-        record("D", [function("f", [case("c1", False), case("c2", False)]), function("g", [case("d1", False), case("d2", False)])]),
-    ]
+    return [two_functions("A", (True, True), (True, True)), two_functions("B", (True, False), (True, True)),
+            two_functions("C", (True, False), (True, False)), two_functions("D", (False, False), (False, False))]
 
 
 def students_of(records: list[dict]):
@@ -118,7 +120,8 @@ def test_common_mistakes_and_the_notebooks_to_look_at():
         record("u", [], error="internal grader error: the grading process died"),
         record("v", [function("f", [case("c1", True)])], batch_note="duplicate: maps to student 'p'"),
         *[record(name, [dict(function("f", [case("c1", False)], status="error"),
-                             traceback="  cell 3, line 2, in f\n    numpy.ones(3)\nNameError: name 'numpy' is not defined\n")])
+                             traceback="  cell 3, line 2, in f\n    numpy.ones(3)\n"
+                                       "NameError: name 'numpy' is not defined\n")])
           for name in ("w", "x")],
     ]
     students = students_of(records)
@@ -180,7 +183,8 @@ def test_the_page_is_self_contained_and_locks_scripts_down():
     fetched = [value for _, attrs in parser.tags for name, value in attrs.items()
                if name in ("src", "href", "xlink:href", "action") and value and not value.startswith("#")]
     assert fetched == [] and "<link" not in text and "url(http" not in text and "@import" not in text
-    policy = next(attrs["content"] for tag, attrs in parser.tags if attrs.get("http-equiv") == "Content-Security-Policy")
+    policy = next(attrs["content"] for _, attrs in parser.tags
+                  if attrs.get("http-equiv") == "Content-Security-Policy")
     assert "default-src 'none'" in policy and "script-src 'sha256-" in policy
     for anchor in ("glance", "attention", "items", "heatmap", "mistakes", "similarity", "students", "s1", "s4"):
         assert f'id="{anchor}"' in text

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_notebook, replace_function, solution_cells
-from test_class_report import HOSTILE, case, function, record, tiny_class
+from test_class_report import HOSTILE, case, function, record, tiny_class, two_functions
 from test_similarity import OWN_RNN_CELL as OWN, plant_copy
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -51,10 +51,8 @@ def report(tmp_path_factory) -> Path:
     own = make_notebook(folder / "own.ipynb", *replace_function(cells, "rnn_cell_forward", OWN))
     copied = make_notebook(folder / "copied.ipynb", *replace_function(cells, "rnn_cell_forward", plant_copy(OWN)))
     records = tiny_class() + [
-        record("writer", [function("f", [case("c1", True), case("c2", True)]), function("g", [case("d1", True), case("d2", False)])],
-               notebook=str(own)),
-        record("copier", [function("f", [case("c1", True), case("c2", True)]), function("g", [case("d1", True), case("d2", False)])],
-               notebook=str(copied)),
+        dict(two_functions("writer", (True, True), (True, False)), notebook=str(own)),
+        dict(two_functions("copier", (True, True), (True, False)), notebook=str(copied)),
         record("slow", [function("f", [case("c1", False)], status="timeout"),
                         function("g", [case("d1", False)], diagnosis="uses np.tan instead of np.tanh")]),
         record(HOSTILE, [function("f", [case("c1", False, message=HOSTILE)], diagnosis=HOSTILE),

@@ -95,7 +95,8 @@ def tokenize_reference(source: str) -> list[str]:
         if token.type == tokenize.NAME:
             out.append(token.string if keyword.iskeyword(token.string) or previous == "." else "V")
         else:
-            out.append({tokenize.NUMBER: "N", tokenize.STRING: "S", tokenize.NEWLINE: ";"}.get(token.type, token.string))
+            normal = {tokenize.NUMBER: "N", tokenize.STRING: "S", tokenize.NEWLINE: ";"}
+            out.append(normal.get(token.type, token.string))
         previous = token.string
     return out
 

@@ -70,11 +70,12 @@ def build_report(records: list[dict[str, Any]], *, title: str = "Class report", 
             resembling.setdefault(pair.a.student, []).append(pair.b.student)
             resembling.setdefault(pair.b.student, []).append(pair.a.student)
     view = overview(students)
+    optional = {f.name for s in students for f in s.functions if f.section == "optional"}
     body = "".join([
         page.glance_section(view),
         page.attention_section(attention(students, resembling)),
         page.items_section(function_stats(students)),
-        page.heatmap_section(students, names, {f.name for s in students for f in s.functions if f.section == "optional"}),
+        page.heatmap_section(students, names, optional),
         page.mistakes_section(common_mistakes(students)),
         page.similarity_section(similar, keys, similarity_note or "Not computed.", fragments=FRAGMENTS_SHOWN),
         page.students_section(students),

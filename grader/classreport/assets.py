@@ -11,7 +11,8 @@ import hashlib
 CSS = """
 :root{--ink:#1f2430;--dim:#6b7280;--line:#e5e7eb;--bg:#f7f8fa;--card:#fff;--accent:#4a7bd0}
 *{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);background:var(--bg)}
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);
+background:var(--bg)}
 header{background:#1f2a44;color:#fff;padding:18px 28px}
 header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;color:#c9d3e6}
@@ -44,18 +45,24 @@ th.desc:after{content:" \\2193";color:var(--ink)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:var(--dim)}
 .warn{background:#fff3cd;border:1px solid #f0d98c;border-radius:6px;padding:8px 12px}
-.flag{display:inline-block;white-space:nowrap;border-radius:4px;padding:0 6px;font-size:11px;font-weight:700;margin-right:4px}
+.flag{display:inline-block;white-space:nowrap;border-radius:4px;padding:0 6px;font-size:11px;font-weight:700;
+margin-right:4px}
 .flag.hard{background:#f8d7da;color:#842029}
 .flag.flat{background:#fff3cd;color:#7a5a00}
 .flag.neg{background:#842029;color:#fff}
-.st{display:inline-block;min-width:58px;text-align:center;border-radius:4px;padding:1px 6px;font-size:11px;font-weight:700}
-.s-passed{background:#2e9d5b;color:#fff}.s-partial{background:#e9b949;color:#3b2f00}.s-failed{background:#d9534f;color:#fff}
-.s-error{background:#b23b3b;color:#fff}.s-timeout{background:#8e6cc0;color:#fff}.s-crashed{background:#5a3e8c;color:#fff}
-.s-not_implemented{background:#b9bec7;color:#222}.s-missing{background:#6c757d;color:#fff}.s-unknown{background:#333;color:#fff}
+.st{display:inline-block;min-width:58px;text-align:center;border-radius:4px;padding:1px 6px;font-size:11px;
+font-weight:700}
+.s-passed{background:#2e9d5b;color:#fff}.s-partial{background:#e9b949;color:#3b2f00}
+.s-failed{background:#d9534f;color:#fff}
+.s-error{background:#b23b3b;color:#fff}.s-timeout{background:#8e6cc0;color:#fff}
+.s-crashed{background:#5a3e8c;color:#fff}
+.s-not_implemented{background:#b9bec7;color:#222}.s-missing{background:#6c757d;color:#fff}
+.s-unknown{background:#333;color:#fff}
 .s-ng{background:#222;color:#fff}
 table.heat td[class^="s-"]{text-align:center;font-size:11px;font-weight:700;border:1px solid #fff;padding:3px 6px}
 table.heat th,table.heat td{white-space:nowrap}
-table.heat td.name a{display:inline-block;max-width:360px;overflow:hidden;text-overflow:ellipsis;vertical-align:bottom}
+table.heat td.name a{display:inline-block;max-width:360px;overflow:hidden;text-overflow:ellipsis;
+vertical-align:bottom}
 table.card-table td[class^="s-"]{text-align:center;font-size:11px;font-weight:700;border:1px solid #fff}
 .controls{display:flex;flex-wrap:wrap;gap:10px;align-items:center;margin-bottom:8px}
 .controls select,.controls input{font:inherit;padding:3px 6px}
@@ -64,7 +71,8 @@ table.card-table td[class^="s-"]{text-align:center;font-size:11px;font-weight:70
 details.student{border:1px solid var(--line);border-radius:6px;margin:6px 0;padding:4px 10px;background:#fff}
 details.student[open]{background:#fbfcfe;box-shadow:0 0 0 2px #c9d8f5}
 details>summary{cursor:pointer;font-weight:600}
-pre{background:#f4f5f7;border-radius:6px;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-word}
+pre{background:#f4f5f7;border-radius:6px;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap;
+word-break:break-word}
 .pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:12px}
 .pair pre{white-space:pre;margin:4px 0}
 .pair mark{background:#ffe08a}
@@ -72,7 +80,8 @@ pre{background:#f4f5f7;border-radius:6px;padding:8px;overflow:auto;font-size:12p
 a{color:var(--accent)}
 ul.compact{margin:4px 0;padding-left:20px}
 ul.msgs li{white-space:pre-wrap}  /* expected/got excerpts are aligned on lines */
-.bar{display:inline-flex;width:160px;height:12px;border-radius:3px;overflow:hidden;vertical-align:middle;background:#eee}
+.bar{display:inline-flex;width:160px;height:12px;border-radius:3px;overflow:hidden;vertical-align:middle;
+background:#eee}
 .bar i{display:block;height:100%}
 """
 

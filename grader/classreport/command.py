@@ -26,7 +26,8 @@ def report_main(argv: Sequence[str], console: Any) -> int:
     parser.add_argument("out", type=Path, help="the batch's output folder (holds results/)")
     parser.add_argument("-o", "--output", type=Path, help="where to write the page (default: OUT/report.html)")
     parser.add_argument("--no-similarity", action="store_true", help="leave out the similarity section")
-    parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD, help="similarity threshold (Jaccard)")
+    parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+                        help="similarity threshold (Jaccard)")
     args = parser.parse_args(argv)
     if not load_records(args.out):
         raise UsageError(f"{args.out}: no results found (expected {args.out / 'results'}/*.json from "

@@ -64,7 +64,8 @@ def glance_section(view: Overview) -> str:
              ("not graded", str(view.total - view.graded)), ("mean", _pct(view.mean)),
              ("median", _pct(view.median)), ("quartiles", f"{_pct(view.q1)} – {_pct(view.q3)}"),
              ("full marks", str(view.full_marks))]
-    html_cards = "".join(f'<div class="card"><b>{esc(value)}</b><span>{esc(label)}</span></div>' for label, value in cards)
+    html_cards = "".join(f'<div class="card"><b>{esc(value)}</b><span>{esc(label)}</span></div>'
+                         for label, value in cards)
     reasons = ""
     if view.reasons:
         items = "".join(f"<li>{count} × {esc(reason)}</li>" for reason, count in view.reasons)
@@ -92,8 +93,9 @@ def attention_section(items: list[Attention]) -> str:
 
 
 def _status_bar(stats: FunctionStats) -> str:
-    parts = "".join(f'<i style="width:{100 * count / max(stats.students, 1):.2f}%;background:{charts.STATUS_COLOURS.get(status, "#333")}" '
-                    f'title="{esc(status)}: {count}"></i>' for status, count in stats.statuses)
+    parts = "".join(f'<i style="width:{100 * count / max(stats.students, 1):.2f}%;'
+                    f'background:{charts.STATUS_COLOURS.get(status, "#333")}" title="{esc(status)}: {count}"></i>'
+                    for status, count in stats.statuses)
     return f'<span class="bar">{parts}</span>'
 
 
@@ -108,21 +110,30 @@ def _flags(item: CaseItem) -> str:
     return "".join(flags)
 
 
+def _function_row(f: FunctionStats) -> str:
+    optional = "<br><span class=note>(optional)</span>" if f.section == "optional" else ""
+    statuses = " ".join(f"{badge(status)}&nbsp;{count}" for status, count in f.statuses)
+    points = "<br>".join(f"<span class=nowrap>{_points(value)} pts × {count}</span>" for value, count in f.points)
+    return (f"<tr><td class=nowrap>{esc(f.name)}{optional}</td>"
+            f'<td class="num">{_points(f.max_points)}</td><td class="num">{f.students}</td>'
+            f'<td class="num" data-v="{f.pass_rate:.4f}">{100 * f.pass_rate:.0f}%</td>'
+            f'<td class="num" data-v="{f.mean_score:.4f}">{f.mean_score:.1f}</td>'
+            f"<td>{_status_bar(f)} {statuses}</td><td>{points}</td></tr>")
+
+
+def _case_row(i: CaseItem) -> str:
+    shown = "n/a" if i.discrimination is None else f"{i.discrimination:.2f}"
+    order = -9 if i.discrimination is None else i.discrimination  # n/a sorts below every value
+    return (f"<tr><td class=nowrap>{esc(i.function)}</td><td class=nowrap>{esc(i.case)}</td>"
+            f"<td class=nowrap>{'hidden' if i.hidden else 'published'}</td>"
+            f'<td class="num">{i.students}</td><td class="num" data-v="{i.difficulty:.4f}">{i.difficulty:.2f}</td>'
+            f'<td class="num" data-v="{order:.4f}">{shown}</td><td>{_flags(i)}</td></tr>')
+
+
 def items_section(functions: list[FunctionStats]) -> str:
-    rows = "".join(
-        f"<tr><td class=nowrap>{esc(f.name)}{'<br><span class=note>(optional)</span>' if f.section == 'optional' else ''}</td>"
-        f'<td class="num">{_points(f.max_points)}</td><td class="num">{f.students}</td>'
-        f'<td class="num" data-v="{f.pass_rate:.4f}">{100 * f.pass_rate:.0f}%</td>'
-        f'<td class="num" data-v="{f.mean_score:.4f}">{f.mean_score:.1f}</td>'
-        f"<td>{_status_bar(f)} {' '.join(f'{badge(s)}&nbsp;{c}' for s, c in f.statuses)}</td>"
-        f"<td>{'<br>'.join(f'<span class=nowrap>{_points(p)} pts × {c}</span>' for p, c in f.points)}</td></tr>" for f in functions)
+    rows = "".join(_function_row(f) for f in functions)
     items = [item for f in functions for item in f.cases]
-    case_rows = "".join(
-        f"<tr><td class=nowrap>{esc(i.function)}</td><td class=nowrap>{esc(i.case)}</td>"
-        f"<td class=nowrap>{'hidden' if i.hidden else 'published'}</td>"
-        f'<td class="num">{i.students}</td><td class="num" data-v="{i.difficulty:.4f}">{i.difficulty:.2f}</td>'
-        f'<td class="num" data-v="{-9 if i.discrimination is None else i.discrimination:.4f}">'
-        f"{'n/a' if i.discrimination is None else f'{i.discrimination:.2f}'}</td><td>{_flags(i)}</td></tr>" for i in items)
+    case_rows = "".join(_case_row(i) for i in items)
     bars = chart(lambda: charts.status_bars(functions), "status per function") if functions else ""
     scatter = chart(lambda: charts.item_scatter(items), "item analysis") if items else ""
     return (
@@ -160,12 +171,15 @@ def heatmap_section(students: list[Student], names: list[str], optional: Collect
                 cells.append('<td data-v="-1"></td>')
             else:  # the cell is coloured by its status; a row is kept small (300 students, 12 functions)
                 rank = f.score / f.max_score if f.max_score else 0
-                cells.append(f'<td class="s-{esc(f.status)}" data-v="{rank:.3g}">{esc(STATUS_LABELS.get(f.status, "?"))}</td>')
+                label = STATUS_LABELS.get(f.status, "?")
+                cells.append(f'<td class="s-{esc(f.status)}" data-v="{rank:.3g}">{esc(label)}</td>')
         score = f'<td class="num" data-v="{s.percent:.3f}">{s.percent:.0f}%</td>' if s.graded else \
             '<td class="num" data-v="-1"><span class="st s-ng">NOT GRADED</span></td>'
         rows.append(f'<tr data-name="{esc(s.name.lower())}" data-graded="{1 if s.graded else 0}">'
-                    f'<td class="name" title="{esc(s.name)}">{student_link(s)}</td>{assignment(s)}{score}{"".join(cells)}</tr>')
-    status_options = "".join(f'<option value="{s}">{STATUS_LABELS[s]} ({s.replace("_", " ")})</option>' for s in STATUSES)
+                    f'<td class="name" title="{esc(s.name)}">{student_link(s)}</td>{assignment(s)}{score}'
+                    f'{"".join(cells)}</tr>')
+    status_options = "".join(f'<option value="{s}">{STATUS_LABELS[s]} ({s.replace("_", " ")})</option>'
+                             for s in STATUSES)
     function_options = "".join(f'<option value="{esc(n)}">{esc(n)}</option>' for n in names)
     return (
         '<section id="heatmap-section"><h2>Students × functions</h2><div class="controls">'
@@ -181,12 +195,16 @@ def heatmap_section(students: list[Student], names: list[str], optional: Collect
         f"<tbody>{''.join(rows)}</tbody></table></div></section>")
 
 
+def _mistake_text(m: Mistake) -> str:
+    return f"<span class=note>raised </span><code>{esc(m.diagnosis)}</code>" if m.raised else esc(m.diagnosis)
+
+
 def mistakes_section(mistakes: list[Mistake]) -> str:
     if not mistakes:
         return ('<section id="mistakes"><h2>Common mistakes</h2><p>No failing function matched a known mistake '
                 "or raised an error.</p></section>")
     rows = "".join(f'<tr><td class=nowrap>{esc(m.function)}</td><td class="num">{len(m.students)}</td>'
-                   f"<td>{'<span class=note>raised </span><code>' + esc(m.diagnosis) + '</code>' if m.raised else esc(m.diagnosis)}</td>"
+                   f"<td>{_mistake_text(m)}</td>"
                    f"<td>{', '.join(student_link(s) for s in m.students)}</td></tr>" for m in mistakes)
     return ('<section id="mistakes"><h2>Common mistakes</h2><p class="note">The diagnosis the grader gave when one '
             "known mistake reproduces the wrong output exactly, then the errors no diagnosis explains, by the "
@@ -229,13 +247,17 @@ def _student_body(s: Student) -> str:
             detail.append(f"<pre>{esc(f.traceback)}</pre>")
         parts.append("".join(detail))
     if s.cell_issues:
-        issues = "".join(f"<li>cell {esc(cell)} ({esc(kind)}): {esc(message.strip().splitlines()[-1] if message.strip() else '')}</li>"
+        issues = "".join(f"<li>cell {esc(cell)} ({esc(kind)}): {esc(_last_line(message))}</li>"
                          for cell, kind, message in s.cell_issues)
         parts.append(f"<p>Cells that failed while the notebook loaded:</p><ul class=\"compact\">{issues}</ul>")
     parts.extend(f'<p class="note">note: {esc(note)}</p>' for note in s.notes)
     if s.batch_note:
         parts.append(f'<p class="note">{esc(s.batch_note)}</p>')
     return "".join(parts)
+
+
+def _last_line(message: str) -> str:
+    return message.strip().splitlines()[-1] if message.strip() else ""
 
 
 def students_section(students: list[Student]) -> str:
@@ -261,6 +283,10 @@ def _code(source: str, lines: Iterable[int], marked: set[int]) -> str:
         out.append(f"<mark>{line}</mark>" if number in marked else line)
         previous = number
     return "<pre class=\"code\">" + "\n".join(out) + "</pre>"
+
+
+def _flagged_functions(pair: Pair) -> str:
+    return ", ".join(f"{m.name} {m.jaccard:.2f} ({m.shared})" for m in pair.matches if m.name in pair.flagged)
 
 
 def _pair_block(number: int, pair: Pair, name_of: Callable[[str], str]) -> str:
@@ -295,14 +321,16 @@ def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | N
     compared = [s for s in result.students if s.functions]
     unreadable = [s for s in result.students if s.problem]
     settings = (f"{len(compared)} notebooks compared on the code between START/END CODE HERE of each graded function; "
-                f"winnowing over normalised tokens (k = {K}, window = {WINDOW}); {result.discounted} fingerprints of the "
+                f"winnowing over normalised tokens (k = {K}, window = {WINDOW}); "
+                f"{result.discounted} fingerprints of the "
                 f"starter code and reference solution discounted"
                 + (f", {result.common} shared by a large part of the class ignored" if result.common else "")
                 + f"; flagged when a function, or the notebook's graded code as a whole, reaches Jaccard ≥ "
                   f"{result.threshold:.2f} with at least {result.min_shared} shared fingerprints.")
     body = [f'<p class="note">{esc(settings)}</p>']
     if unreadable:
-        body.append("<p>Not compared: " + ", ".join(f"{name_of(s.student)} ({esc(s.problem[:120])})" for s in unreadable)
+        body.append("<p>Not compared: "
+                    + ", ".join(f"{name_of(s.student)} ({esc(s.problem[:120])})" for s in unreadable)
                     + "</p>")
     if not result.pairs:
         body.append("<p>No pair above the threshold.</p>")
@@ -310,11 +338,12 @@ def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | N
         rows = "".join(
             f'<tr><td>{name_of(p.a.student)}</td><td>{name_of(p.b.student)}</td>'
             f'<td class="num" data-v="{p.jaccard:.4f}">{p.jaccard:.2f}</td>'
-            f"<td>{esc(', '.join(f'{m.name} {m.jaccard:.2f} ({m.shared})' for m in p.matches if m.name in p.flagged))}</td>"
+            f"<td>{esc(_flagged_functions(p))}</td>"
             + (f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>' if fragments is None or n <= fragments
                else "<td></td></tr>") for n, p in enumerate(result.pairs, start=1))
-        body.append('<table class="sortable wide"><thead><tr><th class="sort">student A</th><th class="sort">student B</th>'
-                    '<th class="sort num">overall</th><th>flagged functions: Jaccard (shared)</th><th></th></tr></thead>'
+        body.append('<table class="sortable wide"><thead><tr><th class="sort">student A</th>'
+                    '<th class="sort">student B</th><th class="sort num">overall</th>'
+                    '<th>flagged functions: Jaccard (shared)</th><th></th></tr></thead>'
                     f"<tbody>{rows}</tbody></table>")
         shown = result.pairs if fragments is None else result.pairs[:fragments]
         body.extend(_pair_block(n, p, name_of) for n, p in enumerate(shown, start=1))

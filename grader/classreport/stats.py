@@ -31,7 +31,9 @@ STATUS_LABELS = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error":
 
 
 def _number(value: object, default: float = 0.0) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return float(value) if math.isfinite(value) else default
 
 
 def _text(value: object) -> str:
@@ -105,15 +107,16 @@ def student_from_record(key: str, data: dict[str, Any]) -> Student:
         if not isinstance(f, dict):
             continue
         status = _text(f.get("status"))
-        cases = tuple(Case(_text(c.get("name")), bool(c.get("hidden")), c.get("passed") is True, _text(c.get("message")))
-                      for c in _list(f.get("cases")) if isinstance(c, dict))
+        cases = tuple(Case(_text(c.get("name")), bool(c.get("hidden")), c.get("passed") is True,
+                           _text(c.get("message"))) for c in _list(f.get("cases")) if isinstance(c, dict))
         functions.append(Function(_text(f.get("name")), _text(f.get("section")) or "required", _number(f.get("score")),
                                   _number(f.get("max_score")), status if status in STATUSES else "unknown", cases,
                                   tuple(_text(m) for m in _list(f.get("messages"))), _text(f.get("diagnosis")),
                                   _text(f.get("traceback"))))
     issues = tuple((_text(i.get("cell")), _text(i.get("kind")), _text(i.get("message")))
                    for i in _list(data.get("cell_issues")) if isinstance(i, dict))
-    return Student(key, _text(data.get("student")) or "(no name)", _text(data.get("notebook")), data.get("graded") is True,
+    return Student(key, _text(data.get("student")) or "(no name)", _text(data.get("notebook")),
+                   data.get("graded") is True,
                    _text(data.get("error")), _text(data.get("assignment")), _text(data.get("course_version")),
                    _number(data.get("score")), _number(data.get("max_score")), _number(data.get("optional_score")),
                    _number(data.get("optional_max_score")), tuple(functions), issues,
@@ -317,7 +320,8 @@ def attention(students: list[Student], similar: dict[str, list[str]] | None = No
             found.append(Attention(s, "crashed", "killed its worker: " + ", ".join(crashes)))
         coded = [f.name for f in s.functions if f.hard_coded]
         if coded:
-            found.append(Attention(s, "hard-coded?", "passes the published cases and no hidden one: " + ", ".join(coded)))
+            found.append(Attention(s, "hard-coded?",
+                                   "passes the published cases and no hidden one: " + ", ".join(coded)))
         if similar and similar.get(s.name):
             found.append(Attention(s, "similarity", "similar to " + ", ".join(similar[s.name])))
         if s.batch_note:
