@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import statistics
 import sys
 from collections import Counter

@@ -15,7 +15,7 @@ from grader import textsafe
 from grader.batch import discover, grade_batch, gradebook_csv, load_results, write_outputs
 from grader.cli import main
 from grader.load import detect_assignment, load_submission
-from grader.students import assign_ids, parse_roster, safe_id
+from grader.students import assign_ids, parse_roster
 
 from conftest import ASSIGNMENTS, FAST, SOLUTIONS, make_notebook, solution_cells
 
