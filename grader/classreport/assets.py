@@ -29,7 +29,6 @@ h3{font-size:15px;margin:16px 0 6px}
 .card span{color:var(--dim);font-size:12px}
 .row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .row>div{flex:1 1 420px;min-width:0}
-.row>div.main{flex:2 1 560px;overflow-x:auto}
 .row th{position:static}  /* a sticky header inside a scrolling box would cover its first rows */
 svg{max-width:100%;height:auto}
 table{border-collapse:collapse;font-size:13px}

@@ -137,17 +137,17 @@ def items_section(functions: list[FunctionStats]) -> str:
     bars = chart(lambda: charts.status_bars(functions), "status per function") if functions else ""
     scatter = chart(lambda: charts.item_scatter(items), "item analysis") if items else ""
     return (
-        '<section id="items"><h2>Graded items</h2><div class="row"><div class="main">'
-        '<table class="sortable"><thead><tr><th class="sort">function</th><th class="sort num">points</th>'
+        '<section id="items"><h2>Graded items</h2>'
+        '<table class="sortable wide"><thead><tr><th class="sort">function</th><th class="sort num">points</th>'
         '<th class="sort num">students</th><th class="sort num">pass rate</th><th class="sort num">mean score</th>'
-        f"<th>status</th><th>points earned</th></tr></thead><tbody>{rows}</tbody></table></div><div>{bars}</div></div>"
-        '<h3 id="item-analysis">Item analysis per case</h3><div class="row"><div>'
+        f"<th>status</th><th>points earned</th></tr></thead><tbody>{rows}</tbody></table>"
+        f'<div class="row"><div>{bars}</div><div>{scatter}</div></div>'
+        '<h3 id="item-analysis">Item analysis per case</h3>'
         f'<p class="note">Difficulty: share of the students who passed the case; <span class="flag hard">hard</span> '
         f"below {HARD_BELOW:.0%}. Discrimination: point-biserial correlation between passing the case and the "
         f"points earned on the other functions; <span class=\"flag flat\">non-discriminating</span> below "
         f"{DISCRIMINATING_FROM}, <span class=\"flag neg\">negative</span> when stronger students fail it more often "
         "(check the case). n/a: everybody or nobody passed it, so it cannot discriminate.</p>"
-        f"</div><div>{scatter}</div></div>"
         '<table class="sortable wide"><thead><tr><th class="sort">function</th><th class="sort">case</th>'
         '<th class="sort">kind</th><th class="sort num">students</th><th class="sort num">difficulty</th>'
         f'<th class="sort num">discrimination</th><th class="sort">flags</th></tr></thead><tbody>{case_rows}</tbody>'
