@@ -3,8 +3,9 @@ call and notebook limits, a dead kernel is a "crashed" verdict at once, nothing 
 survives, output floods cost the grader nothing, and a batch with a hanging notebook completes.
 
 The hostile-notebook tests of the worker engine (tests/test_hostile.py) are run here again, as
-they are, with the engine switched to the kernel. Limits are short (cell 3 s, call 4 s): they stop
-hangs, nothing here asserts how long grading took.
+they are, with the engine switched to the kernel. Limits are short where a test exercises them
+(cell 3 s, call 4 to 15 s, notebook 5 to 20 s) and roomy elsewhere: they stop hangs, and no test
+asserts how long grading took (beyond test_hostile's own bound on its 5 s notebook limit).
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ ROOMY = {"call_timeout": 30.0, "notebook_timeout": 180.0}
 HANGING_CALL = {"call_timeout": 15.0, "notebook_timeout": 180.0}
 
 #: (test in test_hostile, its parameters, limits changed): hangs, crashes, exits, limits, forks, floods.
+#: Not repeated: the recursion bomb (in a kernel it is one more call that hangs until its limit, as
+#: Python 3.11 frames grow on the heap) and the tests of reading files and return values.
 HOSTILE_CASES = [
     ("test_infinite_loop_in_function_times_out_alone", {}, HANGING_CALL),
     ("test_infinite_loop_at_top_level_is_left_out", {}, ROOMY),
@@ -48,7 +51,6 @@ HOSTILE_CASES = [
     ("test_disk_fill_is_stopped", {}, ROOMY),
     ("test_segfault_in_a_function", {}, ROOMY),
     ("test_segfault_at_load_loses_only_that_cell", {}, ROOMY),
-    ("test_recursion_bomb", {}, ROOMY),
     ("test_thread_spam", {}, ROOMY),
     ("test_exiting_early_costs_only_that_function", {"exit_call": "import sys\nsys.exit(0)"}, ROOMY),
     ("test_exiting_early_costs_only_that_function", {"exit_call": "import os\nos._exit(0)"}, ROOMY),
