@@ -40,6 +40,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: cut the connection, which ZeroMQ re-opens), and messages queued before the driver reads them.
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 QUEUED_MESSAGES = 64
+#: Outputs kept per cell (their text is capped at the worker's output cap, all together).
+MAX_OUTPUTS = 100
 #: How often the driver looks whether the kernel still lives.
 POLL_SECONDS = 0.1
 #: Bytes in flight in each direction of the relay before the driver stops reading that side.
@@ -184,7 +186,7 @@ def capped_client_class():
                 return None
             kept = sum(len(output.get("text", "")) for output in cell.outputs)
             room = self.output_cap - kept
-            if room <= 0:
+            if room <= 0 or not text or len(cell.outputs) >= MAX_OUTPUTS:  # empty ones count too
                 return None
             output = NotebookNode(output_type="stream", name=msg_type, text=text[:room])
             cell.outputs.append(output)
