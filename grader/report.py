@@ -50,7 +50,7 @@ def header(result: NotebookResult) -> RenderableType:
     grid.add_row("Score", score)
     if result.optional_max_score:
         grid.add_row("Optional", f"{_points(result.optional_score)} / {_points(result.optional_max_score)}  "
-                                 "(backward pass and Adam; not in the score)")
+                                 "(optional items; not in the score)")
     if result.stored_cases_only:
         grid.add_row("Cases", Text("stored cases only (no reference solutions installed)", style="yellow"))
     style = "green" if result.score == result.max_score else "yellow" if result.score else "red"
