@@ -136,6 +136,59 @@ def test_a_hanging_cell_leaves_no_process_behind(tmp_path):
     assert not _processes_with(str(tmp_path))  # no kernel or driver of this run either
 
 
+GRADE_ONE = """
+import sys
+from grader.config import GradeConfig
+from grader.pipeline import grade_notebook
+grade_notebook(sys.argv[1], GradeConfig(engine="kernel", cell_timeout=600, notebook_timeout=900))
+"""
+
+
+def _wait_until(condition, seconds: float) -> bool:
+    """Poll ``condition`` until it holds; False if it still does not after ``seconds`` (a hang stopper)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_a_killed_grader_leaves_no_kernel_behind(tmp_path):
+    """SIGKILL the grader while a cell hangs: its driver, kernel and the kernel's children go too
+    (the driver sees its pipe close and kills the kernel's group; the kernel dies with the driver)."""
+    marker = f"grader-kernel-orphan-{os.getpid()}"
+    cell = (f"import subprocess\nsubprocess.Popen(['sh', '-c', 'while :; do :; done', '{marker}'])\n"
+            "while True:\n    pass")
+    path = hostile.notebook(tmp_path, cell)
+    grader = subprocess.Popen([sys.executable, "-c", GRADE_ONE, str(path)], cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        assert _wait_until(lambda: _processes_with(marker), 300), "the hanging cell never started"
+        kernel = _parent(_processes_with(marker)[0])
+        driver = _parent(kernel)
+        assert "kernel_driver.py" in Path(f"/proc/{driver}/cmdline").read_text(errors="replace")
+    finally:
+        grader.kill()
+        grader.wait()
+    assert _wait_until(lambda: not _processes_with(marker), 60), "the kernel's child survived the grader"
+    for what, pid in (("the kernel", kernel), ("the driver", driver)):
+        assert _wait_until(lambda: not _alive(pid), 60), f"{what} survived the grader"
+
+
+def _parent(pid: str) -> str:
+    return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1].decode()
+
+
+def _alive(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 # --- output is bounded: the grader's memory does not grow with it -----------------------------------------
 
 MEASURE = """
