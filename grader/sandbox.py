@@ -267,6 +267,11 @@ def _exit_on_signal(number: int, frame: object) -> None:
     if "multiprocessing" in sys.modules:
         import multiprocessing
 
+        if multiprocessing.parent_process() is not None:
+            # A batch's grading process: its pool would catch SystemExit as a task's failure and
+            # take the next notebook. Clean up and leave at once; the batch records what is done.
+            close_all_workers()
+            os._exit(128 + number)
         for child in multiprocessing.active_children():
             try:
                 child.terminate()
@@ -288,10 +293,24 @@ def install_signal_handlers() -> None:
             pass
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A batch's grading process whose parent died (killed outright) stops like on SIGTERM,
+    instead of grading on with nobody to collect the result."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _install_cleanup_hooks() -> None:
     if not _HOOKS:
         _HOOKS.append(True)
         atexit.register(close_all_workers)
+        if "multiprocessing" in sys.modules and threading.current_thread() is threading.main_thread():
+            import multiprocessing
+
+            if multiprocessing.parent_process() is not None:
+                threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                                 name="grader-exit-with-parent").start()
     install_signal_handlers()
 
 

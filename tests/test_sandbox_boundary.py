@@ -197,23 +197,28 @@ def _wait_until(condition, limit: float = 120.0) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
-def test_a_grader_stopped_mid_run_leaves_nothing_behind(stop):
+def _stop_mid_run(stop: int, batch: bool) -> None:
+    """Start ``grade`` on hanging notebooks, wait until their workers run, send ``stop``, then check
+    that no worker, no process of a worker's user id and no temporary folder is left."""
     # A private TMPDIR: every folder the grader makes is in it, and nothing of other tests is.
     tmpdir = Path(tempfile.mkdtemp(prefix="cleanup-test-", dir="/tmp"))
+    inputs = Path(tempfile.mkdtemp(prefix="cleanup-input-", dir="/tmp"))
     os.chmod(tmpdir, 0o755)
-    marker = f"grader-cleanup-test-{os.getpid()}-{int(stop)}"
+    marker = f"grader-cleanup-test-{os.getpid()}-{int(stop)}-{int(batch)}"
+    students = 3 if batch else 1
     try:
-        notebook = make_notebook(tmpdir / "nb.ipynb", *base_cells(), HANG.format(marker=marker))
-        (tmpdir / "nb.ipynb").rename(tmpdir.parent / f"{tmpdir.name}.ipynb")
-        notebook = tmpdir.parent / f"{tmpdir.name}.ipynb"
-        grader = subprocess.Popen([sys.executable, "-m", "grader", str(notebook), "--cell-timeout", "600",
-                                   "--timeout", "900"], cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmpdir)),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for number in range(students):
+            (inputs / f"s{number}").mkdir()
+            make_notebook(inputs / f"s{number}" / "nb.ipynb", *base_cells(), HANG.format(marker=marker))
+        target = [str(inputs), "--out", str(inputs / "out"), "--jobs", "2"] if batch else [str(inputs / "s0" / "nb.ipynb")]
+        grader = subprocess.Popen([sys.executable, "-m", "grader", *target, "--cell-timeout", "600", "--timeout", "900"],
+                                  cwd=ROOT, env=dict(os.environ, TMPDIR=str(tmpdir)),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        running = 2 if batch else 1
         try:
-            assert _wait_until(lambda: any(tmpdir.glob("grader-*/started")) or grader.poll() is not None)
-            assert grader.poll() is None, grader.stderr.read().decode()[-2000:]
-            started = json.loads(next(tmpdir.glob("grader-*/started")).read_text())
+            assert _wait_until(lambda: len(list(tmpdir.glob("grader-*/started"))) >= running or grader.poll() is not None)
+            assert grader.poll() is None
+            started = [json.loads(path.read_text()) for path in tmpdir.glob("grader-*/started")]
             grader.send_signal(stop)
             grader.wait(timeout=120)
         finally:
@@ -221,22 +226,33 @@ def test_a_grader_stopped_mid_run_leaves_nothing_behind(stop):
                 grader.kill()
                 grader.wait()
         assert grader.returncode != 0
-        private = os.geteuid() == 0
+        pids = {item["pid"] for item in started}
+        uids = {item["uid"] for item in started} if os.geteuid() == 0 else set()
 
         def nothing_left() -> bool:
             processes = _live_processes()
-            return (not any(pid == started["pid"] or marker in command for pid, _, command in processes)
-                    and not (private and any(uid == started["uid"] for _, uid, _ in processes))
+            return (not any(pid in pids or uid in uids or marker in command for pid, uid, command in processes)
                     and not any(tmpdir.iterdir()))
 
         assert _wait_until(nothing_left), (list(tmpdir.iterdir()),
-                                           [p for p in _live_processes() if marker in p[2] or p[1] == started["uid"]])
+                                           [p for p in _live_processes() if marker in p[2] or p[1] in uids])
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-        Path(f"{tmpdir}.ipynb").unlink(missing_ok=True)
+        shutil.rmtree(inputs, ignore_errors=True)
         for pid, _, command in _live_processes():
             if marker in command:
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_a_grader_stopped_mid_run_leaves_nothing_behind(stop):
+    _stop_mid_run(stop, batch=False)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_a_batch_stopped_mid_run_leaves_nothing_behind(stop):
+    """Its grading processes clean up too (a pool would otherwise treat SystemExit as a task's failure)."""
+    _stop_mid_run(stop, batch=True)
 
 
 def test_a_failing_constructor_leaves_no_folder(tmp_path, monkeypatch):
