@@ -129,12 +129,10 @@ def test_a_worker_that_stops_reading_is_a_timeout_not_a_hang(tmp_path):
     with Worker(FAST, {}) as worker:
         worker.send({"op": "load", "names": []}, value=[{"index": 0, "source": "import time\ntime.sleep(10**6)"}])
         worker.wait_for({"cell_start"}, time.monotonic() + 60)
-        started = time.monotonic()
         big = np.zeros(4_000_000)  # 32 MB: far more than a pipe holds
-        with pytest.raises(WorkerLost) as lost:
+        with pytest.raises(WorkerLost) as lost:  # before, this write blocked for good
             worker.send({"op": "call"}, value=big, deadline=time.monotonic() + 1)
         assert lost.value.kind == "timeout"
-        assert time.monotonic() - started < 60  # generous: only tells a bounded wait from a hang
         assert worker.process.poll() is not None  # killed
 
 
