@@ -309,3 +309,15 @@ def test_a_worker_writing_hostile_frames_gets_a_clean_verdict(tmp_path: Path, na
     functions = {f.name: f for f in result.functions}
     assert functions["rnn_cell_forward"].score == 0
     assert functions["rnn_forward"].score == functions["rnn_forward"].max_score  # a fresh worker graded the rest
+
+
+@pytest.mark.parametrize("name", ["list header", "deep nesting", "bad marker"])
+def test_a_cell_writing_hostile_frames_costs_only_that_cell(tmp_path: Path, name: str):
+    """The same at load time: the cell is left out as one that broke its worker, the rest is graded."""
+    cell = f"import os, sys\nos.write(sys.modules['__main__'].RESP_FD, {HOSTILE_FRAMES[name]!r})"
+    cells = [c for c in solution_cells("rnn_step_by_step.ipynb") if "rnn_cell_backward" not in c and "lstm" not in c]
+    path = make_notebook(tmp_path / "nb.ipynb", *cells, cell)
+    result = grade_notebook(path, FAST.with_changes(only=("rnn_cell_forward", "rnn_forward"), hidden_cases=1))
+    assert result.graded, result.error
+    assert result.score == result.max_score
+    assert any(issue.kind == "crashed" for issue in result.cell_issues)
