@@ -300,14 +300,20 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, 
     running: dict[Future, tuple[Entry, str]] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         try:
+            announced: set[Future] = set()
             while waiting or running:
-                while waiting and len(running) < jobs:
+                # Twice as many as processes: each finds its next notebook queued when it is done, instead
+                # of idling while this process stores the last result and submits another.
+                while waiting and len(running) < 2 * jobs:
                     entry, digest = waiting.pop(0)
                     running[pool.submit(grade_notebook, entry.path, _config_for(entry, config, others))] = (entry, digest)
-                    if on_event:
-                        on_event("started", entry)
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in running:  # "started" once a grading process may have it, for the progress bar
+                    if on_event and future not in announced and (future.running() or future.done()):
+                        announced.add(future)
+                        on_event("started", running[future][0])
                 for future in done:
+                    announced.discard(future)
                     entry, digest = running.pop(future)
                     try:
                         result = future.result()
