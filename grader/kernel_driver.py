@@ -35,6 +35,7 @@ del sys.path[0]
 
 KERNEL_BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_boot.py")
 STATUS_FILE = "kernel.status"
+NOTES_FILE = ".grader-lockdown.json"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: ZeroMQ bounds on what the kernel can make the driver hold: one frame of a message (larger ones
 #: cut the connection, which ZeroMQ re-opens), and messages queued before the driver reads them.
@@ -49,10 +50,14 @@ RELAY_BUFFER = 4 * 1024 * 1024
 
 
 def limit_self(config):
-    """The driver's own hard limits: whatever the kernel sends, it can only cost this process."""
+    """The driver's own limits: whatever the kernel sends, it can only cost this process.
+
+    Soft limits (the driver never raises them): the kernel inherits them and sets its own, which a
+    hard limit here would cap after its switch of user id."""
     for name, value in config.get("limits", {}).items():
+        which = getattr(resource, name)
         try:
-            resource.setrlimit(getattr(resource, name), (value, value))
+            resource.setrlimit(which, (value, resource.getrlimit(which)[1]))
         except (ValueError, OSError):  # pragma: no cover - a limit the platform refuses
             pass
 
@@ -122,6 +127,17 @@ class Kernel:
         for name in ("nbformat", "nbclient"):  # imported while the kernel boots: the two overlap
             importlib.import_module(name)
         await self.client.wait_for_ready(timeout=60)
+
+    def lockdown_notes(self):
+        """What kernel_boot.py could not lock down; read once the kernel is ready, before any cell."""
+        path = os.path.join(self.workdir, NOTES_FILE)
+        try:
+            with open(path, "rb") as handle:
+                notes = json.loads(handle.read(64 * 1024))
+            os.unlink(path)
+        except (OSError, ValueError):
+            return []
+        return [str(note)[:300] for note in notes[:20]] if isinstance(notes, list) else []
 
     def _give(self, path):
         uid = self.config["kernel"].get("uid")
@@ -312,7 +328,8 @@ async def drive(config):
     kernel = Kernel(config)
     try:
         await kernel.start()
-        send(resp_fd, {"op": "ready", "notes": [], "pid": os.getpid(), "kernel_pid": kernel.process.pid})
+        send(resp_fd, {"op": "ready", "notes": kernel.lockdown_notes(), "pid": os.getpid(),
+                       "kernel_pid": kernel.process.pid})
         reader = wire.FrameReader()
         request = receive(req_fd, reader)
         if request.get("op") != "load":

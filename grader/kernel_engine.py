@@ -57,6 +57,9 @@ class KernelWorker(Worker):
             os.close(req_r)
             os.close(resp_w)
         header, _ = self.wait_for({"ready"}, time.monotonic() + 60)
+        notes = header.get("notes")
+        if type(notes) is list:  # what the kernel's lock-down could not do, as the worker reports it
+            self.notes.extend(note for note in notes if type(note) is str)
         pid = header.get("kernel_pid")
         self.kernel_pid = pid if type(pid) is int and pid > 1 else None
 
