@@ -155,6 +155,26 @@ def test_a_dependency_reply_the_worker_never_reads_times_out(tmp_path):
     assert functions["rnn_cell_forward"].score == functions["rnn_cell_forward"].max_score
 
 
+def test_a_zygote_that_stops_answering_is_dropped_and_workers_still_start(monkeypatch):
+    """The zygote's control channel has a timeout: a stuck zygote is killed, never waited on."""
+    from grader import zygote as zygote_module
+
+    monkeypatch.setattr(zygote_module, "ZYGOTE_TIMEOUT", 1.0)
+    stuck = zygote_module.Zygote()
+    monkeypatch.setattr(zygote_module.Zygote, "_instance", stuck)
+    os.kill(stuck.process.pid, signal.SIGSTOP)
+    try:
+        with Worker(FAST, {}) as worker:  # the spawn request times out; the worker starts without the zygote
+            worker.send({"op": "describe", "names": ["x"]})
+            header, _ = worker.wait_for({"loaded"}, time.monotonic() + 60)
+        assert header["functions"]["x"]["defined"] is False
+        assert stuck.process.poll() is not None  # killed, not left stopped
+    finally:
+        if stuck.process.poll() is None:  # pragma: no cover - only if the test fails
+            stuck.process.kill()
+            stuck.process.wait()
+
+
 # --- cleanup on every exit path ------------------------------------------------------------------
 
 HANG = """
