@@ -22,7 +22,7 @@ from grader.sandbox import header_error, header_functions, header_index  # noqa:
 
 from conftest import FAST, make_notebook, replace_function, solution_cells  # noqa: E402
 
-PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def is_plain(value, depth: int = 0) -> bool:
