@@ -95,11 +95,18 @@ class Kernel:
 
     def __init__(self, config):
         import zmq.asyncio
+        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
         from jupyter_client.manager import AsyncKernelManager
 
         self.config = config
         self.workdir = config["workdir"]
         boot = [sys.executable, "-I", "-B", KERNEL_BOOT, json.dumps(config["kernel"])]
+
+        class OneSpec(KernelSpecManager):
+            """Our kernel only: the stock lookup imports ipykernel here, which costs half a second."""
+
+            def get_kernel_spec(self, kernel_name):
+                return KernelSpec(argv=boot, display_name="grader", language="python")
 
         class Sandboxed(AsyncKernelManager):
             def format_kernel_cmd(self, extra_arguments=None):  # jupyter_client hook
@@ -111,7 +118,8 @@ class Kernel:
         context.setsockopt(zmq.RCVHWM, QUEUED_MESSAGES)
         self.context = context
         self.manager = Sandboxed(transport="ipc", ip=os.path.join(self.workdir, "ipc"), context=context,
-                                 connection_file=os.path.join(self.workdir, "kernel.json"))
+                                 connection_file=os.path.join(self.workdir, "kernel.json"),
+                                 kernel_spec_manager=OneSpec())
         self.process = None
         self.client = None
 
