@@ -557,7 +557,16 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
                 progress.update(task, counts=text)
 
         started = time.monotonic()
-        summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event, runner=runner)
+        try:
+            summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event, runner=runner)
+        except KeyboardInterrupt:
+            # Ctrl-C: the finished results are on disk; write the gradebook and the rest for them, so the
+            # TA has the finished part at once, then exit 130 (cli.main). Rerunning grades the rest.
+            progress.stop()
+            write_outputs(out)
+            console.print(textsafe.terminal(f"interrupted: {out / 'gradebook.csv'} has the notebooks graded so far; "
+                                            f"run the same command again to grade the rest", style="yellow"))
+            raise
     summary.problems = problems + summary.problems
     summary.assignment_reason = reason  # decided here, before grading, and shown then
     results = write_outputs(out)
