@@ -6,7 +6,8 @@
 
 Layouts understood: a flat folder of notebooks (student id = file name), nbgrader's
 ``submitted/<student>/<assignment>/*.ipynb``, and one folder per student. Two notebooks that map to
-the same id are both graded; the second gets a suffixed id and both are reported.
+the same id are all graded, under ids marked ambiguous, and listed (students.py); ``grade --dry-run``
+shows every notebook's id before grading (``dry_run``).
 
 Each result lands in ``out/results/<id>.json`` (write to a temporary file, then rename) as soon as it
 is done, together with the notebook's SHA-256: running the same command again skips notebooks
@@ -88,28 +89,27 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
 
 
 def _from_folder(root: Path) -> list[tuple[str, Path]]:
+    """(name, path) per notebook below ``root``, by the rules in README ("For TAs", Student ids):
+    LMS file names give the LMS id; nbgrader's ``submitted/<student>/<assignment>/`` gives the student
+    folder's name; a notebook directly in ``root`` is named by its file; a notebook in a subfolder is
+    named by that top-level subfolder when it holds no other notebook (one folder per student), else by
+    its own file name (a group such as a section). Several notebooks of one name then meet in
+    ``students.assign_ids`` and are listed as ambiguous, never renamed behind the TA's back."""
     notebooks = sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    per_folder = Counter(p.relative_to(root).parts[0] for p in notebooks if len(p.relative_to(root).parts) >= 2)
     result = []
     for path in notebooks:
         parts = path.relative_to(root).parts
-        if lms.student_id(path.relative_to(root)) is not None:  # Canvas or Moodle bulk download
-            result.append((lms.student_id(path.relative_to(root)), path))
+        lms_id = lms.student_id(path.relative_to(root))
+        if lms_id is not None:  # Canvas or Moodle bulk download
+            result.append((lms_id, path))
         elif "submitted" in parts and len(parts) >= parts.index("submitted") + 4:  # nbgrader
-            position = parts.index("submitted")
-            student, assignment = parts[position + 1], parts[position + 2]
-            result.append((f"{student}" if _single(notebooks, path) else f"{student}_{assignment}", path))
-        elif len(parts) >= 2:  # one folder per student
-            student = parts[0]
-            siblings = [p for p in notebooks if p.relative_to(root).parts[0] == student]
-            result.append((student if len(siblings) == 1 else f"{student}_{path.stem}", path))
-        else:  # flat
+            result.append((parts[parts.index("submitted") + 1], path))
+        elif len(parts) >= 2 and per_folder[parts[0]] == 1:  # one folder per student
+            result.append((parts[0], path))
+        else:  # flat, or a folder of several students' notebooks
             result.append((path.stem, path))
     return result
-
-
-def _single(notebooks: list[Path], path: Path) -> bool:
-    student_dir = path.parent.parent
-    return sum(1 for p in notebooks if p.parent.parent == student_dir) == 1
 
 
 # --- one submission -------------------------------------------------------------------------
@@ -512,6 +512,33 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
     for problem in summary.problems:  # student text (file names): Text, never markup; cleaned
         parts.append(textsafe.terminal(f"note: {problem}", style="yellow"))
     return Group(*parts)
+
+
+def dry_run(paths: list[str], out: Path | None, config: GradeConfig, console: Console, *,
+            roster: Path | None = None) -> int:
+    """``grade PATHS --dry-run``: every notebook with the student id it would be graded under, and the
+    assignment chosen, without grading or writing anything (zips are not unpacked: give them unpacked)."""
+    class_roster = read_roster(roster) if roster is not None else (
+        read_roster(out / ROSTER_COPY) if out is not None and (out / ROSTER_COPY).is_file() else None)
+    entries, problems = discover(paths, class_roster)
+    if not entries:
+        raise UsageError("no notebooks found in " + ", ".join(paths))
+    assignment, reason = choose_assignment(entries, config, out)
+    console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
+    table = Table(title=f"{len(entries)} notebook(s): nothing graded (--dry-run)", show_edge=False)
+    for column in ("notebook", "student id", "note"):
+        table.add_column(column, overflow="fold")
+    for entry in sorted(entries, key=lambda e: str(e.path)):
+        table.add_row(textsafe.terminal(str(entry.path)), textsafe.terminal(entry.student), textsafe.terminal(entry.note))
+    console.print(table)
+    if class_roster is not None:
+        for student in missing_from(class_roster, [entry.student for entry in entries]):
+            console.print(textsafe.terminal(f"in the roster, no notebook: {student}", style="yellow"))
+    noted = {entry.note for entry in entries}
+    for problem in problems:  # those not already in the table's notes
+        if problem not in noted:
+            console.print(textsafe.terminal(f"note: {problem}", style="yellow"))
+    return 0
 
 
 def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,

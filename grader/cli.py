@@ -109,6 +109,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="batch: the class list as the LMS exports it (a CSV with an id column: id, SIS User ID, "
                              "SIS Login ID, login, student...); ids come from it, unmatched notebooks and students "
                              "without a notebook are listed")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="batch: list each notebook with the student id it gets, and the assignment chosen; "
+                             "grade nothing")
     parser.add_argument("--jobs", type=int, help="batch: parallel notebooks (default: number of cores)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -224,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out is not None and args.json:
             raise UsageError("--json prints one notebook's result; a batch writes every result as JSON to "
                              "OUT/results.json and OUT/results/: drop --json")
+        if args.dry_run:
+            from .batch import dry_run
+
+            return dry_run(paths, args.out, config, console, roster=args.roster)
         if args.out is not None:
             from .batch import batch_main
 
