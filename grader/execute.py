@@ -7,6 +7,7 @@ next call gets a freshly loaded worker.
 """
 from __future__ import annotations
 
+import ast
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,45 @@ from .results import CellIssue
 from .sandbox import DependencyHandler, Worker, WorkerLost, header_error, header_functions, header_index
 
 MAX_RELOADS = 8
+
+#: How a cell that ran out of its own time (not the notebook's) is described; run_cases recognises it.
+CELL_TIMED_OUT = "ran longer than"
+
+
+def cell_label(source: str) -> str:
+    """A few words that find a cell again in Jupyter, whose own numbers (In [N]) are not ours: the
+    function it defines, else its first non-empty line (shortened). Not parsed when it does not parse."""
+    try:
+        names = [node.name for node in ast.parse(source).body
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    except (SyntaxError, ValueError):
+        names = []
+    if names:
+        return f"defines {', '.join(names[:2])}{', ...' if len(names) > 2 else ''}"
+    line = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def graded_names_run(source: str, names: list[str]) -> set[str]:
+    """The graded functions a cell runs when it runs: named in its top-level statements, called or
+    handed to a test (``rnn_forward_test(rnn_forward)``), leaving out what sits in loops, definitions
+    and lambdas (a loop may make a quick function slow; a definition runs nothing)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[str] = set()
+    skip = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.For, ast.AsyncFor, ast.While,
+            ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, skip):
+            continue
+        if isinstance(node, ast.Name) and node.id in names:
+            found.add(node.id)
+        pending.extend(ast.iter_child_nodes(node))
+    return found
 
 
 @dataclass(frozen=True)
@@ -117,10 +157,13 @@ class Session:
                 if lost.kind == "timeout" and time.monotonic() >= self.deadline:
                     kind, message = "timeout", "the notebook's time limit ran out while this cell ran"
                 elif lost.kind == "timeout":
-                    kind, message = "timeout", f"ran longer than {self.config.cell_timeout:g}s and was stopped"
+                    kind, message = "timeout", f"{CELL_TIMED_OUT} {self.config.cell_timeout:g}s and was stopped"
                 else:
                     kind, message = "crashed", f"killed the worker: {lost.detail}"
-                self.excluded[current] = CellIssue(current, kind, message + "; the notebook was loaded again without it")
+                self.excluded[current] = CellIssue(current, kind, message + "; the notebook was loaded again without it",
+                                                   self._label(current))
+                if kind == "timeout" and message.startswith(CELL_TIMED_OUT):
+                    self._skip_cells_running(current)
                 return None
             op = header["op"]  # wait_for returns only frames whose op is one of those asked for
             if op == "cell_start":
@@ -130,19 +173,53 @@ class Session:
                 index = header_index(header)
                 if error and index is not None:
                     kind = "syntax" if error["type"] == "SyntaxError" else "error"
-                    issues.append(CellIssue(index, kind, error["traceback"][-1500:]))
+                    issues.append(CellIssue(index, kind, error["traceback"][-1500:], self._label(index)))
                 current = None
             else:
                 self.report.functions = header_functions(header.get("functions"), self.names)
                 return issues
 
+    def _cell_source(self, index: int) -> str:
+        return next((cell.source for cell in self.submission.cells if cell.index == index), "")
+
+    def _label(self, index: int) -> str:
+        return cell_label(self._cell_source(index))
+
+    def hang_suspect(self, index: int) -> str | None:
+        """The one graded function a cell that timed out runs, when it runs exactly one and defines
+        nothing: that function hung (or its own helpers did, which run_cases checks). None otherwise."""
+        source = self._cell_source(index)
+        if cell_label(source).startswith("defines "):
+            return None
+        used = graded_names_run(source, self.names)
+        return next(iter(used)) if len(used) == 1 else None
+
+    def _skip_cells_running(self, timed_out: int) -> None:
+        """After a cell timed out running one graded function, later cells that run that same function
+        and nothing else graded, and define nothing, are left out rather than waited on again: without
+        this each such test cell costs a full cell timeout."""
+        suspect = self.hang_suspect(timed_out)
+        if suspect is None:
+            return
+        for cell in self.submission.cells:
+            if cell.index > timed_out and cell.index not in self.excluded and self.hang_suspect(cell.index) == suspect:
+                self.excluded[cell.index] = CellIssue(
+                    cell.index, "skipped", f"not run: it runs {suspect}, which did not finish in cell {timed_out} "
+                                           f"({self._label(timed_out)}); it would most likely hang here too",
+                    self._label(cell.index))
+
     # -- calling --------------------------------------------------------------------------------
+
+    def ready(self) -> None:
+        """A loaded worker for the next call (a fresh one after a call that hung or crashed), unless the
+        notebook's time is up. Callers that start a call's clock do so after this."""
+        if self.worker is None and not self.out_of_time:
+            self.load()
 
     def call(self, function: str, args: list, kwargs: dict, *, deps: list[str], seed: int | None,
              return_args: bool, on_dependency: DependencyHandler | None, drive: bool = False) -> CallOutcome:
         """Call ``function`` in the worker; with ``drive``, it is a class and ``args[0]`` the script (drive.py)."""
-        if self.worker is None and not self.out_of_time:
-            self.load()
+        self.ready()
         if self.worker is None or time.monotonic() >= self.deadline:
             return CallOutcome(lost="timeout", lost_detail="the notebook's overall time limit ran out")
         deadline = min(self.deadline, time.monotonic() + self.config.call_timeout)

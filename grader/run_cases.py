@@ -133,6 +133,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
             continue
         handler = None
         if deps and references is not None:  # a fresh budget per call, drawn from this case's inputs
+            session.ready()  # a worker restarted after a crash must not eat into the call's clock
             limits = CaseLimits(envelope_for(args, kwargs), _call_deadline(session), spec.name, dep_params)
             handler = dependency_handler(references, deps, limits)
         outcome: CallOutcome = session.call(spec.name, args, kwargs, deps=deps, seed=recipe.get("seed", 0),
