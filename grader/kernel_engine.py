@@ -56,7 +56,7 @@ class KernelWorker(Worker):
         finally:
             os.close(req_r)
             os.close(resp_w)
-        header, _ = self.wait_for({"ready"}, time.monotonic() + 60)
+        header, _ = self.wait_for({"ready"}, time.monotonic() + min(60.0, self.config.notebook_timeout))
         notes = header.get("notes")
         if type(notes) is list:  # what the kernel's lock-down could not do, as the worker reports it
             self.notes.extend(note for note in notes if type(note) is str)

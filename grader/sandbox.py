@@ -400,7 +400,7 @@ class Worker:
             )
         os.close(req_r)
         os.close(resp_w)
-        header, _ = self.wait_for({"ready"}, time.monotonic() + 60)
+        header, _ = self.wait_for({"ready"}, time.monotonic() + min(60.0, self.config.notebook_timeout))
         self.notes.extend(str(note) for note in header.get("notes", []))
 
     def __enter__(self) -> "Worker":
