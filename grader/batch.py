@@ -350,27 +350,61 @@ def load_results(out: Path) -> list[dict]:
     return results
 
 
-def gradebook_csv(results: list[dict], missing: Sequence[str] = ()) -> str:
-    functions: list[str] = []
-    for data in results:
-        for function in data.get("functions", []):
-            if function["name"] not in functions:
-                functions.append(function["name"])
+def gradebook_columns(results: list[dict], assignment: str | None = None) -> list[str]:
+    """The graded items' columns: the assignment's items in its own order (the same in every run,
+    whoever is first), then any other item a result holds (an older run's), sorted."""
+    from .course import ASSIGNMENTS, get_assignment
+
+    if assignment is None:  # the assignment most results are
+        named = Counter(d.get("assignment") for d in results if d.get("assignment") in ASSIGNMENTS)
+        assignment = named.most_common(1)[0][0] if named else None
+    items = list(get_assignment(assignment).function_names) if assignment in ASSIGNMENTS else []
+    others = {f["name"] for d in results for f in d.get("functions", []) if f.get("name") not in items}
+    return items + sorted(others)
+
+
+def number(value: object) -> str:
+    """One format for every number in the gradebook: at most two decimals, no trailing zeros
+    (83.33, 83.3, 100, 0); anything else (not graded) is an empty cell."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _status_word(status: str) -> str:
+    """The word the student's report uses (TODO, FAIL, ...), not the internal name (not_implemented)."""
+    from .report import MARKS
+    from .results import Status
+
+    try:
+        return MARKS[Status(status)][0]
+    except (ValueError, KeyError):
+        return str(status)
+
+
+def gradebook_csv(results: list[dict], missing: Sequence[str] = (), assignment: str | None = None) -> str:
+    """One row per student, columns in a fixed order (``gradebook_columns``); a row that was not graded
+    has empty score cells (an LMS reads them as missing, not as 0)."""
+    functions = gradebook_columns(results, assignment)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(GRADEBOOK_COLUMNS + functions + ["message"])
     for data in sorted(results, key=lambda d: d["student"]):
-        points = {f["name"]: f["score"] for f in data.get("functions", [])}
-        status = "graded" if data.get("graded") else "not graded"
+        graded = bool(data.get("graded"))
+        points = {f["name"]: f["score"] for f in data.get("functions", [])} if graded else {}
+        status = "graded" if graded else "not graded"
         message = data.get("error") or "; ".join(
-            f"{f['name']}: {f['status']}" for f in data.get("functions", [])
+            f"{f['name']}: {_status_word(f['status'])}" for f in data.get("functions", [])
             if f["status"] != "passed" and f.get("section") == "required")
         if data.get("batch_note"):
             message = f"{data['batch_note']}; {message}" if message else data["batch_note"]
-        percent = 100 * data["score"] / data["max_score"] if data.get("max_score") else 0
-        row = ([data["student"], data["notebook"], data.get("assignment") or "", status, data["score"],
-                data["max_score"], f"{percent:.1f}", data.get("optional_score", ""), data.get("optional_max_score", "")]
-               + [points.get(name, "") for name in functions] + [message[:300]])
+        percent = 100 * data["score"] / data["max_score"] if graded and data.get("max_score") else None
+        numbers = [data["score"], data["max_score"], percent, data.get("optional_score"),
+                   data.get("optional_max_score")] if graded else [None] * 5
+        row = ([data["student"], data["notebook"], data.get("assignment") or "", status]
+               + [number(value) for value in numbers]
+               + [number(points.get(name)) for name in functions] + [message[:300]])
         writer.writerow([textsafe.csv_cell(cell) for cell in row])  # no cell a spreadsheet runs as a formula
     for student in missing:  # roster entries with no notebook
         writer.writerow([textsafe.csv_cell(cell) for cell in
@@ -407,11 +441,19 @@ def _roster(out: Path, given: Path | None) -> Roster | None:
     return read_roster(out / ROSTER_COPY) if (out / ROSTER_COPY).is_file() else None
 
 
+def _saved_assignment(out: Path) -> str | None:
+    try:
+        name = json.loads((out / ASSIGNMENT_FILE).read_text())["assignment"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def write_outputs(out: Path) -> list[dict]:
     results = load_results(out)
     roster = _roster(out, None)
     missing = missing_from(roster, [d["student"] for d in results]) if roster is not None else []
-    atomic_write(out / "gradebook.csv", gradebook_csv(results, missing))
+    atomic_write(out / "gradebook.csv", gradebook_csv(results, missing, _saved_assignment(out)))
     atomic_write(out / "results.json", json.dumps({"schema_version": RESULT_SCHEMA_VERSION, "results": results}, indent=1))
     for data in results:
         try:

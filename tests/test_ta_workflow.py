@@ -132,3 +132,39 @@ def test_dry_run_lists_ids_by_the_documented_rules_and_grades_nothing(tmp_path, 
     assert "assignment: rnn_step_by_step" in shown and "nothing graded" in shown
     assert all(student in shown for student in ("amy", "section2", "zoe", "bob", "flat", "kim"))
     assert not out.exists()  # nothing graded, nothing written
+
+
+def _record(student: str, functions: dict[str, tuple[float, str]], graded: bool = True, error: str = "") -> dict:
+    score = sum(points for points, _ in functions.values())
+    return {"student": student, "notebook": f"{student}.ipynb", "assignment": "rnn_step_by_step", "graded": graded,
+            "error": error, "score": score if graded else 0, "max_score": 60 if graded else 0,
+            "optional_score": 0.0, "optional_max_score": 10.0,
+            "functions": [{"name": name, "section": "required", "score": points, "max_score": 10, "status": status}
+                          for name, (points, status) in functions.items()]}
+
+
+def test_gradebook_has_fixed_columns_empty_cells_one_number_format_and_the_reports_words():
+    from grader.batch import gradebook_csv
+    from grader.course import get_assignment
+
+    items = list(get_assignment("rnn_step_by_step").function_names)
+    # The first student's items come in another order, and a second student lacks one: the columns
+    # still follow the assignment, whatever order the results come in.
+    first = _record("amy", {items[2]: (10.0, "passed"), items[0]: (3.3333333, "partial"), items[1]: (0, "not_implemented")})
+    second = _record("bob", {items[0]: (10, "passed")})
+    broken = _record("cy", {}, graded=False, error="JSON parse error: fix the notebook")
+    for results in ([first, second, broken], [broken, second, first]):
+        rows = list(csv.reader(gradebook_csv(results, ["dee"]).splitlines()))
+        header = rows[0]
+        assert header[9:-1] == items and header[-1] == "message"
+        table = {row[0]: dict(zip(header, row)) for row in rows[1:]}
+        assert table["amy"]["score"] == "13.33" and table["amy"]["percent"] == "22.22"
+        assert table["amy"][items[0]] == "3.33" and table["amy"][items[1]] == "0" and table["amy"][items[2]] == "10"
+        assert table["amy"]["optional_score"] == "0" and table["amy"]["optional_max_score"] == "10"
+        assert table["amy"][items[3]] == ""  # not in that result
+        assert f"{items[1]}: TODO" in table["amy"]["message"] and "not_implemented" not in table["amy"]["message"]
+        assert f"{items[0]}: PART" in table["amy"]["message"]
+        assert table["bob"]["score"] == "10" and table["bob"]["max_score"] == "60"
+        # Not graded: every number empty (an LMS reads missing, not 0), the reason in message.
+        assert all(table["cy"][column] == "" for column in header[4:-1]) and "JSON" in table["cy"]["message"]
+        assert table["dee"]["status"] == "no submission"
