@@ -165,6 +165,41 @@ def test_interrupted_dask_batch_resumes(tmp_path, client):
     assert json.loads(after["blocker.json"])["score"] == 25
 
 
+def pretend_other_solutions(on: bool) -> None:
+    """Run on each Dask worker: make it report other reference solutions than the driver's (or stop)."""
+    import grader.dask_batch as dask_batch
+
+    if on:
+        dask_batch.real_environment = getattr(dask_batch, "real_environment", dask_batch.environment)
+        dask_batch.environment = lambda config: tuple(
+            (name, "other" if name == "reference solutions" else value)
+            for name, value in dask_batch.real_environment(config))
+    elif hasattr(dask_batch, "real_environment"):
+        dask_batch.environment = dask_batch.real_environment
+
+
+def test_a_worker_that_would_grade_differently_refuses(tmp_path, client):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "a.ipynb")
+    entries, _ = discover([str(folder)])
+    client.run(pretend_other_solutions, True)
+    try:
+        with pytest.raises(Exception, match="reference solutions") as refused:
+            grade_batch(entries, tmp_path / "out", CONFIG, runner=DaskRunner(client))
+        assert "install the same grader version" in str(refused.value)
+        assert not list((tmp_path / "out" / "results").glob("*.json"))  # nothing graded differently
+        # A worker that joins after the check refuses each task: the notebook stays ungraded, listed.
+        parcel_runner = DaskRunner(client)
+        parcel_runner._check_workers = lambda *args: []
+        summary = grade_batch(entries, tmp_path / "out", CONFIG, runner=parcel_runner)
+        assert summary.graded == summary.failed == 0
+        assert any("reference solutions" in problem for problem in summary.problems)
+        assert not list((tmp_path / "out" / "results").glob("*.json"))
+    finally:
+        client.run(pretend_other_solutions, False)
+
+
 def test_scheduler_argument():
     assert parse_scheduler("local:3") == 3
     assert parse_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
