@@ -441,6 +441,41 @@ def _roster(out: Path, given: Path | None) -> Roster | None:
     return read_roster(out / ROSTER_COPY) if (out / ROSTER_COPY).is_file() else None
 
 
+REMOVED = "removed"
+
+
+def prune_removed(out: Path, entries: list[Entry]) -> list[str]:
+    """Move aside the results of notebooks no longer in the class, so they leave the gradebook and
+    every output, and say so. A result is pruned when its id is not in this run and its notebook is
+    gone (or is now graded under another id); grading a few notebooks by name prunes nobody else.
+    The result file moves to ``results/removed/`` (never deleted: move it back to restore the row);
+    its derived feedback and Gradescope files are rebuilt from results, so they are removed."""
+    students = {entry.student for entry in entries}
+    paths = {str(entry.path) for entry in entries}
+    notes = []
+    for data in load_results(out):
+        student, notebook = data["student"], data["notebook"]
+        if student in students or (os.path.lexists(notebook) and notebook not in paths):
+            continue
+        source = out / "results" / f"{student}.json"
+        target = out / "results" / REMOVED / source.name
+        target.parent.mkdir(exist_ok=True)
+        number = 1
+        while target.exists():  # an earlier removal of the same id stays too
+            number += 1
+            target = target.with_name(f"{student}.{number}.json")
+        try:
+            os.replace(source, target)
+        except OSError as error:
+            notes.append(f"{notebook} is no longer in the class, but its result could not be moved aside ({error})")
+            continue
+        for derived in (out / "gradescope" / f"{student}.json", out / "feedback" / f"{student}.md"):
+            derived.unlink(missing_ok=True)
+        notes.append(f"{student}: {notebook} is no longer in the class; its result left the gradebook and was "
+                     f"moved to {target} (move it back to restore it)")
+    return notes
+
+
 def _saved_assignment(out: Path) -> str | None:
     try:
         name = json.loads((out / ASSIGNMENT_FILE).read_text())["assignment"]
@@ -636,7 +671,7 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
             console.print(textsafe.terminal(f"interrupted: {out / 'gradebook.csv'} has the notebooks graded so far; "
                                             f"run the same command again to grade the rest", style="yellow"))
             raise
-    summary.problems = problems + summary.problems
+    summary.problems = problems + summary.problems + prune_removed(out, entries)
     summary.assignment_reason = reason  # decided here, before grading, and shown then
     results = write_outputs(out)
     if class_roster is not None:

@@ -168,3 +168,29 @@ def test_gradebook_has_fixed_columns_empty_cells_one_number_format_and_the_repor
         # Not graded: every number empty (an LMS reads missing, not 0), the reason in message.
         assert all(table["cy"][column] == "" for column in header[4:-1]) and "JSON" in table["cy"]["message"]
         assert table["dee"]["status"] == "no submission"
+
+
+def test_a_removed_notebook_leaves_the_outputs_and_its_result_is_moved_aside(tmp_path, capsys):
+    from grader.cli import main
+
+    folder, out = tmp_path / "class", tmp_path / "grades"
+    folder.mkdir()
+    for student in ("ann", "ben", "cat"):
+        shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / f"{student}.ipynb")
+    command = [str(folder), "--out", str(out), "--jobs", "1", "--seed", "0", "--hidden-cases", "0", "--only", "clip"]
+    assert main(command) == 0
+    assert (out / "feedback" / "ben.md").exists()
+    (folder / "ben.ipynb").unlink()
+    capsys.readouterr()
+    assert main(command + ["--no-color"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "ben" in shown and "no longer in the class" in shown
+    rows = list(csv.DictReader(open(out / "gradebook.csv")))
+    assert [row["student"] for row in rows] == ["ann", "cat"]
+    assert [d["student"] for d in json.loads((out / "results.json").read_text())["results"]] == ["ann", "cat"]
+    kept = json.loads((out / "results" / "removed" / "ben.json").read_text())  # moved, never deleted
+    assert kept["student"] == "ben" and not (out / "results" / "ben.json").exists()
+    assert not (out / "feedback" / "ben.md").exists() and not (out / "gradescope" / "ben.json").exists()
+    # Grading one notebook by name prunes nobody else.
+    assert main([str(folder / "ann.ipynb")] + command[1:]) == 0
+    assert sorted(path.name for path in (out / "results").glob("*.json")) == ["ann.json", "cat.json"]
