@@ -21,6 +21,7 @@ from grader.batch import discover, grade_batch, write_outputs
 from conftest import ASSIGNMENTS, FAST, ROOT, SOLUTIONS, make_notebook, solution_cells
 
 distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
 
 from grader.dask_batch import DaskRunner, parse_scheduler  # noqa: E402  (needs distributed)
 
@@ -198,6 +199,41 @@ def test_a_worker_that_would_grade_differently_refuses(tmp_path, client):
         assert not list((tmp_path / "out" / "results").glob("*.json"))
     finally:
         client.run(pretend_other_solutions, False)
+
+
+def install_killer(name: str) -> None:
+    """Run on each Dask worker: grading a notebook called ``name`` kills this Dask worker process."""
+    import grader.pipeline as pipeline
+
+    original = pipeline.grade_notebook
+
+    def killing(path, *args, **kwargs):
+        if Path(path).name == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(path, *args, **kwargs)
+
+    pipeline.grade_notebook = killing
+
+
+def test_a_notebook_whose_worker_keeps_dying_is_recorded_as_crashed(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a", "doomed"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    entries, _ = discover([str(folder)])
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # the first death is the last
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        client.run(install_killer, "doomed.ipynb")
+        summary = grade_batch(entries, tmp_path / "out", CONFIG, runner=DaskRunner(client))
+    finally:
+        client.close()
+        cluster.close()
+    assert (summary.graded, summary.failed) == (1, 1)
+    results = {data["student"]: data for data in write_outputs(tmp_path / "out")}
+    assert results["a"]["score"] == 100
+    assert not results["doomed"]["graded"] and results["doomed"]["error"].startswith("crashed: the Dask worker died")
 
 
 def test_scheduler_argument():
