@@ -52,6 +52,8 @@ from .students import safe_id as _safe_id  # noqa: F401  (kept for callers of th
 
 GRADEBOOK_COLUMNS = ["student", "notebook", "assignment", "status", "score", "max_score", "percent",
                      "optional_score", "optional_max_score"]
+#: After the graded items' columns: each TA override beside the computed score (overrides.py), then message.
+TAIL_COLUMNS = ["overrides", "message"]
 
 
 @dataclass(frozen=True)
@@ -372,6 +374,12 @@ def number(value: object) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def overrides_cell(data: dict) -> str:
+    from .overrides import gradebook_cell
+
+    return gradebook_cell(data)
+
+
 def _status_word(status: str) -> str:
     """The word the student's report uses (TODO, FAIL, ...), not the internal name (not_implemented)."""
     from .report import MARKS
@@ -389,7 +397,7 @@ def gradebook_csv(results: list[dict], missing: Sequence[str] = (), assignment: 
     functions = gradebook_columns(results, assignment)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(GRADEBOOK_COLUMNS + functions + ["message"])
+    writer.writerow(GRADEBOOK_COLUMNS + functions + TAIL_COLUMNS)
     for data in sorted(results, key=lambda d: d["student"]):
         graded = bool(data.get("graded"))
         points = {f["name"]: f["score"] for f in data.get("functions", [])} if graded else {}
@@ -404,12 +412,12 @@ def gradebook_csv(results: list[dict], missing: Sequence[str] = (), assignment: 
                    data.get("optional_max_score")] if graded else [None] * 5
         row = ([data["student"], data["notebook"], data.get("assignment") or "", status]
                + [number(value) for value in numbers]
-               + [number(points.get(name)) for name in functions] + [message[:300]])
+               + [number(points.get(name)) for name in functions] + [overrides_cell(data), message[:300]])
         writer.writerow([textsafe.csv_cell(cell) for cell in row])  # no cell a spreadsheet runs as a formula
     for student in missing:  # roster entries with no notebook
         writer.writerow([textsafe.csv_cell(cell) for cell in
                          [student, "", "", "no submission", "", "", "", "", ""] + [""] * len(functions)
-                         + ["in the roster, no notebook found"]])
+                         + ["", "in the roster, no notebook found"]])
     return buffer.getvalue()
 
 
@@ -485,14 +493,19 @@ def _saved_assignment(out: Path) -> str | None:
 
 
 def write_outputs(out: Path) -> list[dict]:
-    results = load_results(out)
+    from . import overrides as score_overrides
+
+    results, not_applied = score_overrides.apply_all(out, load_results(out))  # a TA's overrides, after every (re)grade
+    for problem in not_applied:  # kept in overrides.json, never dropped: said at every write
+        print(f"grade: note: {problem}", file=sys.stderr)
     roster = _roster(out, None)
     missing = missing_from(roster, [d["student"] for d in results]) if roster is not None else []
     atomic_write(out / "gradebook.csv", gradebook_csv(results, missing, _saved_assignment(out)))
     atomic_write(out / "results.json", json.dumps({"schema_version": RESULT_SCHEMA_VERSION, "results": results}, indent=1))
     for data in results:
         try:
-            gradescope, feedback = gradescope_json(data), markdown_feedback(_as_result(data))
+            gradescope = gradescope_json(data)
+            feedback = markdown_feedback(_as_result(data)) + score_overrides.feedback_section(data)
         except (KeyError, TypeError, ValueError):  # a record from an older or foreign run: keep it, skip these
             continue
         atomic_write(out / "gradescope" / f"{data['student']}.json", json.dumps(gradescope, indent=1))

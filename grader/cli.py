@@ -11,6 +11,7 @@ print with one Console, and turn GraderError into a one-line message and an exit
     grade gradescope -o autograder.zip   instructors: the Gradescope autograder bundle (gradescope.py)
     grade export OUT --canvas R.csv      TAs: grades for Canvas's or Moodle's import (export.py)
     grade regrade OUT STUDENT...         TAs: grade some students again after a fix (regrade.py)
+    grade override OUT STUDENT ITEM PTS  TAs: override a score, kept across regrades (overrides.py)
 """
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                "  grade report OUT           TAs: the class report, one HTML page\n"
                "  grade similarity PATHS     TAs: pairwise similarity of the students' code\n"
                "  grade export OUT           TAs: grades for Canvas's or Moodle's import\n"
-               "  grade regrade OUT STUDENT  TAs: grade some students again after a fix\n\n"
+               "  grade regrade OUT STUDENT  TAs: grade some students again after a fix\n"
+               "  grade override OUT STUDENT ITEM POINTS --reason TEXT   TAs: override a score (kept across regrades)\n\n"
                "exit codes:\n  0 graded (whatever the score), or a batch that completed\n"
                "  1 below --fail-under (release --check: stale files)\n"
                "  2 could not grade (a one-line reason on stderr)\n  130 interrupted (Ctrl-C)")
@@ -191,7 +193,7 @@ def _demo_paths() -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] not in (["release"], ["gradescope"], ["export"], ["report"], ["similarity"]) \
+    if argv[:1] not in (["release"], ["gradescope"], ["export"], ["report"], ["similarity"], ["override"]) \
             and not {"--help", "-h", "--version", "--list-assignments"} & set(argv):
         from .zygote import Zygote
 
@@ -216,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from importlib import import_module
 
             return import_module(f".{argv[0]}", __package__).main(argv[1:], console)  # a module per command
+        if argv[:1] == ["override"]:
+            from .overrides import main as override_main
+
+            return override_main(argv[1:], console)
         _refuse_dash_names(argv)
         args = _parser().parse_args(argv)
         config = _config(args)

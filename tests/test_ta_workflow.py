@@ -156,7 +156,7 @@ def test_gradebook_has_fixed_columns_empty_cells_one_number_format_and_the_repor
     for results in ([first, second, broken], [broken, second, first]):
         rows = list(csv.reader(gradebook_csv(results, ["dee"]).splitlines()))
         header = rows[0]
-        assert header[9:-1] == items and header[-1] == "message"
+        assert header[9:-2] == items and header[-2:] == ["overrides", "message"]
         table = {row[0]: dict(zip(header, row)) for row in rows[1:]}
         assert table["amy"]["score"] == "13.33" and table["amy"]["percent"] == "22.22"
         assert table["amy"][items[0]] == "3.33" and table["amy"][items[1]] == "0" and table["amy"][items[2]] == "10"
@@ -194,3 +194,46 @@ def test_a_removed_notebook_leaves_the_outputs_and_its_result_is_moved_aside(tmp
     # Grading one notebook by name prunes nobody else.
     assert main([str(folder / "ann.ipynb")] + command[1:]) == 0
     assert sorted(path.name for path in (out / "results").glob("*.json")) == ["ann.json", "cat.json"]
+
+
+def test_an_override_is_kept_across_regrades_and_shown_beside_the_computed_score(tmp_path, capsys):
+    from grader.cli import main
+
+    folder, out = tmp_path / "class", tmp_path / "grades"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "ann.ipynb")
+    shutil.copyfile(ROOT / "assignments" / "dinosaur_island.ipynb", folder / "ben.ipynb")  # the stub: clip is 0
+    batch = [str(folder), "--out", str(out), "--jobs", "1", "--seed", "0", "--hidden-cases", "0", "--only", "clip"]
+    assert main(batch) == 0
+    assert main(["override", str(out), "ben", "clip", "30", "--reason", "x"]) == 2  # above the item's points
+    assert main(["override", str(out), "ben", "clip", "4"]) == 2  # a reason is required
+    assert main(["override", str(out), "nobody", "clip", "4", "--reason", "x"]) == 2
+    assert main(["override", str(out), "ben", "clip", "4", "--reason", "clip=1 typo, accepted"]) == 0
+
+    def shown() -> tuple[dict, dict, str]:
+        rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
+        record = json.loads((out / "results" / "ben.json").read_text())  # what the class report reads
+        return rows["ben"], record, (out / "feedback" / "ben.md").read_text()
+
+    for rerun in ([], batch + ["--force"], ["regrade", str(out), "ben", "--reason", "fix"]):
+        if rerun:
+            assert main(rerun) == 0  # a regrade writes the computed score again; the override is re-applied
+        row, record, feedback = shown()
+        assert row["score"] == "4" and row["clip"] == "4" and row["overrides"] == "clip: 4 (computed 0; clip=1 typo, accepted)"
+        assert record["score"] == 4 and record["computed_score"] == 0
+        assert record["overrides"][0]["reason"] == "clip=1 typo, accepted"
+        assert [f["score"] for f in record["functions"] if f["name"] == "clip"] == [4]
+        assert "Score changed by your TA" in feedback and "computed: 0" in feedback
+        aggregated = {d["student"]: d for d in json.loads((out / "results.json").read_text())["results"]}
+        assert aggregated["ben"]["score"] == 4 and aggregated["ann"]["score"] == 25
+    kept = json.loads((out / "overrides.json").read_text())["overrides"]
+    assert [(o["student"], o["item"], o["points"]) for o in kept] == [("ben", "clip", 4.0)]
+    # A file of overrides, then clearing one: back to the computed score, history kept.
+    sheet = tmp_path / "overrides.csv"
+    sheet.write_text("student,item,points,reason\nann,clip,20,late penalty\n")
+    assert main(["override", str(out), "--file", str(sheet)]) == 0
+    assert main(["override", str(out), "ben", "clip", "--clear", "--reason", "withdrawn"]) == 0
+    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
+    assert rows["ann"]["score"] == "20" and rows["ben"]["score"] == "0" and rows["ben"]["overrides"] == ""
+    assert "computed_score" not in json.loads((out / "results" / "ben.json").read_text())
+    assert len(json.loads((out / "overrides.json").read_text())["overrides"]) == 3
