@@ -51,10 +51,20 @@ def _is_number(value: Any) -> bool:
         isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf")
 
 
-def excerpt(array: np.ndarray, limit: int = 4) -> str:
+def excerpt(array: np.ndarray, limit: int = 4, start: int = 0) -> str:
+    """``limit`` values of the flattened array from ``start`` (… marks values left out either side)."""
     flat = np.asarray(array).ravel()
-    text = np.array2string(flat[:limit], precision=6, separator=" ", max_line_width=200)
-    return text[:-1] + " …]" if flat.size > limit else text
+    start = max(0, min(start, flat.size - limit))
+    text = np.array2string(flat[start:start + limit], precision=6, separator=" ", max_line_width=200)
+    if start + limit < flat.size:
+        text = text[:-1] + " …]"
+    return "[… " + text[1:] if start > 0 else text
+
+
+def window_start(flat_index: int, size: int, limit: int = 4) -> int:
+    """Where an excerpt around ``flat_index`` begins: one value before it, so the first difference shows
+    with the value before it (which matches) rather than a run of leading values that all agree."""
+    return max(0, min(flat_index - 1, size - limit))
 
 
 def shape_hint(expected: tuple, got: tuple) -> str:
@@ -94,15 +104,19 @@ def _compare_arrays(path: str, expected: np.ndarray, actual: Any, tol: Tolerance
         return [Mismatch(path, "dtype", f"{path} has dtype {actual.dtype}, expected real numbers ({expected.dtype})")]
     if expected.dtype.kind not in "iuf":
         if not np.array_equal(actual, expected):
-            return [Mismatch(path, "values", f"{path} differs: expected {excerpt(expected)}, got {excerpt(actual)}")]
+            unequal = np.flatnonzero(np.asarray(actual).ravel() != np.asarray(expected).ravel())
+            start = window_start(int(unequal[0]), expected.size) if unequal.size else 0
+            return [Mismatch(path, "values", f"{path} differs: expected {excerpt(expected, start=start)}, "
+                                             f"got {excerpt(actual, start=start)}")]
         return []
     got = actual.astype(np.float64)
     want = expected.astype(np.float64)
     bad_finite = ~np.isfinite(got) & np.isfinite(want)
     if bad_finite.any():
         index = tuple(int(i) for i in np.argwhere(bad_finite)[0])
+        start = window_start(int(np.flatnonzero(bad_finite.ravel())[0]), want.size)
         return [Mismatch(path, "nonfinite", f"{path} holds NaN or inf (first at index {index}); "
-                                            f"expected finite values like {excerpt(want)}")]
+                                            f"expected finite values like {excerpt(want, start=start)}")]
     if np.allclose(got, want, rtol=tol.rtol, atol=tol.atol, equal_nan=False):
         return []
     close = np.isclose(got, want, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
@@ -110,10 +124,14 @@ def _compare_arrays(path: str, expected: np.ndarray, actual: Any, tol: Tolerance
     abs_error = np.abs(got - want)
     rel_error = abs_error / np.maximum(np.abs(want), 1e-300)
     where = f"[{', '.join(map(str, index))}]" if index else ""
+    # The excerpts show the first difference and its neighbours (flattened, C order), not the array's start.
+    start = window_start(int(np.flatnonzero(~close.ravel())[0]), close.size)
+    around = f"; values from flat position {start}:" if start else ""
     return [Mismatch(path, "values",
                      f"{path} has wrong values: {int((~close).sum())} of {close.size} differ, first at {path}{where} "
                      f"(expected {want[index]:.8g}, got {got[index]:.8g}); max abs error {abs_error.max():.3g}, "
-                     f"max rel error {rel_error.max():.3g}\n    expected {excerpt(want)}\n    got      {excerpt(got)}")]
+                     f"max rel error {rel_error.max():.3g}{around}\n    expected {excerpt(want, start=start)}"
+                     f"\n    got      {excerpt(got, start=start)}")]
 
 
 def compare(expected: Any, actual: Any, tol: Tolerance, path: str = "result") -> list[Mismatch]:

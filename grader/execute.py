@@ -161,7 +161,7 @@ class Session:
                 else:
                     kind, message = "crashed", f"killed the worker: {lost.detail}"
                 self.excluded[current] = CellIssue(current, kind, message + "; the notebook was loaded again without it",
-                                                   self._label(current))
+                                                   self.cell_label_of(current))
                 if kind == "timeout" and message.startswith(CELL_TIMED_OUT):
                     self._skip_cells_running(current)
                 return None
@@ -173,7 +173,7 @@ class Session:
                 index = header_index(header)
                 if error and index is not None:
                     kind = "syntax" if error["type"] == "SyntaxError" else "error"
-                    issues.append(CellIssue(index, kind, error["traceback"][-1500:], self._label(index)))
+                    issues.append(CellIssue(index, kind, error["traceback"][-1500:], self.cell_label_of(index)))
                 current = None
             else:
                 self.report.functions = header_functions(header.get("functions"), self.names)
@@ -182,7 +182,7 @@ class Session:
     def _cell_source(self, index: int) -> str:
         return next((cell.source for cell in self.submission.cells if cell.index == index), "")
 
-    def _label(self, index: int) -> str:
+    def cell_label_of(self, index: int) -> str:
         return cell_label(self._cell_source(index))
 
     def hang_suspect(self, index: int) -> str | None:
@@ -191,7 +191,7 @@ class Session:
         source = self._cell_source(index)
         if cell_label(source).startswith("defines "):
             return None
-        used = graded_names_run(source, self.names)
+        used = graded_names_run(source, list(self.submission.assignment.function_names))
         return next(iter(used)) if len(used) == 1 else None
 
     def _skip_cells_running(self, timed_out: int) -> None:
@@ -205,8 +205,8 @@ class Session:
             if cell.index > timed_out and cell.index not in self.excluded and self.hang_suspect(cell.index) == suspect:
                 self.excluded[cell.index] = CellIssue(
                     cell.index, "skipped", f"not run: it runs {suspect}, which did not finish in cell {timed_out} "
-                                           f"({self._label(timed_out)}); it would most likely hang here too",
-                    self._label(cell.index))
+                                           f"({self.cell_label_of(timed_out)}); it would most likely hang here too",
+                    self.cell_label_of(cell.index))
 
     # -- calling --------------------------------------------------------------------------------
 

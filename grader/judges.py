@@ -92,9 +92,8 @@ class ValuesJudge:
         for index, want in expectation.args_after.items():
             after = (args_after or [None] * (index + 1))[index]
             problems = compare(want, after, tol, path=f"{spec.params[index]} (after the call)")
-            if problems:
-                found.append(Mismatch(problems[0].path, problems[0].kind,
-                                      problems[0].message + f"; {spec.name} must update {spec.params[index]} in place"))
+            if problems:  # whether it was changed at all is the outcome's to say: see in_place_advice
+                found.append(Mismatch(problems[0].path, problems[0].kind, problems[0].message))
         return found
 
     def differs(self, spec: FunctionSpec, expectation: Expectation, produced: Any, args_after: list,
@@ -141,4 +140,24 @@ def judge(spec: FunctionSpec, name: str, hidden: bool, expectation: Expectation,
     if not found:
         return CaseResult(name, hidden, True, "Note: " + notes[0] if notes else "")
     lines = _redact(found) if hidden else [m.message for m in found]
+    lines = [_after_first_line(line, in_place_advice(spec, mismatch, outcome.changed_args))
+             for line, mismatch in zip(lines, found)]
     return CaseResult(name, hidden, False, "\n".join(lines))
+
+
+def in_place_advice(spec: FunctionSpec, mismatch: Mismatch, changed_args: tuple[int, ...]) -> str:
+    """For an argument that must be updated in place and is wrong after the call: "must update it in
+    place" only when the call left it as it was (the worker's ``changed_args`` does not list it); an
+    argument that was changed, only to wrong values, needs its values fixed, not its updating."""
+    for index in spec.check_args_after:
+        if index < len(spec.params) and mismatch.path.startswith(f"{spec.params[index]} (after the call)"):
+            param = spec.params[index]
+            if index in changed_args:
+                return f"; {spec.name} does update {param} in place, but to wrong values"
+            return f"; {spec.name} left {param} unchanged: it must update {param} in place"
+    return ""
+
+
+def _after_first_line(text: str, addition: str) -> str:
+    first, newline, rest = text.partition("\n")
+    return first + addition + newline + rest

@@ -26,7 +26,7 @@ from .expected import load_stored
 from .load import Submission, functions_in_source, load_submission
 from .results import FunctionResult, NotebookResult
 from .run_cases import grade_function
-from .score import note_reference_help
+from .score import note_own_dependencies, note_reference_help
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,18 @@ def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Sub
             for function in functions_in_source(path.read_text(errors="replace"), cell=0):
                 functions.setdefault(function.name, function)
     return dataclasses.replace(submission, functions=functions)
+
+
+def bundled_homes(submission: Submission, helpers: Helpers) -> dict[str, str]:
+    """Graded functions the notebook does not define and that come from a course helper module the
+    student did not hand in (the starter copy was used): function -> module file name."""
+    homes: dict[str, str] = {}
+    for name, path in helpers.files.items():
+        if name.endswith(".py") and name not in helpers.own:
+            for function in functions_in_source(path.read_text(errors="replace"), cell=0):
+                if function.name in submission.assignment.function_names and function.name not in submission.functions:
+                    homes.setdefault(function.name, name)
+    return homes
 
 
 def hidden_seed(path: Path, config: GradeConfig, own_helpers: Mapping[str, Path] | None = None) -> int:
@@ -125,6 +137,7 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
                           f"({', '.join(spec.function_names)})")
     helpers = helper_files(spec, submission.path, config.folder_is_own)
     files = helpers.files
+    bundled = bundled_homes(submission, helpers)
     submission = with_helper_functions(submission, files)
     notes = [*submission.warnings, *helpers.notes]
     rng, secret_folder = None, []
@@ -142,11 +155,12 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
         issues = session.report.issues
         for function in wanted:
             results.append(grade_function(function, session, submission, stored.get(function.name, []),
-                                          references, rng, config.hidden_cases, issues))
+                                          references, rng, config.hidden_cases, issues,
+                                          bundled.get(function.name, "")))
         notes.extend(f"sandbox: {note}" for note in session.report.sandbox_notes)
         issues = session.report.issues
     return NotebookResult(
         notebook=str(submission.path), assignment=spec.name, course_version=submission.course_version,
-        functions=tuple(note_reference_help(results)), cell_issues=tuple(issues), notes=tuple(notes),
+        functions=tuple(note_own_dependencies(note_reference_help(results), spec)), cell_issues=tuple(issues), notes=tuple(notes),
         duration=time.monotonic() - started, stored_cases_only=references is None, materials=materials,
     )

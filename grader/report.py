@@ -98,8 +98,9 @@ def notebook_report(result: NotebookResult, details: bool = True) -> RenderableT
         parts.append(function_table(result.functions))
         if details:
             parts.extend(function_details(f) for f in result.functions
-                         if f.status not in (Status.PASSED, Status.NOT_IMPLEMENTED) or (f.status == Status.PASSED and f.messages))
-            todo = [f.name for f in result.functions if f.status == Status.NOT_IMPLEMENTED]
+                         if f.status not in (Status.PASSED, Status.NOT_IMPLEMENTED) or (f.status == Status.PASSED and f.messages)
+                         or (f.status == Status.NOT_IMPLEMENTED and not _placeholders_left(f)))
+            todo = [f.name for f in result.functions if f.status == Status.NOT_IMPLEMENTED and _placeholders_left(f)]
             if todo:
                 parts.append(Text(f"TODO (not implemented yet): {', '.join(todo)}. Replace the `None` placeholders "
                                   "between ### START CODE HERE ### and ### END CODE HERE ###.", style="magenta"))
@@ -107,7 +108,7 @@ def notebook_report(result: NotebookResult, details: bool = True) -> RenderableT
             issues = Table.grid(padding=(0, 1))
             for issue in result.cell_issues:
                 last = issue.message.strip().splitlines()[-1] if issue.message.strip() else issue.kind
-                issues.add_row(Text(f"cell {issue.cell}", style="bold"), textsafe.terminal(f"{issue.kind}: {last}"))
+                issues.add_row(textsafe.terminal(issue.where, style="bold"), textsafe.terminal(f"{issue.kind}: {last}"))
             parts.append(Panel(issues, title="cells that failed while the notebook loaded", title_align="left",
                                border_style="yellow"))
         for note in result.notes:
@@ -115,6 +116,12 @@ def notebook_report(result: NotebookResult, details: bool = True) -> RenderableT
         if result.materials:
             parts.append(Text(materials_line(result), style="dim"))
     return Group(*parts)
+
+
+def _placeholders_left(function: FunctionResult) -> bool:
+    """A TODO whose advice is the usual one (fill in the placeholders), not a TODO with its own story
+    (a helper module the student did not hand in): that one gets its own panel."""
+    return not function.messages or "is not implemented yet" in function.messages[0]
 
 
 def materials_line(result: NotebookResult) -> str:
@@ -163,7 +170,7 @@ def markdown_feedback(result: NotebookResult) -> str:
             lines += ["", textsafe.md_code_block(f.traceback)]
     if result.cell_issues:
         lines += ["", "## Cells that failed while the notebook loaded", ""]
-        lines += [f"- cell {i.cell} ({md(i.kind)}): {md(i.message.strip().splitlines()[-1] if i.message.strip() else '')}"
+        lines += [f"- cell {i.cell}{f' ({md(i.label)})' if i.label else ''} ({md(i.kind)}): {md(i.message.strip().splitlines()[-1] if i.message.strip() else '')}"
                   for i in result.cell_issues]
     if result.notes:
         lines += ["", *[f"- note: {md(note)}" for note in result.notes]]

@@ -69,6 +69,14 @@ class CellIssue:
     kind: str
     """"error", "syntax", "timeout", "crashed" or "skipped"."""
     message: str
+    label: str = ""
+    """What finds the cell in Jupyter, whose In [N] numbers are not ours: "defines rnn_forward", or the
+    cell's first non-empty line (student text: shown escaped)."""
+
+    @property
+    def where(self) -> str:
+        """"cell 7 (defines rnn_forward)": the position and the label, as reports show it."""
+        return f"cell {self.cell} ({self.label})" if self.label else f"cell {self.cell}"
 
 
 @dataclass(frozen=True)

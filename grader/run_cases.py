@@ -6,21 +6,26 @@ them as plain data. Graded functions this one calls are answered by the referenc
 """
 from __future__ import annotations
 
+import ast
 import difflib
+import functools
+import json
 import time
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from .course.recipes import RecipeError, build_call
 from .course.reference import call_reference
-from .course.spec import FunctionSpec, Tolerance
+from .course.spec import AssignmentSpec, FunctionSpec, Tolerance
 from .dependency_limits import CaseLimits, envelope_for
 from .diagnose import diagnose
-from .execute import CallOutcome, Session
+from . import resources
+from .execute import CELL_TIMED_OUT, CallOutcome, Session, graded_names_run
 from .expected import Expectation, StoredCase, compute_expectation
 from .judges import judge, judge_for
-from .load import Submission
+from .load import Submission, functions_in_source, to_python
 from .results import CaseResult, CellIssue, FunctionResult, Status
 from .score import score_cases, status_of
 
@@ -83,7 +88,7 @@ def _missing_result(spec: FunctionSpec, submission: Submission, issues: list[Cel
         culprit = next((issue for issue in issues if issue.kind in ("syntax", "timeout", "crashed")
                         and f"def {spec.name}" in _cell_source(submission, issue.cell)), None)
     if culprit is not None:
-        message = (f"{spec.name} could not be defined: cell {culprit.cell}, where it is written, "
+        message = (f"{spec.name} could not be defined: {culprit.where}, where it is written, "
                    f"{'has a syntax error' if culprit.kind == 'syntax' else culprit.message.split(';')[0]}.")
     else:
         close = difflib.get_close_matches(spec.name, submission.defined_names, n=1, cutoff=0.75)
@@ -98,9 +103,33 @@ def _cell_source(submission: Submission, index: int) -> str:
     return next((cell.source for cell in submission.cells if cell.index == index), "")
 
 
+def known_hang(spec: FunctionSpec, session: Session, issues: list[CellIssue], own_dependencies: bool) -> str:
+    """Why calling ``spec`` again would only wait out the call timeout, or "" when that is not certain.
+
+    Certain enough: a cell ran out of its own time (not the notebook's) while the notebook loaded, and
+    that cell runs this function and no other graded one, and defines nothing. When the grader's calls
+    swap a graded helper it uses for the reference (``own_dependencies`` False), the hang may have
+    been in the student's helper instead, so each such helper must have finished in a cell of its own."""
+    timed_out = [issue for issue in issues if issue.kind == "timeout" and issue.message.startswith(CELL_TIMED_OUT)]
+    culprit = next((issue for issue in timed_out if session.hang_suspect(issue.cell) == spec.name), None)
+    if culprit is None:
+        return ""
+    if spec.depends_on and not own_dependencies:
+        names = list(session.submission.assignment.function_names)
+        finished = set().union(*[graded_names_run(cell.source, names) for cell in session.submission.cells
+                                 if cell.index not in {issue.cell for issue in issues}])
+        if not set(spec.depends_on) <= finished:
+            return ""
+    return (f"not called: {culprit.where}, which runs {spec.name}, {culprit.message.split(';')[0]} while the notebook "
+            f"loaded, so {spec.name} most likely never returns (a loop that does not end?). It was not run again, "
+            "to spare another wait: fix it and grade again.")
+
+
 def grade_function(spec: FunctionSpec, session: Session, submission: Submission, stored: list[StoredCase],
                    references: References | None, rng: np.random.Generator | None, hidden_count: int,
-                   issues: list[CellIssue]) -> FunctionResult:
+                   issues: list[CellIssue], bundled_module: str = "") -> FunctionResult:
+    """``bundled_module``: the course's helper module this function was taken from, when it lives in
+    one and the student did not hand in their own copy."""
     info = session.report.functions.get(spec.name, {})
     if session.out_of_time:
         return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.TIMEOUT, messages=(
@@ -110,6 +139,9 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     if not info.get("callable"):
         return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.ERROR,
                               messages=(f"{spec.name} is defined but is not a function.",))
+    hang = known_hang(spec, session, issues, own_dependencies=references is None)
+    if hang:
+        return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.TIMEOUT, messages=(hang,))
     plan: list[tuple[str, bool, dict, Expectation, Tolerance]] = [
         (item.case.name, False, item.case.recipe, item.expectation, item.tolerance) for item in stored]
     notes: list[str] = []
@@ -150,6 +182,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
             diagnosis = diagnose(spec, args, kwargs, recipe.get("seed", 0), expectation, outcome, tolerance)
         unexpected = [spec.params[i] for i in outcome.changed_args
                       if i < len(spec.params) and i not in spec.check_args_after]
+        unexpected = [name for name in unexpected if name not in template_changes(submission.assignment, spec.name)]
         if unexpected and not spec.may_change_args:
             notes.append(f"Note: {spec.name} changes its argument(s) {', '.join(unexpected)} in place; "
                          "the grader gave every call fresh copies, but callers may not expect it.")
@@ -162,30 +195,100 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
                 traceback_text = str(outcome.error.get("traceback", ""))
         if outcome.lost:  # it would most likely hang or crash again: stop here
             break
-    return finish(spec, submission, results, failure_kind, traceback_text, deps, notes, output, diagnosis)
+    return finish(spec, submission, results, failure_kind, with_cell_labels(traceback_text, session), deps, notes,
+                  output, diagnosis, bundled_module)
+
+
+def with_cell_labels(traceback_text: str, session: Session) -> str:
+    """The student's traceback lines say "cell N, line M"; add what finds cell N in Jupyter."""
+    lines = []
+    for line in traceback_text.splitlines():
+        head, sep, rest = line.partition(", line ")
+        number = head.strip().removeprefix("cell ")
+        if sep and head.strip().startswith("cell ") and number.isdigit():
+            label = session.cell_label_of(int(number))
+            line = f"{head} ({label}){sep}{rest}" if label else line
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=32)
+def _template_functions(folder: str, notebook: str, helpers: tuple[str, ...]) -> dict[str, str]:
+    """Source of every function in the course's starter notebook and helper modules (what students start from)."""
+    found: dict[str, str] = {}
+    sources: list[str] = []
+    try:
+        cells = json.loads((Path(folder) / notebook).read_text(encoding="utf-8")).get("cells", [])
+        sources += ["".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
+                    for c in cells if c.get("cell_type") == "code"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    for name in helpers:
+        if name.endswith(".py") and (Path(folder) / name).is_file():
+            sources.append((Path(folder) / name).read_text(errors="replace"))
+    for source in sources:
+        text, _ = to_python(source)
+        try:
+            for function in functions_in_source(text or "", cell=0):
+                found.setdefault(function.name, function.source)
+        except (SyntaxError, ValueError):
+            continue
+    return found
+
+
+def template_changes(assignment: AssignmentSpec, name: str) -> frozenset[str]:
+    """The parameters the course's own starter code for ``name`` changes in place (``v[key] = ...``,
+    ``params["W"] -= ...``, ``grads.update(...)``): a student doing the same only follows the template."""
+    try:
+        source = _template_functions(str(resources.assignments_dir(assignment)), assignment.notebook,
+                                     tuple(assignment.helpers)).get(name, "")
+        tree = ast.parse(source)
+    except (RuntimeError, SyntaxError, ValueError):
+        return frozenset()
+    changed = set()
+    for node in ast.walk(tree):
+        targets = (node.targets if isinstance(node, ast.Assign) else [node.target]
+                   if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+            targets = [node.func]
+        for target in targets:
+            while isinstance(target, (ast.Subscript, ast.Attribute)):
+                target = target.value
+                if isinstance(target, ast.Name):
+                    changed.add(target.id)
+    return frozenset(changed)
+
+
+MUTATORS = frozenset({"update", "append", "extend", "insert", "pop", "clear", "setdefault", "fill", "sort", "remove"})
 
 
 def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult], failure_kind: str,
-           traceback_text: str, deps: list[str], notes: list[str], output: str, diagnosis: str = "") -> FunctionResult:
+           traceback_text: str, deps: list[str], notes: list[str], output: str, diagnosis: str = "",
+           bundled_module: str = "") -> FunctionResult:
     source = submission.functions.get(spec.name)
     untouched = bool(source and source.looks_untouched)
     score = score_cases(spec.points, results)
     status = status_of(results, failure_kind, untouched)
     messages = list(dict.fromkeys(notes))
-    if status == Status.NOT_IMPLEMENTED:
+    if status == Status.NOT_IMPLEMENTED and not bundled_module:
         messages.insert(0, f"{spec.name} is not implemented yet: replace the `None` placeholders between "
                            "### START CODE HERE ### and ### END CODE HERE ###.")
     elif score == 0 and status == Status.PARTIAL:
         status = Status.FAILED
         messages.insert(0, "Passes the published example but none of the randomized cases: look for sizes or "
                            "values written into the code instead of taken from the inputs.")
-    elif status not in (Status.PASSED,):
+    elif status not in (Status.PASSED, Status.NOT_IMPLEMENTED):
         failed = [case for case in results if not case.passed]
         if failed:
             messages.insert(0, f"{failed[0].name}: {failed[0].message}")
         messages.extend(f"also fails {case.name}: {case.message.splitlines()[0]}" for case in failed[1:3])
         if spec.hint:
             messages.append(f"Hint: {spec.hint}")
+    if bundled_module and status != Status.PASSED:
+        # The student never saw these placeholders: they did not hand in the module that holds the function.
+        messages.insert(0, f"{spec.name} lives in {bundled_module}, and no {bundled_module} of yours was found beside "
+                           f"the notebook, so the course's starter copy was used{' (still unfinished)' if untouched else ''}. "
+                           f"To have yours graded, put your {bundled_module} in the notebook's folder and grade again.")
     case_notes = sorted({case.message for case in results if case.passed and case.message})
     messages.extend(case_notes[:2])
     if output and status != Status.PASSED:

@@ -9,11 +9,14 @@ Rules, in order:
 4. The status is PASSED when every case passed, PARTIAL when some did, otherwise the most telling
    failure: TIMEOUT, CRASHED, ERROR (raised), or FAILED (wrong results). A failing function whose
    code regions still hold the starter placeholders is NOT_IMPLEMENTED.
+5. (notes, no points) A passing function that relied on the reference standing in for a failing one
+   says so; 6. a failing function that called the student's own failing one says to fix that first.
 """
 from __future__ import annotations
 
 import dataclasses
 
+from .course.spec import AssignmentSpec
 from .results import CaseResult, FunctionResult, Status
 
 
@@ -51,5 +54,26 @@ def note_reference_help(results: list[FunctionResult]) -> list[FunctionResult]:
             note = (f"Passed with the reference {', '.join(weak)} standing in for yours, which does not pass yet; "
                     f"with your own it would not work.")
             result = dataclasses.replace(result, messages=(*result.messages, note))
+        noted.append(result)
+    return noted
+
+
+_FAILS = {Status.MISSING: "is missing", Status.NOT_IMPLEMENTED: "is not implemented yet"}
+
+
+def note_own_dependencies(results: list[FunctionResult], assignment: AssignmentSpec) -> list[FunctionResult]:
+    """6. A function that fails while a graded function it calls also fails, and the student's own
+    one was used (no reference stood in: the student build), says so first: its failure may be only
+    the other one's, so that one is to be fixed first."""
+    by_name = {result.name: result for result in results}
+    noted = []
+    for result in results:
+        calls = next((spec.depends_on for spec in assignment.functions if spec.name == result.name), ())
+        broken = [name for name in calls if name not in result.reference_dependencies and name in by_name
+                  and by_name[name].status != Status.PASSED]
+        if broken and result.status not in (Status.PASSED, Status.MISSING, Status.NOT_IMPLEMENTED):
+            uses = "; ".join(f"`{name}`, which {_FAILS.get(by_name[name].status, 'fails')}" for name in broken)
+            note = f"This uses your {uses}: fix {'it' if len(broken) == 1 else 'them'} first, then grade again."
+            result = dataclasses.replace(result, messages=(note, *result.messages))
         noted.append(result)
     return noted
