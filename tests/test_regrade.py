@@ -33,7 +33,7 @@ def test_canvas_zip_then_regrade_one_student(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "doej_777_580_rnn.ipynb" in printed and "earlier submission" in printed
     book = _gradebook(out)
-    assert set(book) == {"12345", "777"} and book["12345"]["score"] == "100.0" and book["777"]["score"] == "0.0"
+    assert set(book) == {"12345", "777"} and book["12345"]["score"] == "100" and book["777"]["score"] == "0"
     assert (out / "submissions" / "submissions" / "doej_late_777_600_rnn.ipynb").is_file()
 
     # One item for everyone: only rnn_forward is graded again and put into each result, the rest kept.
@@ -46,7 +46,7 @@ def test_canvas_zip_then_regrade_one_student(tmp_path, capsys):
                                    "previous_score": 0, "previous_max_score": 100, "score": 25,
                                    "item": "rnn_forward"}]
     assert json.loads((out / "results" / "12345.json").read_text())["score"] == 100
-    assert _gradebook(out)["777"]["score"] == "25.0" and not (out / ".regrade-item").exists()
+    assert _gradebook(out)["777"]["score"] == "25" and not (out / ".regrade-item").exists()
     assert main(["regrade", str(out), "--item", "no_such_function"]) == 2
 
     # A fix for student 777 (say a TA accepts a corrected notebook): regrade that student only.
@@ -61,7 +61,7 @@ def test_canvas_zip_then_regrade_one_student(tmp_path, capsys):
     record = json.loads((out / "results" / "777.json").read_text())
     assert record["score"] == 100 and record["notebook"] == str(folder / "doej_late_777_600_rnn.ipynb")
     assert [(r["previous_score"], r["score"], r["reason"]) for r in record["regrades"]][-1] == (25, 100, "regraded")
-    assert _gradebook(out)["777"]["score"] == "100.0"
+    assert _gradebook(out)["777"]["score"] == "100"
     assert "100" in (out / "feedback" / "777.md").read_text()
 
     # The same from the results alone, with a reason; the history grows.
