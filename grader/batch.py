@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -631,6 +631,55 @@ def dry_run(paths: list[str], out: Path | None, config: GradeConfig, console: Co
     return 0
 
 
+def estimate_remaining(durations: Sequence[float], running: Sequence[float], queued: int, jobs: int,
+                       timeout: float) -> float | None:
+    """Seconds until the batch is done, or None until a notebook of this run has finished (before
+    that, any figure is a guess). ``durations``: seconds each finished notebook took; ``running``:
+    seconds each running one has run. A queued notebook costs the mean duration; a running one the
+    mean minus what it has run, or, once past the mean (it may hang), up to the notebook timeout."""
+    if not durations:
+        return None
+    mean = sum(durations) / len(durations)
+    left = [mean - elapsed if elapsed < mean else max(timeout - elapsed, 0.0) for elapsed in running]
+    return max(max(left, default=0.0), (sum(left) + queued * mean) / max(jobs, 1))
+
+
+class _EtaColumn(ProgressColumn):
+    """The progress bar's ETA, from the time finished notebooks took (``estimate_remaining``), not
+    from the count of notebooks done: "ETA -" until one has finished."""
+
+    def __init__(self, total: int, jobs: int, timeout: float, lock: threading.Lock) -> None:
+        super().__init__()
+        self.queued, self.jobs, self.timeout, self.lock = total, jobs, timeout, lock
+        self.started: dict[str, float] = {}
+        self.durations: list[float] = []
+
+    def record(self, kind: str, student: str) -> None:
+        """Called under ``lock`` for each batch event."""
+        now = time.monotonic()
+        if kind == "started":
+            self.started[student] = now
+            self.queued -= 1
+        elif kind == "skipped":
+            self.queued -= 1
+        else:
+            began = self.started.pop(student, None)
+            if began is None:  # finished before it was seen running
+                self.queued -= 1
+            else:
+                self.durations.append(now - began)
+
+    def render(self, task: object) -> Text:
+        with self.lock:
+            now = time.monotonic()
+            seconds = estimate_remaining(self.durations, [now - t for t in self.started.values()],
+                                         max(self.queued, 0), self.jobs, self.timeout)
+        if seconds is None:
+            return Text("ETA -", style="progress.remaining")
+        seconds = int(seconds + 0.5)
+        return Text(f"ETA {seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}", style="progress.remaining")
+
+
 def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
                force: bool, students: tuple[str, ...] = (), scheduler: str | None = None,
                roster: Path | None = None) -> int:
@@ -655,13 +704,15 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         return regrade_main(select(entries, students), out, config, console, jobs=jobs)
     counts = {"graded": 0, "failed": 0, "running": 0, "skipped": 0}
     lock = threading.Lock()
+    eta = _EtaColumn(len(entries), max(1, jobs or os.cpu_count() or 1), config.notebook_timeout, lock)
     with Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(), eta,
                   console=console, transient=False) as progress:
         task = progress.add_task("grading", total=len(entries), counts="")
 
         def on_event(kind: str, entry: Entry) -> None:
             with lock:
+                eta.record(kind, entry.student)
                 if kind == "started":
                     counts["running"] += 1
                 else:

@@ -237,3 +237,14 @@ def test_an_override_is_kept_across_regrades_and_shown_beside_the_computed_score
     assert rows["ann"]["score"] == "20" and rows["ben"]["score"] == "0" and rows["ben"]["overrides"] == ""
     assert "computed_score" not in json.loads((out / "results" / "ben.json").read_text())
     assert len(json.loads((out / "overrides.json").read_text())["overrides"]) == 3
+
+
+def test_eta_comes_from_time_per_notebook_and_a_hanging_one_counts_up_to_its_timeout():
+    from grader.batch import estimate_remaining
+
+    assert estimate_remaining([], [3.0], queued=5, jobs=2, timeout=300) is None  # nothing finished: no guess
+    # Ten notebooks of 2 s left, two jobs: 10 s, whatever the count of notebooks done.
+    assert estimate_remaining([2.0, 2.0], [], queued=10, jobs=2, timeout=300) == 10
+    assert estimate_remaining([2.0], [0.5], queued=0, jobs=2, timeout=300) == 1.5
+    # The last notebook hangs: 0.3 s per notebook so far, it has run 5 s of its 38 s limit: 33 s, not "1 s".
+    assert estimate_remaining([0.3] * 9, [5.0], queued=0, jobs=2, timeout=38) == 33
