@@ -205,6 +205,8 @@ class DaskRunner:
 
     def __init__(self, scheduler: Any, *, retries: int = RETRIES, margin: float = DEADLINE_MARGIN) -> None:
         """``scheduler``: "tcp://host:port", "local:N", or an existing ``distributed.Client``."""
+        if isinstance(scheduler, str):
+            parse_scheduler(scheduler)  # a mistyped local:N is refused before anything starts
         self.scheduler, self.retries, self.margin = scheduler, retries, margin
 
     def _connect(self) -> tuple[Any, Callable[[], None]]:
