@@ -92,7 +92,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=200)
     parser.add_argument("--baseline-sample", type=int, default=12)
-    parser.add_argument("--jobs", default=None, help="comma-separated --jobs values (default: cores, cores+1, 2 x cores)")
+    parser.add_argument("--jobs", default=None,
+                        help="comma-separated --jobs values (default: cores, cores+1, 2 x cores)")
     parser.add_argument("--dask", type=int, default=2, metavar="N", help="Dask LocalCluster workers (0: skip)")
     parser.add_argument("--corpus", choices=sorted(ASSIGNMENTS), default="rnn", help="which assignment's notebooks")
     args = parser.parse_args()

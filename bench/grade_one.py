@@ -60,7 +60,8 @@ def main() -> None:
         print(f"  grade (in-process)                 {grade:6.3f} s   {grade / floor:4.1f}x floor   "
               f"{baseline / grade:4.1f}x faster than nbclient")
         print(f"  grade (CLI, fresh process)         {cli:6.3f} s   {cli / floor:4.1f}x floor   "
-              f"CPU {cli_cpu:6.3f} s ({cli_cpu / floor_cpu:4.1f}x the floor's)   {baseline / cli:4.1f}x faster than nbclient")
+              f"CPU {cli_cpu:6.3f} s ({cli_cpu / floor_cpu:4.1f}x the floor's)   "
+              f"{baseline / cli:4.1f}x faster than nbclient")
 
 
 if __name__ == "__main__":

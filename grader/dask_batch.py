@@ -220,7 +220,7 @@ class DaskRunner:
         if isinstance(target, int):
             # Processes, one thread each: a task's grading is CPU-bound Python in the Dask worker.
             cluster = distributed.LocalCluster(n_workers=target, threads_per_worker=1, processes=True,
-                                               dashboard_address=None)
+                                               dashboard_address="127.0.0.1:0")
             client = distributed.Client(cluster)
             return client, lambda: (client.close(), cluster.close())
         try:

@@ -32,7 +32,8 @@ GENEROUS = 240
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address="127.0.0.1:0")
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -222,7 +223,8 @@ def test_a_notebook_whose_worker_keeps_dying_is_recorded_as_crashed(tmp_path):
     shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "doomed.ipynb")
     entries, _ = discover([str(folder)])
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # the first death is the last
-        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                           dashboard_address="127.0.0.1:0")
     client = distributed.Client(cluster)
     try:
         client.run(install_killer, "doomed.ipynb")
