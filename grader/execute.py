@@ -195,14 +195,16 @@ class Session:
         return next(iter(used)) if len(used) == 1 else None
 
     def _skip_cells_running(self, timed_out: int) -> None:
-        """After a cell timed out running one graded function, later cells that run that same function
-        and nothing else graded, and define nothing, are left out rather than waited on again: without
-        this each such test cell costs a full cell timeout."""
+        """After a cell timed out running one graded function, later cells that define nothing and run
+        that function outside loops (a test cell, or another function's test that builds its inputs
+        with it) are left out rather than waited on again: each would cost a full cell timeout."""
         suspect = self.hang_suspect(timed_out)
         if suspect is None:
             return
+        names = list(self.submission.assignment.function_names)
         for cell in self.submission.cells:
-            if cell.index > timed_out and cell.index not in self.excluded and self.hang_suspect(cell.index) == suspect:
+            if cell.index > timed_out and cell.index not in self.excluded \
+                    and not cell_label(cell.source).startswith("defines ") and suspect in graded_names_run(cell.source, names):
                 self.excluded[cell.index] = CellIssue(
                     cell.index, "skipped", f"not run: it runs {suspect}, which did not finish in cell {timed_out} "
                                            f"({self.cell_label_of(timed_out)}); it would most likely hang here too",

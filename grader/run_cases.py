@@ -120,9 +120,9 @@ def known_hang(spec: FunctionSpec, session: Session, issues: list[CellIssue], ow
                                  if cell.index not in {issue.cell for issue in issues}])
         if not set(spec.depends_on) <= finished:
             return ""
-    return (f"not called: {culprit.where}, which runs {spec.name}, {culprit.message.split(';')[0]} while the notebook "
-            f"loaded, so {spec.name} most likely never returns (a loop that does not end?). It was not run again, "
-            "to spare another wait: fix it and grade again.")
+    return (f"not called: {culprit.where}, which runs {spec.name}, did not finish within "
+            f"{session.config.cell_timeout:g}s while the notebook loaded, so {spec.name} most likely never returns "
+            "(a loop that does not end?). It was not run again, to spare another wait: fix it and grade again.")
 
 
 def grade_function(spec: FunctionSpec, session: Session, submission: Submission, stored: list[StoredCase],
