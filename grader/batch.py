@@ -607,10 +607,21 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
 def dry_run(paths: list[str], out: Path | None, config: GradeConfig, console: Console, *,
             roster: Path | None = None) -> int:
     """``grade PATHS --dry-run``: every notebook with the student id it would be graded under, and the
-    assignment chosen, without grading or writing anything (zips are not unpacked: give them unpacked)."""
+    assignment chosen, without grading or writing anything (an LMS zip is unpacked into a temporary
+    folder that is removed afterwards)."""
+    import tempfile
+
     class_roster = read_roster(roster) if roster is not None else (
         read_roster(out / ROSTER_COPY) if out is not None and (out / ROSTER_COPY).is_file() else None)
+    with tempfile.TemporaryDirectory(prefix="grader-dry-run-") as scratch:
+        paths, unpacked = lms.unpack_archives(paths, Path(scratch))
+        return _show_ids(paths, unpacked, out, config, console, class_roster)
+
+
+def _show_ids(paths: list[str], unpacked: list[str], out: Path | None, config: GradeConfig, console: Console,
+              class_roster: Roster | None) -> int:
     entries, problems = discover(paths, class_roster)
+    problems = unpacked + problems
     if not entries:
         raise UsageError("no notebooks found in " + ", ".join(paths))
     assignment, reason = choose_assignment(entries, config, out)

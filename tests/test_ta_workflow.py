@@ -132,6 +132,12 @@ def test_dry_run_lists_ids_by_the_documented_rules_and_grades_nothing(tmp_path, 
     assert "assignment: rnn_step_by_step" in shown and "nothing graded" in shown
     assert all(student in shown for student in ("amy", "section2", "zoe", "bob", "flat", "kim"))
     assert not out.exists()  # nothing graded, nothing written
+    import zipfile  # an LMS download as a zip: unpacked aside, shown with the LMS's ids, nothing left behind
+
+    with zipfile.ZipFile(tmp_path / "download.zip", "w") as archive:
+        archive.write(SOLUTIONS / "rnn_step_by_step.ipynb", "smithj_12345_67890_rnn.ipynb")
+    assert main([str(tmp_path / "download.zip"), "--out", str(out), "--dry-run", "--no-color"]) == 0
+    assert "12345" in capsys.readouterr().out and not out.exists()
 
 
 def _record(student: str, functions: dict[str, tuple[float, str]], graded: bool = True, error: str = "") -> dict:
