@@ -58,7 +58,8 @@ def note_reference_help(results: list[FunctionResult]) -> list[FunctionResult]:
     return noted
 
 
-_FAILS = {Status.MISSING: "is missing", Status.NOT_IMPLEMENTED: "is not implemented yet"}
+_FAILS = {Status.MISSING: "is missing", Status.NOT_IMPLEMENTED: "is not implemented yet",
+          Status.TIMEOUT: "does not finish"}
 
 
 def note_own_dependencies(results: list[FunctionResult], assignment: AssignmentSpec) -> list[FunctionResult]:

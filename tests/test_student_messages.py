@@ -188,24 +188,41 @@ def test_graded_names_run_leaves_out_loops_and_definitions():
     assert graded_names_run("x = (", names) == set()
 
 
-def test_a_hanging_function_is_not_called_again(tmp_path):
+def _hanging_cell_forward(tmp_path):
     cells = solution_cells("rnn_step_by_step.ipynb")
     hanging = cells[1].replace("    ### START CODE HERE ###", "    while True:\n        pass\n    ### START CODE HERE ###", 1)
     cells = replace_function(cells, "rnn_cell_forward", hanging)
     cells.insert(3, "print(rnn_cell_forward(xt_tmp, a_prev_tmp, parameters_tmp)[0].shape)")  # a second test cell
-    notebook = make_notebook(tmp_path / "rnn_step_by_step.ipynb", *cells)
-    config = FAST.with_changes(cell_timeout=2, notebook_timeout=120, only=("rnn_cell_forward", "rnn_forward"))
-    result = grade_notebook(notebook, config)
+    return make_notebook(tmp_path / "rnn_step_by_step.ipynb", *cells)
+
+
+HANG_CONFIG = FAST.with_changes(cell_timeout=2, notebook_timeout=120, only=("rnn_cell_forward", "rnn_forward"))
+
+
+def test_a_hanging_function_is_not_called_again(tmp_path):
+    result = grade_notebook(_hanging_cell_forward(tmp_path), HANG_CONFIG)
     functions = _functions(result)
     issues = {issue.cell: issue for issue in result.cell_issues}
     assert issues[3].kind == "timeout"
     assert issues[4].kind == "skipped" and "rnn_cell_forward" in issues[4].message
+    # rnn_forward's test cell hangs in the helper; rnn_backward's test runs rnn_forward (and rnn_backward) after it
+    assert issues[6].kind == "timeout"
+    assert issues[14].kind == "skipped" and "runs rnn_forward" in issues[14].message
     hang = functions["rnn_cell_forward"]
     assert hang.status == Status.TIMEOUT and not hang.cases
     assert "not called" in hang.messages[0] and "cell 3" in hang.messages[0]
     # rnn_forward's own cell timed out too (it calls the hanging helper), but with the reference
     # standing in for that helper it may well work: it is called, and passes.
     assert functions["rnn_forward"].status == Status.PASSED
+
+
+def test_student_build_does_not_call_what_hangs_in_its_own_helper(tmp_path):
+    # Without references rnn_forward runs the student's own hanging rnn_cell_forward: no call can end.
+    functions = _functions(grade_notebook(_hanging_cell_forward(tmp_path), HANG_CONFIG.with_changes(use_solutions=False)))
+    forward = functions["rnn_forward"]
+    assert forward.status == Status.TIMEOUT and not forward.cases
+    assert "uses your `rnn_cell_forward`, which does not finish" in forward.messages[0]
+    assert "not called: cell 6" in forward.messages[1]
 
 
 def test_a_slow_loop_in_a_cell_is_no_evidence(tmp_path):
