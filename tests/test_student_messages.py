@@ -5,7 +5,6 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 from rich.console import Console
 
 from grader.compare import compare
