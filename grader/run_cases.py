@@ -286,9 +286,9 @@ def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult]
             messages.append(f"Hint: {spec.hint}")
     if bundled_module and status != Status.PASSED:
         # The student never saw these placeholders: they did not hand in the module that holds the function.
-        messages.insert(0, f"{spec.name} lives in {bundled_module}, and no {bundled_module} of yours was found beside "
-                           f"the notebook, so the course's starter copy was used{' (still unfinished)' if untouched else ''}. "
-                           f"To have yours graded, put your {bundled_module} in the notebook's folder and grade again.")
+        messages.insert(0, f"{spec.name} lives in {bundled_module}, and the course's starter copy was used, not one of "
+                           f"yours{' (the starter one is still unfinished)' if untouched else ''}. To have yours graded, "
+                           f"hand in your {bundled_module} beside the notebook, in a folder of its own, and grade again.")
     case_notes = sorted({case.message for case in results if case.passed and case.message})
     messages.extend(case_notes[:2])
     if output and status != Status.PASSED:
