@@ -74,8 +74,7 @@ def apply(data: dict, overrides: dict[tuple[str, str], Override]) -> tuple[dict,
             delta_now[sections.get(f.get("section"), "score")] += f["score"] - f["computed_score"]
             f["score"] = f.pop("computed_score")
         f.pop("override", None)
-    record = {key: value for key, value in data.items() if key not in ("overrides", "computed_score",
-                                                                        "computed_optional_score")}
+    record = {key: value for key, value in data.items() if key not in ("overrides", "computed_score")}
     for key, delta in delta_now.items():
         if key in record and isinstance(record[key], (int, float)):
             record[key] = record[key] - delta

@@ -254,3 +254,23 @@ def test_eta_comes_from_time_per_notebook_and_a_hanging_one_counts_up_to_its_tim
     assert estimate_remaining([2.0], [0.5], queued=0, jobs=2, timeout=300) == 1.5
     # The last notebook hangs: 0.3 s per notebook so far, it has run 5 s of its 38 s limit: 33 s, not "1 s".
     assert estimate_remaining([0.3] * 9, [5.0], queued=0, jobs=2, timeout=38) == 33
+
+
+def test_applying_overrides_is_idempotent_and_clearing_restores_the_computed_record():
+    from grader.overrides import Override, apply, in_force
+
+    record = _record("amy", {"rnn_forward": (3.0, "partial"), "clip": (10.0, "passed")})
+    record["functions"].append({"name": "initialize_adam", "section": "optional", "score": 0, "max_score": 5,
+                                "status": "failed"})
+    overrides = in_force([Override("amy", "rnn_forward", 2, "first"), Override("amy", "rnn_forward", 9, "looked again"),
+                          Override("amy", "initialize_adam", 5, "ok"), Override("bob", "clip", 1, "not amy")])
+    once, problems = apply(record, overrides)
+    twice, _ = apply(once, overrides)
+    assert once == twice and not problems
+    assert once["score"] == 19 and once["computed_score"] == 13 and once["optional_score"] == 5
+    assert [(o["item"], o["points"], o["computed_score"]) for o in once["overrides"]] == [
+        ("initialize_adam", 5, 0), ("rnn_forward", 9, 3.0)]
+    cleared, _ = apply(twice, in_force([Override("amy", "rnn_forward", None, "withdrawn")]))
+    assert cleared == record  # back to exactly what the grader computed
+    _, problems = apply({**record, "graded": False}, overrides)
+    assert len(problems) == 2 and all("not graded" in problem for problem in problems)
