@@ -71,7 +71,7 @@ def apply(data: dict, overrides: dict[tuple[str, str], Override]) -> tuple[dict,
     delta_now = {key: 0.0 for key in sections.values()}  # what earlier applications added to the totals
     for f in functions:
         if "computed_score" in f:
-            delta_now[sections.get(f.get("section"), "score")] += f["score"] - f["computed_score"]
+            delta_now[sections.get(str(f.get("section")), "score")] += f["score"] - f["computed_score"]
             f["score"] = f.pop("computed_score")
         f.pop("override", None)
     record = {key: value for key, value in data.items() if key not in ("overrides", "computed_score")}
@@ -88,8 +88,9 @@ def apply(data: dict, overrides: dict[tuple[str, str], Override]) -> tuple[dict,
                             + ("the notebook was not graded" if not data.get("graded") else
                                f"no item {override.item!r} in the result"))
             continue
+        assert override.points is not None  # in_force leaves cleared ones out
         points = min(max(float(override.points), 0.0), float(target.get("max_score", override.points)))
-        key = sections.get(target.get("section"), "score")
+        key = sections.get(str(target.get("section")), "score")
         record[key] = record.get(key, 0) + points - target["score"]
         target["computed_score"], target["score"] = target["score"], points
         target["override"] = override.reason

@@ -19,8 +19,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from conftest import ASSIGNMENTS, ROOT, SOLUTIONS
 
 SECTIONS = ("Quick start", "For students", "For TAs", "Class report and similarity", "With your LMS",
