@@ -329,8 +329,22 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, 
         except KeyboardInterrupt:
             for future in running:
                 future.cancel()
+            _stop_processes(pool)
             raise
     return []
+
+
+def _stop_processes(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C: a grading process that caught the interrupt goes on to the next notebook already queued
+    to it, and leaving the pool waits for that one (a hanging notebook: up to --timeout). SIGTERM makes
+    each clean up its worker and folders and leave at once (sandbox._exit_on_signal)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle; shutdown drops it
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except (OSError, ValueError):  # already gone, or already closed
+            pass
 
 
 # --- outputs --------------------------------------------------------------------------------

@@ -51,13 +51,19 @@ def _processes_of_uid(uid: int) -> list[int]:
     return pids
 
 
+def _interruptible() -> None:
+    """SIGINT as in a terminal, even when this test runs where it is ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_every_process_removes_folders_and_keeps_the_finished_part(tmp_path):
     folder = tmp_path / "class"
     folder.mkdir()
     # With one job the notebooks are graded in name order: s0-s2 finish, s3 loops in its first cell
-    # far longer than the test waits, so the interrupt always lands while s3's worker runs.
-    for number in range(5):
-        if number == 3:
+    # far longer than the test waits, so the interrupt always lands while s3's worker runs. s4, already
+    # queued to the grading process, hangs too: the interrupt must not wait for it either.
+    for number in range(6):
+        if number in (3, 4):
             make_notebook(folder / "s3.ipynb", "while True:\n    pass", *solution_cells("dinosaur_island.ipynb"))
         else:
             shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / f"s{number}.ipynb")
@@ -68,7 +74,8 @@ def test_ctrl_c_stops_every_process_removes_folders_and_keeps_the_finished_part(
                "--hidden-cases", "1", "--cell-timeout", "600", "--timeout", "900"]
     # A private TMPDIR: the run's /tmp/grader-* folders are told apart from other runs on this machine.
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True, env={**os.environ, "TMPDIR": str(temporary)})
+                               start_new_session=True, env={**os.environ, "TMPDIR": str(temporary)},
+                               preexec_fn=_interruptible)
     deadline = time.monotonic() + 300  # only stops a hang: three results and s3's worker always come
     seen: set[int] = set()
     uids: set[int] = set()
