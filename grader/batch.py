@@ -286,7 +286,7 @@ def loose_modules(entries: list[Entry]) -> list[str]:
                 shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
                 problems.append(f"{folder}: {shown} lie(s) in a folder shared by several notebooks, so they belong "
                                 "to no one and were not used (everyone got the course's helpers); to grade a "
-                                "student's own rnn_utils.py, give each submission a folder of its own")
+                                "student's own helper module, give each submission a folder of its own")
     return problems
 
 
