@@ -23,7 +23,7 @@ from typing import Any
 from .course.spec import AssignmentSpec
 from .drift import differences
 from .errors import CourseMaterialError
-from .expected import StoredCase, compute_expectation, to_json
+from .expected import StoredCase, case_entry, compute_expectation
 from .judges import judge_for
 from .resources import digest
 
@@ -50,16 +50,7 @@ def reference_disagreements(spec: AssignmentSpec, stored: dict[str, list[StoredC
 
 def _entry(expectation: Any, item: StoredCase) -> dict:
     """The comparable JSON form of one case (the same form expected/*.json stores)."""
-    entry: dict[str, Any] = {"name": item.case.name, "recipe": {},
-                             "tolerance": {"rtol": item.tolerance.rtol, "atol": item.tolerance.atol}}
-    if expectation.variants is not None:
-        entry["variants"] = {key: to_json(value) for key, value in expectation.variants.items()}
-    else:
-        entry["expected"] = to_json(expectation.value)
-    if expectation.args_after:
-        entry["args_after"] = {str(index): to_json(value) for index, value in expectation.args_after.items()}
-    if expectation.stable_prefix is not None:
-        entry["stable_prefix"] = expectation.stable_prefix
+    entry = case_entry(item.case.name, {}, item.tolerance, expectation)
     return json.loads(json.dumps(entry))  # tuples and numpy scalars as the stored file has them
 
 

@@ -73,12 +73,10 @@ def compute_expectation(spec: FunctionSpec, recipe: dict, references: References
 
 # --- the stored file ------------------------------------------------------------------------
 
-def _case_json(spec: FunctionSpec, name: str, recipe: dict, references: References) -> dict:
-    recipe = copy.deepcopy(recipe)
-    run_steps(recipe, references.get, record=True)  # reference-step results are stored in the recipe
-    expectation = compute_expectation(spec, recipe, references)
+def case_entry(name: str, recipe: dict, tolerance: Tolerance, expectation: Expectation) -> dict:
+    """One case as expected/<assignment>.json stores it."""
     entry: dict[str, Any] = {"name": name, "recipe": recipe,
-                             "tolerance": {"rtol": spec.tolerance.rtol, "atol": spec.tolerance.atol}}
+                             "tolerance": {"rtol": tolerance.rtol, "atol": tolerance.atol}}
     if expectation.variants is not None:
         entry["variants"] = {key: to_json(value) for key, value in expectation.variants.items()}
     else:
@@ -88,6 +86,12 @@ def _case_json(spec: FunctionSpec, name: str, recipe: dict, references: Referenc
     if expectation.stable_prefix is not None:
         entry["stable_prefix"] = expectation.stable_prefix
     return entry
+
+
+def _case_json(spec: FunctionSpec, name: str, recipe: dict, references: References) -> dict:
+    recipe = copy.deepcopy(recipe)
+    run_steps(recipe, references.get, record=True)  # reference-step results are stored in the recipe
+    return case_entry(name, recipe, spec.tolerance, compute_expectation(spec, recipe, references))
 
 
 def generate(assignment: AssignmentSpec, references: References) -> dict:
