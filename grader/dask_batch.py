@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .batch import Entry, _as_result, fingerprint
+from .batch import Entry, _as_result, fingerprint, folder_is_own
 from .config import GradeConfig
 from .errors import UsageError
 from .results import NotebookResult
@@ -59,7 +59,11 @@ class Parcel:
     """The notebook's file name (its folder on the driver is not sent)."""
     notebook: bytes
     helpers: tuple[tuple[str, bytes], ...]
-    """The student's own helper modules found beside the notebook (the Adam exercise is in one)."""
+    """The helper modules found beside the notebook (the Adam exercise is in one)."""
+    folder_is_own: bool
+    """Whether the notebook is alone in its folder on the driver (``batch.folder_is_own``): only then
+    are those helper modules the student's and graded; otherwise the worker leaves them out and says
+    so, as a local batch does. Carried apart from ``config``, which both sides digest as it is."""
     original: str
     """The notebook's path on the driver: the result names it, as a local batch's would."""
     config: GradeConfig
@@ -127,7 +131,8 @@ def grade_parcel(parcel: Parcel) -> dict:
         path.write_bytes(parcel.notebook)
         for name, content in parcel.helpers:
             (Path(folder) / name).write_bytes(content)
-        config = parcel.config.with_changes(hide_paths=(*parcel.config.hide_paths, str(root)))
+        config = parcel.config.with_changes(hide_paths=(*parcel.config.hide_paths, str(root)),
+                                            folder_is_own=parcel.folder_is_own)
         result = grade_notebook(path, config).to_json()
     original = Path(parcel.original)
     return _relocate(_relocate(result, str(path), str(original)), folder, str(original.parent))
@@ -163,7 +168,8 @@ def make_parcel(entry: Entry, config: GradeConfig, environment_: tuple[tuple[str
                 helpers.append((helper, beside.read_bytes()))
         except OSError:
             continue
-    return Parcel(name, content, tuple(helpers), str(path), config, environment_)
+    # Sent even from a shared folder: the worker then leaves them out and notes it, as a local batch does.
+    return Parcel(name, content, tuple(helpers), folder_is_own(path), str(path), config, environment_)
 
 
 class Received:
@@ -271,7 +277,8 @@ class DaskRunner:
                     entry, digest = waiting.popleft()
                     parcel = make_parcel(entry, config, ours)
                     if parcel is None:
-                        done_with(entry, digest, grade_notebook(entry.path, config))
+                        own = folder_is_own(entry.path)
+                        done_with(entry, digest, grade_notebook(entry.path, config.with_changes(folder_is_own=own)))
                         continue
                     key = f"grade-{entry.student}-{digest[:16]}-{print_}"
                     running[client.submit(grade_parcel, parcel, key=key, retries=self.retries, pure=False)] = \

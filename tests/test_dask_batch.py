@@ -112,6 +112,31 @@ def test_same_results_as_a_local_batch_and_rerun_skips(tmp_path, client):
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
+def test_a_loose_helper_module_in_a_flat_folder_is_nobodys_on_dask_too(tmp_path, client):
+    # amy and zoe share a flat folder with a solved rnn_utils.py lying loose: it belongs to neither, so both
+    # get the course's starter copy (the optional Adam helpers score 0) and a note saying so; bob's own
+    # folder holds his own copy, graded. The rule is the local batch's, whichever runner grades.
+    folder = tmp_path / "class"
+    (folder / "bob").mkdir(parents=True)
+    for notebook in (folder / "amy.ipynb", folder / "zoe.ipynb", folder / "bob" / "rnn.ipynb"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", notebook)
+    shutil.copyfile(SOLUTIONS / "rnn_utils.py", folder / "rnn_utils.py")
+    shutil.copyfile(SOLUTIONS / "rnn_utils.py", folder / "bob" / "rnn_utils.py")
+    entries, _ = discover([str(folder)])
+    only = CONFIG.with_changes(only=("rnn_cell_forward", "initialize_adam"))
+    local = grade_batch(entries, tmp_path / "local", only, jobs=2)
+    on_dask = grade_batch(entries, tmp_path / "dask", only, runner=DaskRunner(client))
+    assert comparable(tmp_path / "dask") == comparable(tmp_path / "local")
+    assert on_dask.problems == local.problems
+    assert any("rnn_utils.py lie(s) in a folder shared by several notebooks" in p for p in on_dask.problems)
+    results = {data["student"]: data for data in write_outputs(tmp_path / "dask")}
+    for student in ("amy", "zoe"):
+        assert results[student]["optional_score"] == 0
+        assert any("rnn_utils.py beside the notebook was not used" in note for note in results[student]["notes"])
+    assert results["bob"]["optional_score"] > 0
+    assert not any("not used" in note for note in results["bob"]["notes"])
+
+
 def test_a_dask_worker_killed_mid_task_loses_nothing(tmp_path, client):
     folder = tmp_path / "class"
     folder.mkdir()
