@@ -11,7 +11,7 @@ import pytest
 from grader.cli import main
 from grader.compare import Mismatch
 from grader.course import Mistake, get_assignment, register, unregister
-from grader.course.recipes import register_step, set_path
+from grader.course.recipes import build_call, course_data, register_step, set_path
 from grader.course.reference import load_reference
 from grader.course.spec import AssignmentSpec, FunctionSpec, Tolerance
 from grader.expected import generate, render
@@ -43,8 +43,9 @@ class UnorderedJudge(ValuesJudge):
         return []
 
 
-def _values_step(step: list, env: dict) -> None:  # the toy's own recipe step: a shuffled range
-    set_path(env, step[1], [int(v) for v in np.random.RandomState(step[2]).permutation(step[3])])
+def _values_step(step: list, env: dict) -> None:  # the toy's own recipe step: a shuffled range, scaled by its data
+    scale = int(course_data("toy_scale.txt", get_assignment("toy_scaling")).read_text())
+    set_path(env, step[1], [scale * int(v) for v in np.random.RandomState(step[2]).permutation(step[3])])
 
 
 def scale_recipe(seed, n=4):
@@ -83,6 +84,7 @@ def toy(tmp_path):
         (home / folder).mkdir(parents=True)
     solution = make_notebook(home / "solutions" / "toy.ipynb", *SOLUTION_CELLS)
     (home / "assignments" / "toy.ipynb").write_text(student_notebook(solution))
+    (home / "assignments" / "toy_scale.txt").write_text("7")  # course data its recipe step reads
     register_step("toy_values", _values_step)
     spec = register(toy_spec(home))
     try:
@@ -102,6 +104,13 @@ def test_a_registered_assignment_is_graded_end_to_end(toy, tmp_path):
 
     blank = grade_notebook(toy.home / "assignments" / "toy.ipynb", FAST)
     assert blank.score == 0 and {f.status for f in blank.functions} == {Status.NOT_IMPLEMENTED}
+
+
+def test_its_recipe_steps_read_course_data_from_its_own_home(toy):
+    assert course_data("toy_scale.txt", toy) == toy.home / "assignments" / "toy_scale.txt"
+    assert not course_data("toy_scale.txt").exists()  # not among the grader's bundled files
+    (values,), _ = build_call(top_recipe(1), None)
+    assert sorted(values) == [7 * v for v in range(6)]
 
 
 def test_its_judge_and_mistake_models_are_used(toy, tmp_path):

@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .. import resources
+
+if TYPE_CHECKING:
+    from .spec import AssignmentSpec
 
 #: name -> callable, for "reference" steps; None when no solutions are available.
 ReferenceLookup = Callable[[str], Callable[..., Any]] | None
@@ -45,8 +48,13 @@ class RecipeError(Exception):
 DATA_ROOT_OVERRIDE: list[Path] = []
 
 
-def course_data(relative: str) -> Path:
-    """A course data file (as students get it in assignments/, or from solutions/ during a release)."""
+def course_data(relative: str, assignment: AssignmentSpec | None = None) -> Path:
+    """A course data file (as students get it in assignments/, or from solutions/ during a release).
+
+    An assignment installed apart from the grader (``AssignmentSpec.home``) passes its spec: its
+    files are in its own home, never in the bundled folders a release points elsewhere."""
+    if assignment is not None and assignment.home is not None:
+        return resources.assignments_dir(assignment) / relative
     root = DATA_ROOT_OVERRIDE[-1] if DATA_ROOT_OVERRIDE else resources.assignments_dir()
     return root / relative
 
