@@ -78,8 +78,10 @@ def function_details(function: FunctionResult) -> RenderableType:
     parts: list[RenderableType] = []
     if function.diagnosis:  # the most useful line comes first
         parts.append(textsafe.terminal("Likely mistake: " + function.diagnosis, style="bold"))
+    # A function that passed is told nothing it must fix: its messages are notes, shown as such.
+    style = "dim" if function.status == Status.PASSED else ""
     for message in function.messages:
-        parts.append(textsafe.terminal(message))
+        parts.append(textsafe.terminal(message, style=style))
     if function.traceback:
         parts.append(textsafe.terminal("Your code raised:\n" + function.traceback, style="red"))
     # A passing function shown here carries score.py's "Passed with the reference ... standing in" note

@@ -184,8 +184,11 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
                       if i < len(spec.params) and i not in spec.check_args_after]
         unexpected = [name for name in unexpected if name not in template_changes(submission.assignment, spec.name)]
         if unexpected and not spec.may_change_args:
-            notes.append(f"Note: {spec.name} changes its argument(s) {', '.join(unexpected)} in place; "
-                         "the grader gave every call fresh copies, but callers may not expect it.")
+            # Information, not a fault (the course never asks for fresh inputs): it explains a notebook
+            # whose later cells see changed values, and says plainly that it cost nothing.
+            notes.append(f"No points lost: {spec.name} changes {', '.join(unexpected)} in place. The grader gives "
+                         "every call fresh copies; in your notebook, code that uses them after the call sees the "
+                         "changed values.")
         if not results[-1].passed and not failure_kind:
             output = outcome.output
             if outcome.lost:

@@ -325,7 +325,7 @@ def test_float32_results_are_accepted_within_tolerance(tmp_path):  # D8 policy
     assert functions["rnn_cell_forward"].status == Status.PASSED
 
 
-def test_mutating_inputs_is_noted_and_does_not_leak(tmp_path):  # D12
+def test_mutating_inputs_is_noted_as_information_and_does_not_leak(tmp_path):  # D12
     body = """
     a_next = np.tanh(np.dot(parameters["Waa"], a_prev) + np.dot(parameters["Wax"], xt) + parameters["ba"])
     y = softmax(np.dot(parameters["Wya"], a_next) + parameters["by"])
@@ -335,8 +335,12 @@ def test_mutating_inputs_is_noted_and_does_not_leak(tmp_path):  # D12
     return a_next, y, cache
     """
     _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(body)}))
-    assert functions["rnn_cell_forward"].status == Status.PASSED
-    assert any("in place" in message for message in functions["rnn_cell_forward"].messages)
+    function = functions["rnn_cell_forward"]
+    assert function.status == Status.PASSED and function.score == function.max_score
+    # Full marks: what it says about the in-place change is information, never a reproach.
+    noted = [message for message in function.messages if "in place" in message]
+    assert noted and all(message.startswith("No points lost") for message in noted)
+    assert not any(word in message.lower() for message in noted for word in ("wrong", "must", "should", "may not"))
 
 
 def test_hard_coded_published_output_scores_zero(tmp_path):  # D14
