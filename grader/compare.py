@@ -136,9 +136,55 @@ def _compare_arrays(path: str, expected: np.ndarray, actual: Any, tol: Tolerance
 
 def compare(expected: Any, actual: Any, tol: Tolerance, path: str = "result") -> list[Mismatch]:
     """Every way ``actual`` differs from ``expected`` (at most MAX_MISMATCHES)."""
+    if all_close_fast(expected, actual, tol):
+        return []
     mismatches: list[Mismatch] = []
     _walk(expected, actual, tol, path, mismatches)
     return mismatches[:MAX_MISMATCHES]
+
+
+def all_close_fast(expected: Any, actual: Any, tol: Tolerance) -> bool:
+    """True only when ``compare`` would find nothing: same structure, every array exactly an ndarray of
+    the expected shape and a real dtype, and all values close (finite, within the tolerance).
+
+    The common verdict of an honest submission, decided with one vectorised test over every array of
+    the value instead of one ``allclose`` per array (a cache holds a hundred). Anything else, including
+    every way of failing, returns False and goes through the detailed walk, which names the mismatch."""
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    if not _same_structure(expected, actual, tol, pairs, 0):
+        return False
+    if not pairs:
+        return True
+    want = np.concatenate([w.ravel() for w, _ in pairs], dtype=np.float64) if len(pairs) > 1 \
+        else pairs[0][0].ravel().astype(np.float64)
+    got = np.concatenate([g.ravel() for _, g in pairs], dtype=np.float64) if len(pairs) > 1 \
+        else pairs[0][1].ravel().astype(np.float64)
+    with np.errstate(all="ignore"):  # an overflowing difference is just "not close": the walk explains it
+        error = np.abs(got - want)
+        bound = np.abs(want) * tol.rtol + tol.atol
+        # allclose's own formula; NaN compares False and an infinite error (an inf on either side) is
+        # refused, so a NaN or inf never passes here
+        return bool(((error <= bound) & (error < np.inf)).all())
+
+
+def _same_structure(expected: Any, actual: Any, tol: Tolerance, pairs: list, depth: int) -> bool:
+    if depth > 64:
+        return False
+    if type(expected) is np.ndarray:
+        if type(actual) is not np.ndarray or actual.shape != expected.shape \
+                or actual.dtype.kind not in "iuf" or expected.dtype.kind not in "iuf":
+            return False
+        pairs.append((expected, actual))
+        return True
+    if isinstance(expected, (tuple, list)):
+        return isinstance(actual, (tuple, list)) and len(actual) == len(expected) and all(
+            _same_structure(want, got, tol, pairs, depth + 1) for want, got in zip(expected, actual))
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and _same_structure(want, actual[key], tol, pairs, depth + 1) for key, want in expected.items())
+    leaf: list[Mismatch] = []  # numbers, strings, None: the walk's own rule, which is cheap for them
+    _walk(expected, actual, tol, "result", leaf)
+    return not leaf
 
 
 def _walk(expected: Any, actual: Any, tol: Tolerance, path: str, out: list[Mismatch]) -> None:
