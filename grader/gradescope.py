@@ -116,7 +116,7 @@ def results_json(result: NotebookResult) -> dict[str, Any]:
     if not result.graded:
         return failure_json(f"Your notebook could not be graded: {result.error}", result.duration)
     tests = [test for index, function in enumerate(result.functions, 1) for test in _function_tests(function, index)]
-    issues = [f"cell {issue.cell}: {issue.kind}: {issue.message}" for issue in result.cell_issues]
+    issues = [f"{issue.where}: {issue.kind}: {issue.message}" for issue in result.cell_issues]  # the terminal's label
     summary = _lines(f"{result.assignment}: {result.score:g} / {result.max_score:g}"
                      + (f" (optional part {result.optional_score:g} / {result.optional_max_score:g}, not counted)"
                         if result.optional_max_score else ""),

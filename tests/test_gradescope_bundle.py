@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from grader.gradescope import HIDDEN_VISIBILITY, build_bundle, results_json
-from grader.results import CaseResult, FunctionResult, NotebookResult, Status
+from grader.results import CaseResult, CellIssue, FunctionResult, NotebookResult, Status
 
 from conftest import ASSIGNMENTS, ROOT, SOLUTIONS, make_notebook
 
@@ -93,6 +93,14 @@ def test_long_outputs_are_cut():
                               traceback="line\n" * 10_000)
     data = check(results_json(NotebookResult("nb.ipynb", "rnn_step_by_step", "v4", (function,))))
     assert len(data["tests"][0]["output"]) < 8_100 and "more characters cut" in data["tests"][0]["output"]
+
+
+def test_failed_cells_are_named_as_the_terminal_report_names_them():
+    issues = (CellIssue(7, "error", "Traceback ...\nNameError: name 'x' is not defined", "defines rnn_forward"),
+              CellIssue(3, "syntax", "SyntaxError: invalid syntax", ""))
+    output = check(results_json(NotebookResult("nb.ipynb", "rnn_step_by_step", "v4", (), cell_issues=issues)))["output"]
+    assert "cell 7 (defines rnn_forward): error: Traceback" in output  # README: found in Jupyter by its label
+    assert "cell 3: syntax: SyntaxError" in output
 
 
 def test_an_ungradable_notebook_is_a_result_with_its_reason():
