@@ -15,6 +15,9 @@ from grader.classreport.stats import (attention, common_mistakes, function_stats
                                       student_from_record)
 from grader.cli import main
 
+#: A warning raised from the grader's own code (matplotlib attributes its warnings to the caller) fails the test.
+pytestmark = pytest.mark.filterwarnings("error:::grader")
+
 HOSTILE = '<script>window.__pwned=1</script>"\'><img src=x onerror="window.__pwned=2">'
 
 
@@ -194,6 +197,14 @@ def test_charts_are_inline_svg_when_matplotlib_is_installed():
     pytest.importorskip("matplotlib")
     text = build_report(tiny_class())
     assert text.count("<svg") == 3 and "Chart not drawn" not in text
+
+
+def test_charts_of_a_class_where_no_case_discriminates_draw_without_warnings():
+    pytest.importorskip("matplotlib")
+    alike = [two_functions(name, (True, True), (True, False)) for name in ("A", "B", "C")]  # nothing varies
+    assert all(item.discrimination is None for f in function_stats(students_of(alike)) for item in f.cases)
+    text = build_report(alike)  # a warning here is an error (pytestmark)
+    assert text.count("<svg") == 3 and "no case discriminates" in text
 
 
 def test_without_matplotlib_the_tables_remain_and_the_page_says_what_is_missing(monkeypatch):

@@ -80,7 +80,9 @@ def status_bars(functions: list[FunctionStats]) -> str:
             left = [a + b for a, b in zip(left, counts)]
     axes.set_xlim(0, 100)
     axes.set_xlabel("% of graded students")
-    axes.legend(frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(functions) < 4 else -0.2))
+    if any(left):  # a bar was drawn (a function nobody was graded on has none): else no legend to show
+        axes.legend(frameon=False, ncol=4, loc="upper center",
+                    bbox_to_anchor=(0.5, -0.35 if len(functions) < 4 else -0.2))
     return _svg(figure, "status")
 
 
@@ -92,17 +94,23 @@ def item_scatter(items: list[CaseItem]) -> str:
     axes.axhspan(-1, DISCRIMINATING_FROM, color="#fff3cd", alpha=0.6, linewidth=0)
     names = sorted({item.function for item in items}, key=[i.function for i in items].index)
     markers = "osD^v<>ph*"
+    drawn = 0
     for number, name in enumerate(names):
         mine = [i for i in items if i.function == name and i.discrimination is not None]
         if mine:
             axes.scatter([i.difficulty for i in mine], [i.discrimination for i in mine], s=28, alpha=0.85,
                          marker=markers[number % len(markers)], label=name)
+            drawn += 1
     axes.set_xlim(0, 1.02)
     axes.set_ylim(-1, 1)
     axes.set_xlabel("difficulty (share that passed)")
     axes.set_ylabel("discrimination")
     axes.text(0.01, 0.95, "hard", color="#a94442", transform=axes.transAxes, va="top")
     axes.text(0.99, 0.03, "non-discriminating", color="#8a6d3b", transform=axes.transAxes, ha="right")
-    if names:
+    # A legend only for dots drawn: a case everybody (or nobody) passed has no discrimination and no dot.
+    if drawn:
         axes.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    else:
+        axes.text(0.5, 0.5, "no case discriminates: each was passed by everybody or by nobody",
+                  transform=axes.transAxes, ha="center", va="center", color="#555555")
     return _svg(figure, "items")
