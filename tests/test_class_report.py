@@ -320,6 +320,24 @@ def test_the_similarity_page_escapes_student_code_and_names(tmp_path):
     assert "not a verdict" in text
 
 
+def test_an_overridden_score_shows_beside_the_computed_one_with_the_reason():
+    from grader.overrides import Override, apply
+
+    zoe, _ = apply(two_functions("zoe", (True, False), (True, False)),  # computed 5 + 5 = 10 of 20
+                   {("zoe", "f"): Override("zoe", "f", 10.0, "case c2 was wrong <b>accepted</b>")})
+    [student] = students_of([zoe])
+    assert (student.score, student.computed_score) == (15, 10)
+    assert (student.function("f").score, student.function("f").computed_score) == (10, 5)
+    assert student.function("g").computed_score is None
+    text = build_report([zoe, two_functions("amy", (True, True), (True, True))])
+    assert "Score 15 / 20 (override; computed 10)" in text
+    assert "10/10 (override; computed 5)" in text
+    assert "case c2 was wrong &lt;b&gt;accepted&lt;/b&gt;" in text  # the reason, as text
+    assert "zoe — 75% (override; computed 50%)" in text
+    assert 'title="override; computed 50%"' in text  # the heatmap's score cell
+    assert "override" not in build_report([two_functions("amy", (True, True), (True, True))])
+
+
 def test_an_empty_class_and_a_class_nobody_could_grade_still_render():
     assert "No graded notebook" in build_report([])
     text = build_report([record("x", [], error="/c/x.ipynb: is an empty file (0 bytes), not a notebook")])

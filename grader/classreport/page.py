@@ -11,8 +11,8 @@ from typing import Callable, Collection, Iterable
 from ..similarity import K, WINDOW, Pair, SimilarityResult
 from . import charts
 from .assets import CSS, JS, content_security_policy
-from .stats import (DISCRIMINATING_FROM, HARD_BELOW, STATUS_LABELS, STATUSES, Attention, CaseItem, FunctionStats,
-                    Mistake, Overview, Student)
+from .stats import (DISCRIMINATING_FROM, HARD_BELOW, STATUS_LABELS, STATUSES, Attention, CaseItem, Function,
+                    FunctionStats, Mistake, Overview, Student)
 
 
 def esc(value: object) -> str:
@@ -27,6 +27,21 @@ def _pct(value: float | None) -> str:
 
 def _points(value: float) -> str:
     return f"{value:g}"
+
+
+def override_note(computed: float | None, unit: str = "") -> str:
+    """"override; computed 65": shown beside a score a TA overrode (``grade override``), so that both
+    are in sight; "" for a score the grader's own."""
+    if computed is None:
+        return ""
+    return f"override; computed {f'{computed:.0f}' if unit == '%' else _points(computed)}{unit}"
+
+
+def _total_note(s: Student, unit: str = "") -> str:
+    """The override note of a student's total, when an override moved it (one on an optional item does not)."""
+    if s.computed_score is None or abs(s.computed_score - s.score) < 1e-9:
+        return ""
+    return override_note(s.computed_percent if unit == "%" else s.computed_score, unit)
 
 
 def badge(status: str) -> str:
@@ -172,9 +187,17 @@ def heatmap_section(students: list[Student], names: list[str], optional: Collect
             else:  # the cell is coloured by its status; a row is kept small (300 students, 12 functions)
                 rank = f.score / f.max_score if f.max_score else 0
                 label = STATUS_LABELS.get(f.status, "?")
-                cells.append(f'<td class="s-{esc(f.status)}" data-v="{rank:.3g}">{esc(label)}</td>')
+                if f.computed_score is None:
+                    cells.append(f'<td class="s-{esc(f.status)}" data-v="{rank:.3g}">{esc(label)}</td>')
+                else:  # the grader's status, the TA's points: marked, both in the tooltip
+                    title = f"{_points(f.score)} points ({override_note(f.computed_score)}): {f.override}"
+                    cells.append(f'<td class="s-{esc(f.status)}" data-v="{rank:.3g}" title="{esc(title)}">'
+                                 f"{esc(label)}<sup>TA</sup></td>")
         score = f'<td class="num" data-v="{s.percent:.3f}">{s.percent:.0f}%</td>' if s.graded else \
             '<td class="num" data-v="-1"><span class="st s-ng">NOT GRADED</span></td>'
+        if s.graded and _total_note(s):
+            score = (f'<td class="num" data-v="{s.percent:.3f}" title="{esc(_total_note(s, "%"))}">'
+                     f"{s.percent:.0f}%<sup>TA</sup></td>")
         rows.append(f'<tr data-name="{esc(s.name.lower())}" data-graded="{1 if s.graded else 0}">'
                     f'<td class="name" title="{esc(s.name)}">{student_link(s)}</td>{assignment(s)}{score}'
                     f'{"".join(cells)}</tr>')
@@ -219,16 +242,27 @@ def _student_body(s: Student) -> str:
         parts.append(f'<p><b>Could not be graded:</b> {esc(s.error)}</p>')
         return "".join(parts)
     version = f" (course version {esc(s.course_version)})" if s.course_version else ""
+    total = f" ({_total_note(s)})" if _total_note(s) else ""
     parts.append(f"<p>Assignment {esc(s.assignment)}{version}. <b>Score {_points(s.score)} / {_points(s.max_score)}"
-                 f"</b> ({s.percent:.0f}%)" + (f"; optional part {_points(s.optional_score)} / "
-                                               f"{_points(s.optional_max_score)}" if s.optional_max_score else "")
+                 f"{total}</b> ({s.percent:.0f}%)" + (f"; optional part {_points(s.optional_score)} / "
+                                                      f"{_points(s.optional_max_score)}" if s.optional_max_score else "")
                  + "</p>")
+
+    def points(f: Function) -> str:
+        note = f" ({override_note(f.computed_score)})" if f.computed_score is not None else ""
+        return f"{_points(f.score)}/{_points(f.max_score)}{note}"
+
     # closing tags of cells and rows left out (valid HTML): 300 students' tables add up
     rows = "".join(f"<tr><td>{esc(f.name)}{' (optional)' if f.section == 'optional' else ''}"
                    f'<td class="s-{esc(f.status)}">{esc(STATUS_LABELS.get(f.status, "?"))}'
-                   f"<td class=num>{_points(f.score)}/{_points(f.max_score)}"
+                   f"<td class=num>{points(f)}"
                    f"<td class=num>{sum(c.passed for c in f.cases)}/{len(f.cases)}" for f in s.functions)
     parts.append(f'<table class="card-table"><thead><tr><th>function<th>status<th>points<th>cases<tbody>{rows}</table>')
+    changed = [f for f in s.functions if f.computed_score is not None]
+    if changed:  # why, in the TA's words (text a TA typed: escaped like everything else)
+        items = "".join(f"<li>{esc(f.name)}: {_points(f.score)} points, computed {_points(f.computed_score or 0)}: "
+                        f"{esc(f.override) or '(no reason given)'}</li>" for f in changed)
+        parts.append(f"<p>Score changed by a TA (<code>grade override</code>):</p><ul class=\"compact\">{items}</ul>")
     todo = [f.name for f in s.functions if f.status == "not_implemented"]
     if todo:
         parts.append(f"<p>TODO (not implemented yet): {esc(', '.join(todo))}.</p>")
@@ -260,10 +294,17 @@ def _last_line(message: str) -> str:
     return message.strip().splitlines()[-1] if message.strip() else ""
 
 
+def _summary_score(s: Student) -> str:
+    if not s.graded:
+        return "not graded"
+    note = _total_note(s, "%")
+    return f"{s.percent:.0f}%" + (f" ({note})" if note else "")
+
+
 def students_section(students: list[Student]) -> str:
     blocks = "".join(
         f'<details class="student" id="{s.key}"><summary>{esc(s.name)} — '
-        f"{f'{s.percent:.0f}%' if s.graded else 'not graded'}</summary>{_student_body(s)}</details>" for s in students)
+        f"{_summary_score(s)}</summary>{_student_body(s)}</details>" for s in students)
     return ('<section id="students"><h2>Students</h2><p class="note">The report each student sees. '
             '<button type="button" data-details="open">open all</button> '
             f'<button type="button" data-details="close">close all</button></p>{blocks}</section>')

@@ -36,6 +36,12 @@ def _number(value: object, default: float = 0.0) -> float:
     return float(value) if math.isfinite(value) else default
 
 
+def _computed(data: dict[str, Any]) -> float | None:
+    """The grader's own score kept beside a TA's override (``grade override``), or None: not overridden."""
+    value = data.get("computed_score")
+    return _number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _text(value: object) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
 
@@ -64,6 +70,10 @@ class Function:
     messages: tuple[str, ...]
     diagnosis: str
     traceback: str
+    computed_score: float | None = None
+    """The grader's score when a TA overrode ``score``, else None."""
+    override: str = ""
+    """The TA's reason for the override."""
 
     @property
     def hard_coded(self) -> bool:
@@ -92,10 +102,18 @@ class Student:
     """(cell, kind, message) of the cells that failed while loading."""
     notes: tuple[str, ...]
     batch_note: str
+    computed_score: float | None = None
+    """The grader's total when a TA overrode an item (``score`` is then the overridden total), else None."""
 
     @property
     def percent(self) -> float:
         return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+    @property
+    def computed_percent(self) -> float | None:
+        if self.computed_score is None:
+            return None
+        return 100.0 * self.computed_score / self.max_score if self.max_score else 0.0
 
     def function(self, name: str) -> Function | None:
         return next((f for f in self.functions if f.name == name), None)
@@ -112,7 +130,7 @@ def student_from_record(key: str, data: dict[str, Any]) -> Student:
         functions.append(Function(_text(f.get("name")), _text(f.get("section")) or "required", _number(f.get("score")),
                                   _number(f.get("max_score")), status if status in STATUSES else "unknown", cases,
                                   tuple(_text(m) for m in _list(f.get("messages"))), _text(f.get("diagnosis")),
-                                  _text(f.get("traceback"))))
+                                  _text(f.get("traceback")), _computed(f), _text(f.get("override"))))
     issues = tuple((_text(i.get("cell")), _text(i.get("kind")), _text(i.get("message")))
                    for i in _list(data.get("cell_issues")) if isinstance(i, dict))
     return Student(key, _text(data.get("student")) or "(no name)", _text(data.get("notebook")),
@@ -120,7 +138,7 @@ def student_from_record(key: str, data: dict[str, Any]) -> Student:
                    _text(data.get("error")), _text(data.get("assignment")), _text(data.get("course_version")),
                    _number(data.get("score")), _number(data.get("max_score")), _number(data.get("optional_score")),
                    _number(data.get("optional_max_score")), tuple(functions), issues,
-                   tuple(_text(n) for n in _list(data.get("notes"))), _text(data.get("batch_note")))
+                   tuple(_text(n) for n in _list(data.get("notes"))), _text(data.get("batch_note")), _computed(data))
 
 
 # --- the class at a glance -----------------------------------------------------------------------
