@@ -70,7 +70,8 @@ class _VersionAction(argparse.Action):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="grade", description="Grade the numpy RNN notebooks (RNN step by step, Dinosaur Island).",
+        prog="grade", description="Grade the numpy notebooks of sequence models, week 1 (RNN step by step, "
+                                    "Dinosaur Island, BPTT by hand; grade --list-assignments shows them).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="commands (each with its own --help):\n"
                "  grade release [--check]    instructors: regenerate assignments/ and expected/ from solutions/\n"
@@ -153,7 +154,7 @@ def _config(args: argparse.Namespace) -> GradeConfig:
 
 
 def release_main(argv: Sequence[str], console: Console) -> int:
-    from .release import find_root, release
+    from .release import code_differences, find_root, release
     from .resources import repo_root
 
     parser = argparse.ArgumentParser(
@@ -172,6 +173,12 @@ def release_main(argv: Sequence[str], console: Console) -> int:
         raise UsageError("grade release works in the grader's source checkout (the folder with pyproject.toml "
                          "and solutions/): cd there, or pass --root CHECKOUT")
     console.print(f"checkout: {root}", soft_wrap=True)  # paths stay whole, for people and scripts
+    changed = code_differences(root)
+    if changed:  # an installed grade computes with its own course code, not the checkout's edits
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        console.print(f"note: this grade runs the grader installed in {Path(__file__).resolve().parent}, whose code "
+                      f"differs from the checkout's ({shown}): run `pip install .` in {root} first, or "
+                      f"`python -m grader release` there, to release with the checkout's code", soft_wrap=True)
     stale = release(root, check=args.check)
     for item in stale:
         console.print(f"{'stale' if args.check else 'updated'}: {item.path}: {item.reason}", soft_wrap=True)
@@ -226,8 +233,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         config = _config(args)
         paths = [str(path) for path in _demo_paths()] if args.demo else args.paths
+        if args.list_assignments:  # with other options too (--no-color): list, grade nothing
+            from .listing import list_assignments
+
+            console.print(list_assignments())
+            return EXIT_OK
         if not paths:
-            raise UsageError("give a notebook to grade (or --demo); see grade --help")
+            raise UsageError("give a notebook to grade: grade my_notebook.ipynb (grade --demo grades the bundled "
+                             "reference notebooks; grade --help lists every option and command)")
         if args.student and args.out is None:
             raise UsageError("--student regrades one student of a class: add --out DIR (the batch's output folder)")
         if args.out is not None and args.json:
@@ -242,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return batch_main(paths, args.out, config, console, jobs=args.jobs, force=args.force,
                               students=tuple(args.student), scheduler=args.scheduler, roster=args.roster)
+        if not args.demo:
+            _check_notebook_paths(paths)
         if not args.demo and (len(paths) > 1 or any(Path(p).is_dir() or (any(c in p for c in "*?[")
                                                                           and not Path(p).exists()) for p in paths)):
             raise UsageError("grading several notebooks needs --out DIR for the gradebook and results")
@@ -254,6 +269,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _fail_line("interrupted")
         return 130
+    except BrokenPipeError:  # `grade nb.ipynb --json | head`: the reader left; no traceback for that
+        _quiet_stdout()
+        return EXIT_OK
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's own flush at exit does not fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _check_notebook_paths(paths: list[str]) -> None:
+    """Grading without --out: name the usual slips (a typo, an unquoted path with spaces, a .py file, a
+    folder) with what to do, before anything starts, instead of a parse error or the batch hint."""
+    from difflib import get_close_matches
+
+    missing = [p for p in paths if not Path(p).exists() and not any(c in p for c in "*?[")]
+    if len(missing) > 1 and len(missing) == len(paths):
+        raise UsageError(f"no such files: {', '.join(missing)}; a path with spaces needs quotes: "
+                         f"grade \"{' '.join(paths)}\"")
+    for p in missing:
+        folder = Path(p).parent
+        near = get_close_matches(Path(p).name, [f.name for f in folder.glob("*.ipynb")], n=1, cutoff=0.6) \
+            if folder.is_dir() else []
+        hint = (f"; did you mean {folder / near[0]}?" if near else
+                "; check the name (ls *.ipynb lists the notebooks here)" if folder.is_dir() else
+                f"; the folder {folder} does not exist either")
+        raise UsageError(f"{p}: no such file{hint}")
+    for p in paths:
+        if Path(p).is_dir() and len(paths) == 1:
+            notebooks = sorted(f.name for f in Path(p).glob("*.ipynb"))
+            one = f"e.g. grade {Path(p) / notebooks[0]}" if notebooks else "grade FOLDER/NOTEBOOK.ipynb"
+            raise UsageError(f"{p} is a folder: to grade one notebook, name it ({one}); to grade a class, "
+                             f"add --out DIR for the gradebook and results")
+        if Path(p).suffix.lower() == ".py":
+            raise UsageError(f"{p} is a Python file, not a notebook: grade the .ipynb (a helper module such "
+                             f"as rnn_utils.py beside it is graded with it)")
 
 
 def _refuse_dash_names(argv: list[str]) -> None:

@@ -315,15 +315,24 @@ def main(argv: Sequence[str], console: Any) -> int:
                         help="Canvas: the assignment column (Canvas's own name, with its id, to update an existing "
                              "assignment, e.g. 'RNN step by step (123456)'; default: the graded assignment's name, "
                              "which Canvas imports as a new assignment)")
-    parser.add_argument("--due", type=_due, help="late policy: the deadline")
-    parser.add_argument("--late-penalty", type=float, default=0.0, metavar="PCT", help="percent per day late")
-    parser.add_argument("--late-cap", type=float, default=100.0, metavar="PCT", help="at most this percent")
+    parser.add_argument("--due", type=_due, metavar="DATETIME",
+                        help="late policy: the deadline, e.g. 2026-11-20T23:59 (local time) or 2026-11-20T23:59+00:00; "
+                             "the late-adjusted grade goes in a column of its own, the raw score is kept")
+    # No argparse default: a penalty given without --due is refused below, not silently dropped.
+    parser.add_argument("--late-penalty", type=float, metavar="PCT",
+                        help="with --due: percent taken per day started after it (default: 0)")
+    parser.add_argument("--late-cap", type=float, metavar="PCT",
+                        help="with --due: at most this percent taken in all (default: 100)")
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
+    if args.due is None and (args.late_penalty is not None or args.late_cap is not None):
+        raise UsageError("--late-penalty and --late-cap need --due DATETIME, the deadline they count from "
+                         "(e.g. --due 2026-11-20T23:59)")
     results = load_results(args.out)
     if not results:
         raise UsageError(f"no results in {args.out / 'results'}: grade the class with --out {args.out} first")
-    policy = LatePolicy(args.due, args.late_penalty, args.late_cap) if args.due else None
+    policy = LatePolicy(args.due, 0.0 if args.late_penalty is None else args.late_penalty,
+                        100.0 if args.late_cap is None else args.late_cap) if args.due else None
     grades = grades_from(results, policy)
     source = args.canvas or args.moodle
     try:

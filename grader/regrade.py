@@ -54,8 +54,12 @@ def from_results(out: Path, students: Sequence[str]) -> list[Entry]:
             data = json.loads(path.read_text())
             entries.append(Entry(student, Path(data["notebook"]), data.get("batch_note", "")))
         except (OSError, ValueError, KeyError, TypeError):
-            raise UsageError(f"{path}: no earlier result for student {student!r}; grade the class with --out {out} "
-                             "first") from None
+            known = sorted(item.stem for item in (out / "results").glob("*.json"))
+            if not known:
+                raise UsageError(f"no results in {out / 'results'}: grade the class with --out {out} first") from None
+            shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+            raise UsageError(f"no result for student {student!r} in {out / 'results'}: use an id of the gradebook's "
+                             f"student column (there are: {shown})") from None
     return entries
 
 
@@ -97,13 +101,23 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _table(title: str, changes: list[tuple[str, Any, Any]], console: Console) -> None:
+def _table(title: str, changes: list[tuple[str, Any]], results: list[dict], console: Console) -> None:
+    """Before and now as the gradebook shows them: a TA's overrides included (they are applied after
+    every regrade, so the computed score alone would look like a lost override)."""
+    now = {data.get("student"): data for data in results}
     table = Table(title=title, show_edge=False)
     for column in ("Student", "Before", "Now"):
         table.add_column(column)
-    for student, old, new in changes:
+    overridden = []
+    for student, old in changes:
+        new = now.get(student, {}).get("score")
+        if now.get(student, {}).get("overrides"):
+            overridden.append(student)
         table.add_row(Text(student), "-" if old is None else f"{old:g}", "-" if new is None else f"{new:g}")
     console.print(table)
+    if overridden:
+        console.print(Text(f"now includes the TA overrides in force (kept across regrades; grade override OUT "
+                           f"--list shows them): {', '.join(overridden)}", style="dim"))
 
 
 def regrade_main(entries: list[Entry], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
@@ -116,9 +130,8 @@ def regrade_main(entries: list[Entry], out: Path, config: GradeConfig, console: 
         path = out / "results" / f"{student}.json"
         data = with_history(json.loads(path.read_text()), old, reason or "regraded", at)
         atomic_write(path, json.dumps(data, indent=1))
-        changes.append((student, old.get("score"), data["score"]))
-    write_outputs(out)
-    _table("Regraded", changes, console)
+        changes.append((student, old.get("score")))
+    _table("Regraded", changes, write_outputs(out), console)
     console.print(f"outputs of {out} rebuilt; other students' results unchanged")
     return 0
 
@@ -146,11 +159,10 @@ def regrade_item(entries: list[Entry], out: Path, item: str, config: GradeConfig
                 continue
             merged = with_history(merged, old, reason or f"{item} regraded", at, item)
             atomic_write(path, json.dumps(merged, indent=1))
-            changes.append((entry.student, old.get("score"), merged["score"]))
+            changes.append((entry.student, old.get("score")))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    write_outputs(out)
-    _table(f"{item} regraded", changes, console)
+    _table(f"{item} regraded", changes, write_outputs(out), console)
     if kept:
         console.print(Text(f"note: result kept as it was (not graded before or now, or no {item}): {', '.join(kept)}",
                            style="yellow"))
@@ -166,9 +178,9 @@ def main(argv: Sequence[str], console: Console) -> int:
                         help="student ids as in the gradebook (with --item: default everyone)")
     parser.add_argument("--item", metavar="FUNCTION", help="regrade only this graded function, keep the others")
     parser.add_argument("--reason", default="", help="why (kept in the result's regrade history)")
-    parser.add_argument("--jobs", type=int)
+    parser.add_argument("--jobs", type=int, help="parallel notebooks (default: number of cores)")
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # ids after --item too: grade regrade OUT --item F 12345
     if not args.students and not args.item:
         raise UsageError("name the students to regrade (grade regrade OUT ID...), or --item FUNCTION for everyone")
     entries = from_results(args.out, args.students)

@@ -156,6 +156,30 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+def unregistered_notebooks(solutions: Path) -> list[Stale]:
+    """Notebooks of ``solutions/`` that no bundled assignment names: release would give them a student
+    copy but no expected values, so a new assignment would seem released while nothing can grade it."""
+    known = {spec.notebook for spec in bundled_assignments()}
+    return [Stale(path, "no assignment of this grader has this notebook: add its AssignmentSpec to ASSIGNMENTS in "
+                        "grader/course/registry.py (README, Adding an assignment); an installed grade sees a "
+                        "new assignment only after `pip install .`, so run `python -m grader release` in the checkout")
+            for path in sorted(solutions.glob("*.ipynb")) if path.name not in known]
+
+
+def code_differences(root: Path) -> list[str]:
+    """The checkout's grader/ modules that the running grader does not have as they are (an installed
+    copy from before an edit): expected values would be computed with the running code, not these."""
+    running, checkout = Path(__file__).resolve().parent, (root / "grader").resolve()
+    if running == checkout or not checkout.is_dir():
+        return []
+    changed = []
+    for source in sorted(checkout.rglob("*.py")):
+        twin = running / source.relative_to(checkout)
+        if "__pycache__" not in source.parts and (not twin.is_file() or twin.read_bytes() != source.read_bytes()):
+            changed.append(source.relative_to(root).as_posix())
+    return changed
+
+
 def release(root: Path, check: bool = False) -> list[Stale]:
     """Regenerate assignments/ and expected/ under ``root``; return the files that were (or are) stale.
 
@@ -168,9 +192,11 @@ def release(root: Path, check: bool = False) -> list[Stale]:
     # The notebook's demo cells and the course module's published recipes must agree first:
     # regenerating cannot fix that, only the instructor can (in one or the other).
     mismatched = [Stale(solutions / spec.notebook, problem) for spec in bundled_assignments()
-                  for problem in demo_mismatches(spec, solutions / spec.notebook)]
+                  for problem in demo_mismatches(spec, solutions / spec.notebook)] + unregistered_notebooks(solutions)
     if mismatched and not check:
-        raise CourseMaterialError("nothing regenerated: " + "; ".join(item.reason for item in mismatched))
+        raise CourseMaterialError("nothing regenerated: " + "; ".join(f"{item.path.name}: {item.reason}"
+                                                                      if item.path.name not in item.reason else
+                                                                      item.reason for item in mismatched))
     planned = plan(solutions, root / "assignments", root / "expected")
     stale = mismatched + [Stale(item.path, reason) for item in planned if (reason := staleness(item)) is not None]
     wanted = {item.path for item in planned}
