@@ -338,6 +338,14 @@ def test_an_overridden_score_shows_beside_the_computed_one_with_the_reason():
     assert "override" not in build_report([two_functions("amy", (True, True), (True, True))])
 
 
+def test_failed_cells_are_named_as_the_terminal_report_names_them():
+    hung = record("zoe", [function("f", [case("c1", True)])],
+                  cell_issues=[{"cell": 7, "kind": "timeout", "message": "did not finish", "label": "defines f"}])
+    [found] = [a for a in attention(students_of([hung])) if a.kind == "timeout"]
+    assert found.detail == "ran out of time: cell 7 (defines f)"
+    assert "<li>cell 7 (defines f) (timeout): did not finish</li>" in build_report([hung])
+
+
 def test_an_empty_class_and_a_class_nobody_could_grade_still_render():
     assert "No graded notebook" in build_report([])
     text = build_report([record("x", [], error="/c/x.ipynb: is an empty file (0 bytes), not a notebook")])

@@ -281,8 +281,8 @@ def _student_body(s: Student) -> str:
             detail.append(f"<pre>{esc(f.traceback)}</pre>")
         parts.append("".join(detail))
     if s.cell_issues:
-        issues = "".join(f"<li>cell {esc(cell)} ({esc(kind)}): {esc(_last_line(message))}</li>"
-                         for cell, kind, message in s.cell_issues)
+        issues = "".join(f"<li>{esc(where)} ({esc(kind)}): {esc(_last_line(message))}</li>"
+                         for where, kind, message in s.cell_issues)
         parts.append(f"<p>Cells that failed while the notebook loaded:</p><ul class=\"compact\">{issues}</ul>")
     parts.extend(f'<p class="note">note: {esc(note)}</p>' for note in s.notes)
     if s.batch_note:

@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from ..results import CellIssue
+
 HARD_BELOW = 0.3
 """A case fewer than this share of the class passed is marked hard."""
 DISCRIMINATING_FROM = 0.2
@@ -40,6 +42,14 @@ def _computed(data: dict[str, Any]) -> float | None:
     """The grader's own score kept beside a TA's override (``grade override``), or None: not overridden."""
     value = data.get("computed_score")
     return _number(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _cell_where(issue: dict[str, Any]) -> str:
+    """The cell named as the terminal report names it (``CellIssue.where``), from its JSON."""
+    cell = issue.get("cell")
+    if isinstance(cell, bool) or not isinstance(cell, int):  # a foreign record: shown as it is
+        return f"cell {_text(cell)}"
+    return CellIssue(cell, _text(issue.get("kind")), "", _text(issue.get("label"))).where
 
 
 def _text(value: object) -> str:
@@ -99,7 +109,8 @@ class Student:
     optional_max_score: float
     functions: tuple[Function, ...]
     cell_issues: tuple[tuple[str, str, str], ...]
-    """(cell, kind, message) of the cells that failed while loading."""
+    """(where, kind, message) of the cells that failed while loading; where as every report names a
+    cell: "cell 7 (defines rnn_forward)"."""
     notes: tuple[str, ...]
     batch_note: str
     computed_score: float | None = None
@@ -131,7 +142,7 @@ def student_from_record(key: str, data: dict[str, Any]) -> Student:
                                   _number(f.get("max_score")), status if status in STATUSES else "unknown", cases,
                                   tuple(_text(m) for m in _list(f.get("messages"))), _text(f.get("diagnosis")),
                                   _text(f.get("traceback")), _computed(f), _text(f.get("override"))))
-    issues = tuple((_text(i.get("cell")), _text(i.get("kind")), _text(i.get("message")))
+    issues = tuple((_cell_where(i), _text(i.get("kind")), _text(i.get("message")))
                    for i in _list(data.get("cell_issues")) if isinstance(i, dict))
     return Student(key, _text(data.get("student")) or "(no name)", _text(data.get("notebook")),
                    data.get("graded") is True,
@@ -329,11 +340,11 @@ def attention(students: list[Student], similar: dict[str, list[str]] | None = No
             found.append(Attention(s, "not graded", s.error))
             continue
         timeouts = [f.name for f in s.functions if f.status == "timeout"] + \
-                   [f"cell {cell}" for cell, kind, _ in s.cell_issues if kind == "timeout"]
+                   [where for where, kind, _ in s.cell_issues if kind == "timeout"]
         if timeouts:
             found.append(Attention(s, "timeout", "ran out of time: " + ", ".join(timeouts)))
         crashes = [f.name for f in s.functions if f.status == "crashed"] + \
-                  [f"cell {cell}" for cell, kind, _ in s.cell_issues if kind == "crashed"]
+                  [where for where, kind, _ in s.cell_issues if kind == "crashed"]
         if crashes:
             found.append(Attention(s, "crashed", "killed its worker: " + ", ".join(crashes)))
         coded = [f.name for f in s.functions if f.hard_coded]
