@@ -13,12 +13,21 @@ state the previous step returned, say). ``drive`` returns ``{keep name: [values 
 
 The same code drives the reference in the grader and the student's class in the worker, which
 imports this file on its own (like wire.py), so it depends on nothing but the standard library.
+
+What is kept is a snapshot taken at once (an instance may change an array it returned later on),
+made without running any of the student's code: plain containers are rebuilt and exact numpy arrays
+copied; anything else is kept as it is and crosses the wire as what it is not (a type name), which
+the grader refuses. (``copy.deepcopy`` would call the student's ``__deepcopy__``, and fails outright
+on a generator, which read as if the student's method had raised.)
 """
 from __future__ import annotations
 
-import copy
 import inspect
 from typing import Any
+
+#: Deeper than wire.py sends anyway; bounds the snapshot of a list that contains itself.
+MAX_DEPTH = 16
+_MISSING = object()
 
 
 class ScriptError(Exception):
@@ -28,6 +37,20 @@ class ScriptError(Exception):
 def _argument(value: Any, kept: dict[str, list]) -> Any:
     if type(value) is dict and set(value) == {"kept", "at"}:
         return kept[value["kept"]][value["at"]]
+    return value
+
+
+def snapshot(value: Any, depth: int = 0) -> Any:
+    """``value`` as it is now: the containers wire.py sends rebuilt, exact numpy arrays copied."""
+    kind = type(value)
+    if depth > MAX_DEPTH:
+        return value
+    if kind is list or kind is tuple:
+        return kind(snapshot(item, depth + 1) for item in value)
+    if kind is dict:
+        return {key: snapshot(item, depth + 1) for key, item in value.items()}
+    if kind.__name__ == "ndarray" and kind.__module__ == "numpy":  # exactly numpy.ndarray: its own copy
+        return value.copy()
     return value
 
 
@@ -57,10 +80,11 @@ def drive(cls: Any, script: list) -> dict[str, list]:
             raise ScriptError(f"{name}: the script uses an instance before creating one")
         if "get" in step:
             attribute = step["get"]
-            if not hasattr(instance, attribute):
+            value = getattr(instance, attribute, _MISSING)  # read once: a property may answer differently
+            if value is _MISSING:
                 raise ScriptError(f"{name} has no attribute {attribute!r} after the calls above; "
                                   f"keep it on self (self.{attribute} = ...)")
-            kept.setdefault(step["keep"], []).append(copy.deepcopy(getattr(instance, attribute)))
+            kept.setdefault(step["keep"], []).append(snapshot(value))
             continue
         method_name = step["call"]
         if method_name == "__call__":
@@ -75,5 +99,5 @@ def drive(cls: Any, script: list) -> dict[str, list]:
         _check_arity(method, args, what)
         result = method(*args)
         if step.get("keep"):  # a copy: the instance may change what it returned later on
-            kept.setdefault(step["keep"], []).append(copy.deepcopy(result))
+            kept.setdefault(step["keep"], []).append(snapshot(result))
     return kept

@@ -90,7 +90,8 @@ class ValuesJudge:
                    tol: Tolerance, form: str | None = None) -> list[Mismatch]:
         found = named_mismatches(spec, expectation.value, value, tol)
         for index, want in expectation.args_after.items():
-            after = (args_after or [None] * (index + 1))[index]
+            # the worker's list of the arguments after the call; a forged frame may send anything
+            after = args_after[index] if type(args_after) is list and index < len(args_after) else None
             problems = compare(want, after, tol, path=f"{spec.params[index]} (after the call)")
             if problems:  # whether it was changed at all is the outcome's to say: see in_place_advice
                 found.append(Mismatch(problems[0].path, problems[0].kind, problems[0].message))
@@ -134,7 +135,10 @@ def judge(spec: FunctionSpec, name: str, hidden: bool, expectation: Expectation,
     failure = outcome_failure(outcome)
     if failure:
         return CaseResult(name, hidden, False, failure)
-    mismatches = judge_for(spec).mismatches(spec, expectation, outcome.value, outcome.args_after, tol, form)
+    try:
+        mismatches = judge_for(spec).mismatches(spec, expectation, outcome.value, outcome.args_after, tol, form)
+    except Exception as error:  # noqa: BLE001  a value no rule foresaw earns nothing, and grading goes on
+        return CaseResult(name, hidden, False, unjudgeable(spec, error))
     notes = [m.message for m in mismatches if m.kind == "note"]
     found = [m for m in mismatches if m.kind != "note"]
     if not found:
@@ -143,6 +147,14 @@ def judge(spec: FunctionSpec, name: str, hidden: bool, expectation: Expectation,
     lines = [_after_first_line(line, in_place_advice(spec, mismatch, outcome.changed_args))
              for line, mismatch in zip(lines, found)]
     return CaseResult(name, hidden, False, "\n".join(lines))
+
+
+def unjudgeable(spec: FunctionSpec, error: Exception) -> str:
+    """The case's message when judging the returned value failed: the judges compare any plain data
+    without raising (compare.py), so this is a grader bug met by an unusual value, said as such."""
+    return (f"the grader could not judge what {spec.name} returned ({type(error).__name__}), so this case "
+            f"counts as failed. Return the values the assignment describes (numpy arrays, numbers, tuples, "
+            f"dicts); if yours already are, tell your TA: it is a bug in the grader.")
 
 
 def in_place_advice(spec: FunctionSpec, mismatch: Mismatch, changed_args: tuple[int, ...]) -> str:
