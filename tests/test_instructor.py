@@ -131,3 +131,36 @@ def test_a_passed_check_is_remembered_and_a_failed_one_never_is(tmp_path, monkey
     with pytest.raises(GraderError, match="do not pass their own stored cases"):
         consistency.verify_reference(spec, stored, references, other)
     assert len(list((tmp_path / "cache" / "rnn-grader").glob("verified-*"))) == 1
+
+
+def test_a_solution_notebook_no_assignment_names_is_refused_not_half_released(tmp_path):
+    """README's "Adding an assignment" with an installed grade that has not seen the new package: release
+    used to write the student copy, no expected values, and say all was well."""
+    root = _checkout(tmp_path)
+    new = root / "solutions" / "scaling.ipynb"
+    shutil.copyfile(root / "solutions" / RNN, new)
+    stale = [item for item in release(root, check=True) if item.path == new]
+    assert len(stale) == 1 and "grader/course/registry.py" in stale[0].reason
+    assert "python -m grader release" in stale[0].reason
+    with pytest.raises(GraderError, match="nothing regenerated: scaling.ipynb: no assignment"):
+        release(root)
+    assert not (root / "assignments" / "scaling.ipynb").exists()
+
+
+def test_release_names_checkout_modules_the_running_grader_does_not_have(tmp_path, capsys):
+    from grader.release import code_differences
+
+    root = tmp_path / "checkout"
+    shutil.copytree(ROOT / "grader", root / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+    assert code_differences(ROOT) == [] and code_differences(root) == []  # itself, and an exact copy
+    recipes = root / "grader" / "course" / "rnn" / "__init__.py"
+    recipes.write_text(recipes.read_text() + "\n# an instructor's edit\n")
+    (root / "grader" / "course" / "scaling").mkdir()
+    (root / "grader" / "course" / "scaling" / "__init__.py").write_text("")
+    assert code_differences(root) == ["grader/course/rnn/__init__.py", "grader/course/scaling/__init__.py"]
+    for folder in ("solutions", "assignments", "expected"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    assert main(["release", "--check", "--root", str(root)]) in (0, 1)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "whose code differs from the checkout's (grader/course/rnn/__init__.py, grader/course/scaling" in out
+    assert "python -m grader release" in out

@@ -280,3 +280,41 @@ def test_applying_overrides_is_idempotent_and_clearing_restores_the_computed_rec
     assert cleared == record  # back to exactly what the grader computed
     _, problems = apply({**record, "graded": False}, overrides)
     assert len(problems) == 2 and all("not graded" in problem for problem in problems)
+
+
+def test_regrade_takes_ids_after_item_names_the_known_ids_and_shows_scores_as_the_gradebook_does(tmp_path, capsys):
+    from grader.cli import main
+
+    folder, out = tmp_path / "class", tmp_path / "grades"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "ann.ipynb")
+    shutil.copyfile(ROOT / "assignments" / "dinosaur_island.ipynb", folder / "ben.ipynb")  # the stub: clip is 0
+    assert main([str(folder), "--out", str(out), "--jobs", "1", "--seed", "0", "--hidden-cases", "0",
+                 "--only", "clip"]) == 0
+    assert main(["override", str(out), "ben", "clip", "4", "--reason", "accepted"]) == 0
+    capsys.readouterr()
+
+    # A name that is not an id (the file's name, once a roster gave LMS ids): the ids there are, not "grade first".
+    assert main(["regrade", str(out), "benjamin"]) == 2
+    error = capsys.readouterr().err
+    assert "no result for student 'benjamin'" in error and "there are: ann, ben" in error and "first" not in error
+
+    # Ids after --item, as a TA types them; the table shows the score the gradebook shows (override in).
+    assert main(["regrade", str(out), "--item", "clip", "ben", "--reason", "case fixed"]) == 0
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if line.lstrip().startswith("ben "))
+    assert row.replace("│", " ").split()[-2:] == ["4", "4"] and "TA overrides in force" in table and "ann" not in table
+    assert main(["regrade", str(out), "ben", "--reason", "again"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("ben "))
+    assert row.replace("│", " ").split()[-2:] == ["4", "4"]
+    history = json.loads((out / "results" / "ben.json").read_text())["regrades"]
+    assert [entry["reason"] for entry in history] == ["case fixed", "again"] and history[0]["item"] == "clip"
+
+
+def test_a_late_penalty_without_a_deadline_is_refused_not_dropped(tmp_path, capsys):
+    from grader.cli import main
+
+    for option in (["--late-penalty", "10"], ["--late-cap=50"]):
+        assert main(["export", str(tmp_path), "--canvas", str(tmp_path / "roster.csv"), *option]) == 2
+        assert "need --due DATETIME" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
