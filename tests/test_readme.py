@@ -4,11 +4,14 @@
 Placeholders are files this test makes (``my_notebook.ipynb``, ``submissions/``, ``canvas_export.csv``,
 ``submissions.zip``, ...). A command that cannot run here is listed in ``NOT_RUN`` with the reason; a
 command README gains is run automatically, so a new one that cannot run fails until it is listed.
+``CHECKS`` then checks, right after a command ran, what README says it does (the files it writes, the
+gradebook cells it changes, what it prints), not only that it exits as documented.
 Sections not covered: "On a cluster: Dask" (Dask scheduler and workers on several machines; the batch
 with ``--scheduler`` is tested in tests/test_dask_batch.py).
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from conftest import ASSIGNMENTS, ROOT, SOLUTIONS
 
@@ -44,6 +48,73 @@ CANVAS = ("Student,ID,SIS User ID,SIS Login ID,Section,RNN step by step (98765),
 MOODLE = ("Identifier,Full name,Email address,Status,Grade,Maximum Grade,Grade can be changed,"
           "Last modified (submission),Last modified (grade),Feedback comments\n"
           "Participant 12345,John Smith,john@example.edu,Submitted for grading,,10.00,Yes,-,-,\n")
+
+
+def _gradebook(folder: Path) -> dict[str, dict[str, str]]:
+    with open(folder / "grades" / "gradebook.csv", newline="") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+def _result(folder: Path, student: str) -> dict:
+    return json.loads((folder / "grades" / "results" / f"{student}.json").read_text())
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+#: What README says a command does, checked right after it ran (folder: the workspace; out: its stdout).
+#: A command README gains is run by the test above without a check here; add one when it writes something.
+CHECKS: dict[str, Callable[[Path, str], bool]] = {
+    "grade --demo": lambda folder, out: out.count("100 / 100") == len(list(SOLUTIONS.glob("*.ipynb"))),
+    "grade my_notebook.ipynb": lambda folder, out: "100 / 100" in out and "lstm_forward" in out,
+    "grade my_notebook.ipynb --only rnn_forward":
+        lambda folder, out: "25 / 25" in out and "rnn_forward" in out and "lstm_forward" not in out,
+    "grade submissions/ --out grades/ --dry-run":  # every notebook, its id and the assignment; nothing written
+        lambda folder, out: not (folder / "grades").exists() and "rnn_step_by_step" in out
+        and all(f"submissions/{name}.ipynb" in out for name in ("zoe", "12345")),
+    "grade submissions/ --out grades/":
+        lambda folder, out: _gradebook(folder)["zoe"]["score"] == "100" and _gradebook(folder)["12345"]["score"] == "0"
+        and all((folder / "grades" / name).exists() for name in
+                ("results.json", "results/zoe.json", "feedback/zoe.md", "gradescope/zoe.json", "assignment.json",
+                 "report.html", ".grader-secret"))
+        and json.loads((folder / "grades" / "results.json").read_text())["schema_version"] == 2,
+    "grade submissions/ --out grades/ --assignment rnn_step_by_step --roster canvas_export.csv":
+        lambda folder, out: (folder / "grades" / "roster.csv").read_text() == ROSTER
+        and set(_gradebook(folder)) == {"zoe", "12345"},
+    "grade override grades/ zoe rnn_forward 8 --reason 'off-by-one in the test, accepted'":
+        lambda folder, out: _gradebook(folder)["zoe"]["rnn_forward"] == "8" and _gradebook(folder)["zoe"]["score"] == "83"
+        and _gradebook(folder)["zoe"]["overrides"] == "rnn_forward: 8 (computed 25; off-by-one in the test, accepted)"
+        and _result(folder, "zoe")["computed_score"] == 100
+        and "Score changed by your TA" in (folder / "grades" / "feedback" / "zoe.md").read_text(),
+    "grade override grades/ --file overrides.csv": lambda folder, out: _gradebook(folder)["zoe"]["rnn_forward"] == "20",
+    "grade override grades/ zoe rnn_forward --clear --reason withdrawn":
+        lambda folder, out: _gradebook(folder)["zoe"]["overrides"] == "" and _gradebook(folder)["zoe"]["score"] == "100"
+        and len(json.loads((folder / "grades" / "overrides.json").read_text())["overrides"]) == 3,  # history kept
+    "grade report grades/ -o report.html":
+        lambda folder, out: "<html" in (folder / "report.html").read_text()[:500].lower(),
+    "grade similarity submissions/ -o similarity.html":
+        lambda folder, out: "<html" in (folder / "similarity.html").read_text()[:500].lower(),
+    "grade submissions.zip --out grades/":  # unpacked into grades/submissions/<zip name>/, the LMS id as student
+        lambda folder, out: (folder / "grades" / "submissions" / "submissions" / "smithj_12345_67890_rnn.ipynb").is_file()
+        and "smithj_12345_67890_rnn.ipynb" in _gradebook(folder)["12345"]["notebook"],
+    "grade export grades/ --canvas roster.csv -o canvas.csv --column 'RNN step by step (98765)'":
+        lambda folder, out: [row["RNN step by step (98765)"] for row in _csv_rows(folder / "canvas.csv")
+                             if row["ID"] in ("", "12345") or row["Student"].strip() == "Points Possible"]
+        == ["100", "100"],
+    "grade export grades/ --moodle worksheet.csv -o moodle.csv":
+        lambda folder, out: [(row["Grade"], bool(row["Feedback comments"])) for row in _csv_rows(folder / "moodle.csv")]
+        == [("10.00", True)],
+    "grade submissions/ --out grades/ --student 12345":
+        lambda folder, out: _gradebook(folder)["12345"]["notebook"] == "submissions/12345.ipynb"
+        and _result(folder, "12345")["regrades"] and _gradebook(folder)["zoe"]["score"] == "100",
+    "grade regrade grades/ 12345 --reason 'new notebook accepted'":
+        lambda folder, out: _result(folder, "12345")["regrades"][-1]["reason"] == "new notebook accepted",
+    "grade regrade grades/ --item rnn_forward --reason 'case fixed'":
+        lambda folder, out: all(_result(folder, student)["regrades"][-1]["item"] == "rnn_forward"
+                                for student in ("zoe", "12345")),
+}
 
 
 def readme_commands() -> list[tuple[str, str]]:
@@ -97,6 +168,7 @@ def test_every_readme_command_is_run_or_listed_with_a_reason():
     for command in commands:
         assert command.startswith("grade ") or command in NOT_RUN, f"README command neither run nor listed: {command}"
     assert set(NOT_RUN) <= set(commands), "NOT_RUN lists a command README no longer has"
+    assert set(CHECKS) <= set(commands), "CHECKS has a command README no longer has"
 
 
 def test_readme_commands_run_as_documented(tmp_path):
@@ -119,6 +191,8 @@ def test_readme_commands_run_as_documented(tmp_path):
                              capture_output=True, text=True, timeout=900)
         if run.returncode not in EXIT_CODES.get(command, (0,)):
             failures.append(f"[{section}] {command}: exit {run.returncode}\n{run.stderr[-2000:]}")
+        elif command in CHECKS and not CHECKS[command](cwd, run.stdout):
+            failures.append(f"[{section}] {command}: did not do what README says (CHECKS)\n{run.stdout[-2000:]}")
     assert not failures, "\n\n".join(failures)
     # What the commands left behind is what README says they write.
     grades = tmp_path / "grades"
