@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from .batch import Entry, _as_result, fingerprint, folder_is_own
 from .config import GradeConfig
@@ -228,7 +228,12 @@ class DaskRunner:
             cluster = distributed.LocalCluster(n_workers=target, threads_per_worker=1, processes=True,
                                                dashboard_address="127.0.0.1:0")
             client = distributed.Client(cluster)
-            return client, lambda: (client.close(), cluster.close())
+
+            def close() -> None:
+                client.close()
+                cluster.close()
+
+            return client, close
         try:
             client = distributed.Client(target, timeout="20s")
         except (OSError, TimeoutError) as error:
@@ -300,7 +305,8 @@ class DaskRunner:
                             if on_event:
                                 on_event("failed", entry)
                             continue
-                        result = Received(data)
+                        # Read like a NotebookResult (its attributes), written as the worker's JSON.
+                        result = cast(NotebookResult, Received(data))
                     except KilledWorker as error:
                         result = _crashed(entry, f"the Dask worker died while grading it, on every attempt ({error})")
                     except FutureCancelledError:

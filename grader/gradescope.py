@@ -103,12 +103,12 @@ def _function_tests(function: FunctionResult, index: int) -> list[dict[str, Any]
         passed = function.status.value == "passed"
         return [_test(name, f"{index}.1", score, max_score, passed, shown, "visible")]
     visible_score, visible_max, hidden_score, hidden_max = _split(function)
-    passed = sum(case.passed for case in hidden)
-    hidden_text = _lines(f"{passed} of {len(hidden)} hidden cases passed",
+    hidden_passed = sum(case.passed for case in hidden)
+    hidden_text = _lines(f"{hidden_passed} of {len(hidden)} hidden cases passed",
                          *(f"{case.name}: {case.message}" for case in hidden if not case.passed))
     return [_test(name, f"{index}.1", visible_score, visible_max, all(c.passed for c in published), shown, "visible"),
-            _test(f"{name}: hidden cases", f"{index}.2", hidden_score, hidden_max, passed == len(hidden), hidden_text,
-                  HIDDEN_VISIBILITY)]
+            _test(f"{name}: hidden cases", f"{index}.2", hidden_score, hidden_max, hidden_passed == len(hidden),
+                  hidden_text, HIDDEN_VISIBILITY)]
 
 
 def results_json(result: NotebookResult) -> dict[str, Any]:
