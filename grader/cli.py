@@ -68,6 +68,23 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _number(kind: type, low: float, what: str, high: float | None = None, low_ok: bool = False) -> Any:
+    """An argparse type: a number above ``low`` (or equal, with ``low_ok``) and at most ``high``. A
+    negative --timeout would otherwise report every function TIMEOUT, --jobs 0 hang, and so on."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value != value or value < low or (value == low and not low_ok) or (high is not None and value > high):
+            bound = f"from {low:g}" if low_ok else f"above {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {what} {bound}"
+                                             + (f" to {high:g}" if high is not None else ""))
+        return value
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grade", description="Grade the numpy notebooks of sequence models, week 1 (RNN step by step, "
@@ -89,23 +106,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--assignment", help="assignment name, instead of detecting it")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION", help="grade only this function (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--fail-under", type=float, metavar="PCT", help="exit 1 when the score is below PCT percent")
+    parser.add_argument("--fail-under", type=_number(float, 0, "a percentage", 100, low_ok=True), metavar="PCT", help="exit 1 when the score is below PCT percent")
     parser.add_argument("--engine", choices=["worker", "kernel"], default="worker",
                         help="worker: fast sandboxed process (default); kernel: nbclient + ipykernel")
     parser.add_argument("--demo", action="store_true", help="grade the bundled reference notebooks")
-    parser.add_argument("--cell-timeout", type=float, default=defaults.DEFAULT_CELL_TIMEOUT, metavar="S",
+    parser.add_argument("--cell-timeout", type=_number(float, 0, "a number of seconds"), default=defaults.DEFAULT_CELL_TIMEOUT, metavar="S",
                         help="seconds one notebook cell may run while the notebook loads (default: %(default)g)")
-    parser.add_argument("--call-timeout", type=float, default=defaults.DEFAULT_CALL_TIMEOUT, metavar="S",
+    parser.add_argument("--call-timeout", type=_number(float, 0, "a number of seconds"), default=defaults.DEFAULT_CALL_TIMEOUT, metavar="S",
                         help="seconds one call of a graded function may run (default: %(default)g)")
-    parser.add_argument("--timeout", type=float, default=defaults.DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
+    parser.add_argument("--timeout", type=_number(float, 0, "a number of seconds"), default=defaults.DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
                         help="overall time limit per notebook, cells and calls together (default: %(default)g)")
-    parser.add_argument("--memory-mb", type=int, default=defaults.DEFAULT_MEMORY_MB, metavar="MB",
+    parser.add_argument("--memory-mb", type=_number(int, 0, "a whole number of MB"), default=defaults.DEFAULT_MEMORY_MB, metavar="MB",
                         help="address-space limit of the process running the student's code (default: %(default)s)")
-    parser.add_argument("--hidden-cases", type=int, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N",
+    parser.add_argument("--hidden-cases", type=_number(int, 0, "a whole number", low_ok=True), default=defaults.DEFAULT_HIDDEN_CASES, metavar="N",
                         help="randomized hidden cases per function, 0 for none (default: %(default)s)")
     parser.add_argument("--seed", type=int, help="seed for the hidden cases, for debugging (default: drawn from the grading secret and "
                              "each submission's content; see README, Security model)")
-    parser.add_argument("--max-notebook-mb", type=float, default=defaults.DEFAULT_MAX_NOTEBOOK_MB, metavar="MB",
+    parser.add_argument("--max-notebook-mb", type=_number(float, 0, "a number of MB"), default=defaults.DEFAULT_MAX_NOTEBOOK_MB, metavar="MB",
                         help="refuse larger notebook files, outputs included (default: %(default)g)")
     parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
     parser.add_argument("--roster", type=Path, metavar="CSV",
@@ -115,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="batch: list each notebook with the student id it gets, and the assignment chosen; "
                              "grade nothing")
-    parser.add_argument("--jobs", type=int, help="batch: parallel notebooks (default: number of cores)")
+    parser.add_argument("--jobs", type=_number(int, 1, "a whole number", low_ok=True), help="batch: parallel notebooks (default: number of cores)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="batch: grade on a Dask cluster (tcp://HOST:8786), or local:N for N local Dask workers; "

@@ -128,3 +128,19 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     finally:
         os.close(write)
     assert run.returncode == 0 and "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--timeout", "-5", "give a number of seconds above 0"),  # every function was reported TIMEOUT
+    ("--cell-timeout", "nan", "give a number of seconds above 0"),
+    ("--jobs", "0", "give a whole number from 1"),
+    ("--hidden-cases", "-1", "give a whole number from 0"),
+    ("--fail-under", "150", "give a percentage from 0 to 100"),
+    ("--memory-mb", "0", "give a whole number of MB above 0"),
+    ("--max-notebook-mb", "ten", "'ten' is not a number of MB"),
+])
+def test_an_option_out_of_range_is_refused_before_anything_runs(option, value, expected, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([str(tmp_path / "nb.ipynb"), option, value])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and f"argument {option}: " in error and expected in error
