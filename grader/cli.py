@@ -103,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
                "  2 could not grade (a one-line reason on stderr)\n  130 interrupted (Ctrl-C)")
     parser.add_argument("paths", nargs="*", help="notebooks, folders or globs; after -- a name starting with - "
                                                  "is a file, not an option (grade --out grades/ -- *.ipynb)")
-    parser.add_argument("--assignment", help="assignment name, instead of detecting it")
+    parser.add_argument("--assignment", metavar="NAME",
+                        help="grade as this assignment (grade --list-assignments shows them) instead of detecting it; "
+                             "a batch keeps it in OUT/assignment.json for later runs")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION", help="grade only this function (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--fail-under", type=_number(float, 0, "a percentage", 100, low_ok=True), metavar="PCT", help="exit 1 when the score is below PCT percent")
@@ -124,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                              "each submission's content; see README, Security model)")
     parser.add_argument("--max-notebook-mb", type=_number(float, 0, "a number of MB"), default=defaults.DEFAULT_MAX_NOTEBOOK_MB, metavar="MB",
                         help="refuse larger notebook files, outputs included (default: %(default)g)")
-    parser.add_argument("--out", type=Path, help="batch: folder for the gradebook and results")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="batch: folder for the gradebook and results (made if missing; a rerun resumes there)")
     parser.add_argument("--roster", type=Path, metavar="CSV",
                         help="batch: the class list as the LMS exports it (a CSV with an id column: id, SIS User ID, "
                              "SIS Login ID, login, student...); ids come from it, unmatched notebooks and students "
