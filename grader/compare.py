@@ -124,7 +124,8 @@ def shape_hint(expected: tuple, got: tuple) -> str:
 def _broadcast_equal(expected: np.ndarray, actual: Any, tol: Tolerance) -> bool:
     """A number or real array that broadcasts to ``expected`` and equals it there (finite values only)."""
     if type(actual) is np.ndarray and actual.dtype.kind in "iuf":
-        got = actual.astype(np.float64)
+        with np.errstate(over="ignore"):  # a long double beyond float64: inf, refused below
+            got = actual.astype(np.float64)
     elif _is_number(actual):
         got = np.array(_real(actual))
     else:
@@ -135,7 +136,8 @@ def _broadcast_equal(expected: np.ndarray, actual: Any, tol: Tolerance) -> bool:
         got = np.broadcast_to(got, expected.shape)
     except ValueError:
         return False
-    return bool(np.allclose(got, expected.astype(np.float64), rtol=tol.rtol, atol=tol.atol))
+    with np.errstate(all="ignore"):
+        return bool(np.allclose(got, expected.astype(np.float64), rtol=tol.rtol, atol=tol.atol))
 
 
 def _precision_hint(actual: np.ndarray) -> str:

@@ -56,11 +56,13 @@ def snapshot(value: Any, depth: int = 0) -> Any:
 
 def _check_arity(target: Any, args: list, what: str) -> None:
     try:
-        inspect.signature(target).bind(*args)
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # none to read (a builtin, a __getattr__ answering __signature__):
+        return                       # let the call itself say what is wrong
+    try:
+        signature.bind(*args)
     except TypeError as error:
         raise ScriptError(f"{what} cannot take {len(args)} argument(s): {error}") from None
-    except ValueError:  # no signature to check (a builtin): let the call say what is wrong
-        pass
 
 
 def drive(cls: Any, script: list) -> dict[str, list]:

@@ -259,3 +259,448 @@ def test_a_right_loss_as_any_real_number_type_passes(tmp_path):
         "return np.array([[loss]]) if len(X) % 2 else float(loss), gradients, a")
     functions = grade_cli(notebook(tmp_path, "dinosaur_island.ipynb", optimize=source), "optimize", hidden=2)
     assert_full_credit(functions["optimize"])
+
+
+# --- the graded class itself: metaclasses, attribute hooks, hostile exceptions, introspection --------
+
+@pytest.mark.parametrize("body", [
+    # a metaclass and __init_subclass__ that do their own bookkeeping: harmless
+    '''
+    class Registry(type):
+        seen = []
+        def __call__(cls, *args, **kwargs):
+            Registry.seen.append(cls.__name__)
+            return super().__call__(*args, **kwargs)
+    class Base:
+        def __init_subclass__(cls, **kwargs):
+            super().__init_subclass__(**kwargs)
+            cls.registered = True
+    class RNNCell(Base, HonestCell, metaclass=Registry):
+        pass
+    ''',
+    # results memoised across the two cells of a case (keyed by the inputs, so always right)
+    '''
+    class RNNCell(HonestCell):
+        memo = {}
+        def __call__(self, x, prev_hidden):
+            key = (x.tobytes(), prev_hidden.tobytes(), self.weight_ih.tobytes())
+            fresh = super().__call__(x, prev_hidden)
+            return RNNCell.memo.setdefault(key, fresh).copy()
+    ''',
+    # a __del__ that raises (Python ignores it) and one that clears class state
+    '''
+    class RNNCell(HonestCell):
+        alive = 0
+        def __init__(self, *weights):
+            super().__init__(*weights)
+            RNNCell.alive += 1
+        def __del__(self):
+            RNNCell.alive -= 1
+            raise RuntimeError("ignored by Python")
+    ''',
+    # __getattr__ that answers anything it does not have (it has everything the script asks for)
+    '''
+    class RNNCell(HonestCell):
+        def __getattr__(self, name):
+            return lambda *args: None
+    ''',
+    # a method returning an internal array it changes afterwards: what it returned at the time counts
+    '''
+    class RNNCell(HonestCell):
+        def backward(self, dh):
+            self.dx_buffer = super().backward(dh)
+            return self.dx_buffer
+        def __call__(self, x, prev_hidden):
+            if getattr(self, "dx_buffer", None) is not None:
+                self.dx_buffer[...] = 0
+            return super().__call__(x, prev_hidden)
+    ''',
+])
+def test_an_honest_cell_in_unusual_dress_gets_full_credit(tmp_path, body):
+    assert_full_credit(grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell")["RNNCell"])
+
+
+@pytest.mark.parametrize("body, words", [
+    # __getattr__ answering anything: a class with no backward and no accumulators
+    ('''
+    class RNNCell:
+        def __init__(self, *weights):
+            self.weight_ih = weights[0]
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return lambda *args: np.zeros((args[0].shape[0], self.weight_ih.shape[1])) if args else None
+        def __call__(self, x, prev_hidden):
+            return prev_hidden
+    ''', ["has wrong values"]),
+    # __getattribute__ serving zeros of the right shape for whatever is read
+    ('''
+    class RNNCell(HonestCell):
+        def __getattribute__(self, name):
+            if name.startswith("d") and name[1:2] in "Wb":
+                return np.zeros_like(object.__getattribute__(self, "_dW_ih" if name == "dW_ih" else name))
+            return object.__getattribute__(self, name)
+    ''', ["has wrong values"]),
+    # methods that return self, and the class itself where a gradient is read
+    ('''
+    class RNNCell(HonestCell):
+        def backward(self, dh):
+            super().backward(dh)
+            return self
+        @property
+        def dW_ih(self):
+            return RNNCell
+    ''', ["got RNNCell"]),
+    # a property that raises: the student's error, reported as such
+    ('''
+    class RNNCell(HonestCell):
+        @property
+        def dW_ih(self):
+            raise ValueError("not ready")
+    ''', ["ValueError: not ready"]),
+    # a metaclass whose instances' class name cannot be read
+    ('''
+    class Nameless(type):
+        @property
+        def __name__(cls):
+            raise RuntimeError("no name")
+    class RNNCell(HonestCell, metaclass=Nameless):
+        pass
+    ''', ["RuntimeError: no name"]),
+    # a metaclass whose call returns something else than an instance
+    ('''
+    class Factory(type):
+        def __call__(cls, *args):
+            return 42
+    class RNNCell(HonestCell, metaclass=Factory):
+        pass
+    ''', ["error"]),
+])
+def test_a_class_that_fakes_its_answers_earns_nothing(tmp_path, body, words):
+    function = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body, honest=HONEST_HIDDEN_GRADIENTS)), "RNNCell")
+    function = function["RNNCell"]
+    assert function["score"] == 0, function
+    text = messages(function) + function["status"]
+    assert all(word in text for word in words), (words, text)
+
+
+def test_a_class_that_searches_the_worker_for_answers_finds_none(tmp_path):
+    """The worker holds the case's inputs, never what they should give: a cell that reads every frame
+    (inspect.stack, sys._getframe) and every object the garbage collector knows, and returns any array of
+    the shape it needs that is not one of its own inputs, gets nothing."""
+    body = '''
+    import gc, inspect, sys
+
+    class RNNCell(HonestCell):
+        def harvest(self, shape, avoid):
+            found = [value for frame in inspect.stack() for value in frame.frame.f_locals.values()]
+            frame = sys._getframe()
+            while frame is not None:
+                found += list(frame.f_locals.values()) + list(frame.f_globals.values())
+                frame = frame.f_back
+            found += [item for item in gc.get_objects() if isinstance(item, np.ndarray)]
+            for value in found:
+                if isinstance(value, np.ndarray) and value.shape == shape and not any(value is a for a in avoid):
+                    return value.copy()
+            return np.zeros(shape)
+        def backward(self, dh):
+            x = self.steps[-1][0]
+            dx = super().backward(dh)
+            return self.harvest(dx.shape, [x, dx, dh])
+    '''
+    function = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell")["RNNCell"]
+    assert_no_credit(function, "dx")
+
+
+@pytest.mark.parametrize("raised", ["SystemExit(0)", "KeyboardInterrupt()", "BaseException('out')", "GeneratorExit()"])
+def test_base_exceptions_from_a_method_cost_only_that_item(tmp_path, raised):
+    body = f'''
+    class RNNCell(HonestCell):
+        def backward(self, dh):
+            raise {raised}
+    '''
+    functions = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", "gru_cell_forward")
+    assert_no_credit(functions["RNNCell"], raised.split("(")[0])
+    assert functions["RNNCell"]["status"] == "error"
+    assert_full_credit(functions["gru_cell_forward"])
+
+
+def test_a_del_that_kills_the_worker_costs_only_that_item(tmp_path):
+    body = '''
+    import os
+    class RNNCell(HonestCell):
+        def __del__(self):
+            os._exit(0)
+    '''
+    functions = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", "gru_cell_forward")
+    assert functions["RNNCell"]["score"] == 0 and functions["RNNCell"]["status"] in ("crashed", "error")
+    assert_full_credit(functions["gru_cell_forward"])
+
+
+HOSTILE_ERRORS = '''
+class Loud(Exception):
+    def __str__(self):
+        return "\\x1b[2J\\x1b]0;owned\\x07" + "A" * 1_000_000 + "\\nRNNCell PASSED 40/40"
+
+class Mute(Exception):
+    def __str__(self):
+        raise SystemExit("from __str__")
+    __repr__ = __str__
+
+Weird = type("Bad\\nname\\x1b[31m", (Exception,), {})
+'''
+
+
+@pytest.mark.parametrize("raised, words", [
+    ("Loud()", ["Loud"]),
+    ("Mute()", ["Mute", "unprintable"]),
+    ("Weird('x')", ["Bad"]),
+])
+def test_hostile_exceptions_are_reported_bounded_and_cost_only_that_item(tmp_path, raised, words):
+    body = HOSTILE_ERRORS + f'''
+class RNNCell(HonestCell):
+    def backward(self, dh):
+        raise {raised}
+'''
+    functions = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", "gru_cell_forward")
+    function = functions["RNNCell"]
+    assert function["score"] == 0 and function["status"] == "error"
+    text = messages(function)
+    assert all(word in text for word in words), (words, text[:500])
+    assert len(json.dumps(function)) < 30_000  # a megabyte of message is cut in the worker
+    assert_full_credit(functions["gru_cell_forward"])
+
+
+# --- returned containers: dicts, tuples and lists ------------------------------------------------
+
+def wrapping(name: str, signature: str, call: str, returned: str, base: str = BPTT) -> str:
+    """The reference ``name`` under another name, and a graded ``name`` returning ``returned`` of its result."""
+    honest = next(c for c in solution_cells(base) if f"GRADED FUNCTION: {name}" in c)
+    return honest.replace(f"def {name}(", "def honest(") + "\n" + function_cell(
+        name, signature, f"result = honest({call})\nreturn {returned}")
+
+
+LSTM = ("lstm_cell_backward", "da_next, dc_next, cache", "da_next, dc_next, cache")
+GRU = ("gru_cell_forward", "xt, a_prev, parameters", "xt, a_prev, parameters")
+
+
+@pytest.mark.parametrize("item, returned", [
+    (LSTM, "{**result, 'extra': 'kept out of it', 0: None, ('t', 1): 1.5, 2.5: [1, 2]}"),   # extra keys of any kind
+    (LSTM, "dict(reversed(list(result.items())))"),                                         # another key order
+    (LSTM, "{key: value.astype(np.float32) for key, value in result.items()}"),
+    (GRU, "[result[0], list(result[1])]"),                                                  # lists for tuples
+    (GRU, "(result[0], tuple(result[1][:-1]) + (dict(result[1][-1]),))"),
+    (GRU, "(result[0].copy(), result[1])"),  # the cache holds the inputs themselves, as the reference's does
+])
+def test_right_results_in_any_reasonable_container_get_full_credit(tmp_path, item, returned):
+    name, signature, call = item
+    source = wrapping(name, signature, call, returned)
+    assert_full_credit(grade_cli(notebook(tmp_path, **{name: source}), name)[name])
+
+
+@pytest.mark.parametrize("item, returned, words", [
+    (LSTM, "{key: value for key, value in result.items() if key != 'dbo'}", ["missing the key(s) 'dbo'"]),
+    (LSTM, "{key.encode(): value for key, value in result.items()}", ["missing the key(s)"]),
+    (LSTM, "list(result.values())", ["should be a dict", "got list"]),
+    (LSTM, "{key: cache[-1].get('W' + key[2:], value) for key, value in result.items()}", ["has wrong values"]),
+    (LSTM, "{key: np.zeros_like(value) for key, value in result.items()}", ["has wrong values"]),
+    (LSTM, "{**result, 'dxt': result['dxt'][None]}", ["has shape (1, 3, 10), expected (3, 10)"]),
+    (GRU, "result[0]", ["should return 2 values"]),
+    (GRU, "(result[0], result[1], result[1])", ["should return 2 values", "got 3"]),
+    (GRU, "(a_prev, (a_prev, a_prev, xt, a_prev, a_prev, a_prev, parameters))", ["has wrong values"]),  # the inputs
+    (GRU, "(result[0], result[1][:-1])", ["should hold 7 values, got 6"]),
+    (GRU, "(result[0], {'cache': result[1]})", ["should be a tuple of 7 values", "got dict"]),
+    (GRU, "(result[0], iter(result[1]))", ["got tuple_iterator"]),
+])
+def test_containers_that_do_not_hold_the_right_results_earn_nothing(tmp_path, item, returned, words):
+    name, signature, call = item
+    source = wrapping(name, signature, call, returned)
+    assert_no_credit(grade_cli(notebook(tmp_path, **{name: source}), name)[name], *words)
+
+
+def test_a_dict_subclass_is_refused_by_name_or_read_as_its_items(tmp_path):
+    """An OrderedDict of the right arrays: the wire sends plain dicts only, so it is refused with its name
+    (were the wire to send its items as a plain dict, it would pass; either way, never a crash)."""
+    source = wrapping(*LSTM, "__import__('collections').OrderedDict(result)")
+    function = grade_cli(notebook(tmp_path, lstm_cell_backward=source), "lstm_cell_backward")["lstm_cell_backward"]
+    assert function["status"] == "passed" or "OrderedDict" in messages(function)
+
+
+def test_a_forged_result_frame_with_malformed_arguments_after_the_call_fails_the_case(tmp_path):
+    """optimize must update ``parameters`` in place, which the worker reports as the arguments after the
+    call. A notebook that writes its own result frame (with the call's id, read from the worker's frames)
+    claiming one argument only is judged on that claim: the case fails, and the grader goes on."""
+    body = '''
+    import sys
+    loss, gradients, a = honest(X, Y, a_prev, parameters, learning_rate)
+    frame = sys._getframe()
+    while frame is not None and "request" not in frame.f_locals:
+        frame = frame.f_back
+    if frame is not None:
+        frame.f_globals["send"]({"op": "result", "nonce": frame.f_locals["request"].get("nonce"), "error": None},
+                                value=(loss, gradients, a), extra={"output": "", "args_after": ["short"],
+                                                                   "changed": [3]})
+    return loss, gradients, a
+    '''
+    honest = next(c for c in solution_cells("dinosaur_island.ipynb") if "GRADED FUNCTION: optimize" in c)
+    source = honest.replace("def optimize(", "def honest(") + "\n" + function_cell(
+        "optimize", "X, Y, a_prev, parameters, learning_rate=0.01", body)
+    function = grade_cli(notebook(tmp_path, "dinosaur_island.ipynb", optimize=source), "optimize")["optimize"]
+    assert_no_credit(function, "parameters (after the call) should be a dict")
+
+
+# --- the comparison's own rules ---------------------------------------------------------------------
+
+TOL = Tolerance(1e-6, 1e-9)
+
+
+def passes(expected, actual, tol: Tolerance = TOL, path: str = "result") -> bool:
+    return not [m for m in compare(expected, actual, tol, path=path) if m.kind != "note"]
+
+
+def test_tolerance_is_relative_to_the_expected_value_with_an_absolute_floor_near_zero():
+    want = np.array([1000.0, 1.0, 1e-3, 0.0])
+    assert passes(want, want * (1 + 9e-7))                       # relative: 1e-6 of each value
+    assert not passes(want, want + np.array([2e-3, 0, 0, 0]))    # 2e-6 relative on the large one
+    assert passes(want, want + np.array([0, 0, 0, 9e-10]))       # exactly 0 expected: |got| <= atol
+    assert not passes(want, want + np.array([0, 0, 0, 2e-9]))
+    # an output whose values are all tiny is not "close to anything tiny": zeros fail it
+    tiny = np.array([3e-8, -5e-8, 6e-8])
+    assert not passes(tiny, np.zeros(3))
+    # the tolerance is measured against the expected value, not the student's (no credit for inflating it)
+    assert not passes(np.array([1.0]), np.array([1e9]))
+
+
+def test_negative_zero_and_denormals_are_numbers_like_any_other():
+    assert passes(np.array([0.0, -0.0]), np.array([-0.0, 0.0]))
+    assert passes(np.array([5e-324, 0.0]), np.array([0.0, 5e-324]))
+    assert passes(0.0, -0.0) and passes(-0.0, 5e-324)
+
+
+def test_nan_and_inf_pass_only_where_the_reference_has_them():
+    assert passes(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]))
+    assert not passes(np.array([np.nan, 1.0]), np.array([0.0, 1.0]))
+    assert not passes(np.array([0.0, 1.0]), np.array([np.nan, 1.0]))
+    assert passes(np.array([np.inf, -np.inf]), np.array([np.inf, -np.inf]))
+    assert not passes(np.array([np.inf]), np.array([-np.inf]))
+    assert not passes(np.array([1.0]), np.array([np.inf]))
+    assert passes(float("nan"), np.float64("nan")) and not passes(1.0, float("nan"))
+    assert not passes(float("nan"), 1.0)
+
+
+def test_integers_are_exact_and_integer_answers_to_real_values_are_fine():
+    assert passes(np.array([1.0, 2.0]), np.array([1, 2]))               # an int array of the right values
+    assert passes(np.array([3, 4]), np.array([3.0, 4.0]))               # floats holding the integers exactly
+    assert not passes(np.array([3, 4]), np.array([3.0000001, 4.0]))     # within rtol, but not the integer
+    assert not passes(np.array([10**7]), np.array([10**7 + 1]))
+    assert passes(7, 7.0) and passes(7, np.int8(7)) and not passes(7, 7.000001)
+    assert not passes(10**30, 10**30 + 1) and passes(10**30, 10**30)
+    assert not passes(np.array([1, 0]), np.array([True, False]))        # bools are not numbers
+
+
+def test_float32_passes_within_the_tolerance_and_narrow_floats_are_named_when_they_fail():
+    rng = np.random.default_rng(0)
+    want = rng.standard_normal((6, 7))
+    assert passes(want, want.astype(np.float32))                      # float32 rounding: < 6e-8 relative
+    found = compare(want, want.astype(np.float16), TOL)
+    assert "float16" in found[0].message and "float64" in found[0].message
+    exact = Tolerance(0, 1e-12)                                        # clip's tolerance: exact answers only
+    found = compare(want, want.astype(np.float32), exact)
+    assert found and "float32" in found[0].message
+
+
+def test_big_and_strange_numbers_are_refused_without_raising():
+    assert not passes(1.5, 10**350)
+    assert not passes(np.array([1.5]), 10**350, path="cache")        # a cache accepts broadcast numbers, not these
+    assert not passes(1.5, np.longdouble("1e4000"))
+    assert not passes(np.array([1.5]), np.array([np.longdouble("1e4000")]))
+    assert passes(1.5, np.longdouble(1.5)) and passes(1.5, np.float16(1.5))
+    assert not passes(1.5, 1.5 + 0j) and not passes(1.5, np.complex64(1.5)) and not passes(1.5, True)
+
+
+def test_messages_show_type_names_sent_by_the_worker_on_one_printable_line():
+    from grader.wire import Opaque
+
+    found = compare(np.zeros(2), Opaque("Fake\nresult PASSED\x1b[2J", "unsupported type"), TOL)
+    assert "\n" not in found[0].message and "\x1b" not in found[0].message
+    assert "Fake?result PASSED?[2J" in found[0].message
+
+
+def _plain_samples() -> list:
+    """One of every kind of value wire.py can decode, including the awkward ones."""
+    from grader.wire import Opaque
+
+    arrays = [np.zeros((2, 3)), np.arange(6).reshape(2, 3), np.ones((2, 3), dtype=bool), np.ones((2, 3), complex),
+              np.zeros((0, 3)), np.array(2.5), np.array([np.nan, np.inf]), np.ones(3, np.float16),
+              np.array([np.longdouble("1e4000")]), np.array([2**63 - 1], np.int64), np.array([2**64 - 1], np.uint64),
+              np.zeros((2, 3), ">f8")]
+    scalars = [None, True, False, np.bool_(True), 0, -0.0, 1, 10**350, -10**350, 2.5, float("nan"), float("inf"),
+               np.float16(1), np.longdouble("1e4000"), np.int8(-1), np.uint64(2**64 - 1), np.complex128(1j),
+               np.complex64(1), "", "x" * 100, Opaque("generator"), Opaque("ndarray", "ndarray subclass"),
+               Opaque("\x1b[31m\n", "too large")]
+    containers = [(), [], {}, (1, 2), [np.zeros(2), "x"], {"a": np.zeros(2)}, {0: 1, (1, 2): None, Opaque("k"): 3},
+                  {"dW_ih": [np.zeros((2, 3))], "cell 2 dW_ih": [True]}, [[[[1]]]], (np.zeros(2), (np.zeros(2),))]
+    return arrays + scalars + containers
+
+
+def test_compare_is_total_over_everything_the_wire_decodes():
+    """Every pair of decodable values, either way round, in a cache or not: a list of mismatches, never an
+    exception, and a value always matches itself unless it holds NaN or did not cross (an Opaque)."""
+    samples = _plain_samples()
+    for expected in samples:
+        for actual in samples:
+            for path in ("result", "cache"):
+                found = compare(expected, actual, TOL, path=path)
+                assert isinstance(found, list), (expected, actual)
+        if not _holds_nan_or_opaque(expected):
+            assert passes(expected, expected), expected
+
+
+def _holds_nan_or_opaque(value) -> bool:
+    from grader.wire import Opaque
+
+    if isinstance(value, (list, tuple)):
+        return any(_holds_nan_or_opaque(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_nan_or_opaque(item) for item in value.values())
+    if isinstance(value, Opaque):
+        return True
+    try:
+        with np.errstate(all="ignore"):
+            return bool(np.isnan(np.asarray(value, dtype=np.complex128)).any())
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def test_the_shared_state_check_is_total_and_bounded():
+    """The judge of RNNCell compares the student's first cell with their second: any two values."""
+    from grader.course import get_assignment
+    from grader.course.bptt.judges import SECOND, RepeatedCellJudge
+    from grader.course.spec import Expectation
+
+    spec = get_assignment("bptt_by_hand").function("RNNCell")
+    right = [np.ones((2, 3))]
+    expectation = Expectation(value={"dW_ih": right, SECOND + "dW_ih": right})
+    for first in _plain_samples():
+        for second in _plain_samples():
+            value = {"dW_ih": [first], SECOND + "dW_ih": [second], "junk": first, SECOND + "junk": second}
+            assert RepeatedCellJudge().mismatches(spec, expectation, value, None, spec.tolerance)
+
+
+def test_a_judge_that_raises_fails_the_case_and_says_why_not_the_grader():
+    """The last line of defence, for a value no rule foresaw: the case fails with a message naming the
+    grader as the culprit; the notebook's other cases and items are graded as usual."""
+    import dataclasses
+
+    from grader.execute import CallOutcome
+    from grader.judges import ValuesJudge, judge
+
+    class Fragile(ValuesJudge):
+        def mismatches(self, *args, **kwargs):
+            raise OverflowError("a value no rule foresaw")
+
+    spec = dataclasses.replace(__import__("grader.course", fromlist=["x"]).get_assignment("bptt_by_hand")
+                               .function("gru_cell_forward"), judge=Fragile())
+    result = judge(spec, "case", False, None, CallOutcome(value=1), TOL)
+    assert not result.passed
+    assert "could not judge what gru_cell_forward returned (OverflowError)" in result.message
