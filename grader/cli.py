@@ -341,6 +341,13 @@ def _refuse_dash_names(argv: list[str]) -> None:
             raise UsageError(f"{token!r} is a file whose name starts with '-', read as an option: put -- before "
                              f"the file names (grade --out grades/ -- *.ipynb), or give the folder "
                              f"(grade submissions/ --out grades/)")
+    # The converse: an option after -- is a file name, so `... -- *.ipynb --dry-run` would grade for real.
+    after = argv[argv.index("--") + 1:] if "--" in argv else []
+    options = {name.split("=")[0] for action in _parser()._actions for name in action.option_strings}
+    for token in after:
+        if token.split("=")[0] in options and not Path(token).exists():
+            raise UsageError(f"{token} comes after --, so it is read as a file name, not an option: put options "
+                             f"before -- (grade --out grades/ {token} -- *.ipynb)")
 
 
 def _fail_line(message: str) -> None:

@@ -144,3 +144,12 @@ def test_an_option_out_of_range_is_refused_before_anything_runs(option, value, e
         cli.main([str(tmp_path / "nb.ipynb"), option, value])
     error = capsys.readouterr().err
     assert stop.value.code == 2 and f"argument {option}: " in error and expected in error
+
+
+def test_an_option_after_the_double_dash_is_refused_not_graded_as_a_file(tmp_path, capsys):
+    """`grade --out grades/ -- *.ipynb --dry-run` used to grade the class for real (and note a missing file)."""
+    (tmp_path / "a.ipynb").write_text("{}")
+    out = tmp_path / "grades"
+    assert cli.main(["--out", str(out), "--", str(tmp_path / "a.ipynb"), "--dry-run"]) == 2
+    assert "--dry-run comes after --, so it is read as a file name" in capsys.readouterr().err
+    assert not out.exists()
