@@ -253,6 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         config = _config(args)
         paths = [str(path) for path in _demo_paths()] if args.demo else args.paths
+        if args.demo and not args.json:
+            from .resources import solutions_dir
+
+            if solutions_dir() is None:  # a student build: README's "each scores 100/100" cannot hold
+                console.print("note: no reference solutions here (a student build, or GRADER_SOLUTIONS=none), "
+                              "so --demo grades the starter notebooks of assignments/: each scores 0")
         if args.list_assignments:  # with other options too (--no-color): list, grade nothing
             from .listing import list_assignments
 

@@ -153,3 +153,11 @@ def test_an_option_after_the_double_dash_is_refused_not_graded_as_a_file(tmp_pat
     assert cli.main(["--out", str(out), "--", str(tmp_path / "a.ipynb"), "--dry-run"]) == 2
     assert "--dry-run comes after --, so it is read as a file name" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_demo_without_solutions_says_why_it_scores_0(monkeypatch, capsys):
+    """A student build: README's "each scores 100/100" cannot hold, and the command says so first."""
+    monkeypatch.setenv("GRADER_SOLUTIONS", "none")
+    assert cli.main(["--demo", "--no-color", "--hidden-cases", "0"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.startswith("note: no reference solutions here") and "each scores 0" in out
