@@ -13,10 +13,16 @@ student's outcome reproduces it. An item's spec names its judge; this module hol
 Judges for what only one assignment has (random draws, training runs) live with that assignment
 and extend this one. ``judge`` turns any judge's findings into a case result; hidden cases never
 show expected values.
+
+Judges read values the student controls (plain data, as wire.py decodes it). compare.py compares any
+two such values without raising; as a last line of defence for rules written elsewhere, a judge that
+raises on a value fails that case (``judge``), and the diagnosis questions of every judge extending
+this one (``differs``, ``reproduces``) answer False instead of raising: no diagnosis, never a crash.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from typing import TYPE_CHECKING, Any, Callable
 
 from .compare import Mismatch, compare, describe_type
 from .course.recipes import build_call
@@ -67,12 +73,32 @@ def named_mismatches(spec: FunctionSpec, expected: Any, actual: Any, tol: Tolera
     return compare(expected, actual, tol, path=spec.outputs[0] if len(spec.outputs) == 1 else "result")
 
 
+def _no_raise(question: Callable[..., bool]) -> Callable[..., bool]:
+    """A diagnosis question (differs, reproduces) that answers False where it would raise."""
+    @functools.wraps(question)
+    def guarded(*args: Any, **kwargs: Any) -> bool:
+        try:
+            return bool(question(*args, **kwargs))
+        except Exception:  # noqa: BLE001  a student's value no rule foresaw: no diagnosis, no crash
+            return False
+    guarded.__wrapped_no_raise__ = True  # type: ignore[attr-defined]
+    return guarded
+
+
 class ValuesJudge:
     """The return value (and the arguments changed in place) against the reference's."""
 
     name = "values"
     drives = False
     """True for a graded class: a case is a script of calls (drive.py), not one call."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every judge's own diagnosis questions are guarded like these (see the module docstring)."""
+        super().__init_subclass__(**kwargs)
+        for question in ("differs", "reproduces"):
+            method = vars(cls).get(question)
+            if method is not None and not getattr(method, "__wrapped_no_raise__", False):
+                setattr(cls, question, _no_raise(method))
 
     def invoke(self, function: Any, args: list, kwargs: dict) -> Any:
         """Run the reference, or a mistake model, on a case's call, as the worker runs the student's."""
@@ -97,10 +123,12 @@ class ValuesJudge:
                 found.append(Mismatch(problems[0].path, problems[0].kind, problems[0].message))
         return found
 
+    @_no_raise
     def differs(self, spec: FunctionSpec, expectation: Expectation, produced: Any, args_after: list,
                 tol: Tolerance) -> bool:
         return failures(self.mismatches(spec, expectation, produced, args_after, tol))
 
+    @_no_raise
     def reproduces(self, spec: FunctionSpec, expectation: Expectation, produced: Any, args_after: list,
                    outcome: "CallOutcome", tol: Tolerance) -> bool:
         mirror = Expectation(value=produced, args_after={i: args_after[i] for i in spec.check_args_after},

@@ -704,3 +704,28 @@ def test_a_judge_that_raises_fails_the_case_and_says_why_not_the_grader():
     result = judge(spec, "case", False, None, CallOutcome(value=1), TOL)
     assert not result.passed
     assert "could not judge what gru_cell_forward returned (OverflowError)" in result.message
+
+
+@pytest.mark.parametrize("returned", ["[float('inf')] + result[1:]", "[float('nan')] + result[1:]",
+                                      "[10**350] + result[1:]", "result[:-1] + [1e300]"])
+def test_sample_draws_that_are_not_integers_fail_without_stopping_the_diagnosis(tmp_path, returned):
+    """Dinosaur Island's sample: a draw that is no integer is refused, and the diagnosis that then
+    compares the student's draws with each mistake model's (int() of inf raised) finds nothing, quietly."""
+    source = wrapping("sample", "parameters, char_to_ix, seed", "parameters, char_to_ix, seed", returned,
+                      base="dinosaur_island.ipynb")
+    function = grade_cli(notebook(tmp_path, "dinosaur_island.ipynb", sample=source), "sample")["sample"]
+    assert_no_credit(function, "indices")
+
+
+def test_every_judge_answers_the_diagnosis_questions_without_raising():
+    """Whatever the arguments (here: nothing a judge can read), the answer is False, not an exception."""
+    from grader.course.registry import list_assignments
+    from grader.judges import ValuesJudge
+
+    judges = {type(spec.judge) for assignment in list_assignments() for spec in assignment.functions
+              if spec.judge is not None} | {ValuesJudge}
+    assert len(judges) >= 4  # the stock one, the class judges, Dinosaur Island's
+    for kind in judges:
+        judge = kind.__new__(kind)
+        assert judge.differs(None, None, None, None, None) is False, kind
+        assert judge.reproduces(None, None, None, None, None, None) is False, kind
