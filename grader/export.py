@@ -153,7 +153,7 @@ def grades_from(results: list[dict], policy: LatePolicy | None = None) -> list[G
     return grades
 
 
-def _match(grades: list[Grade], keys_of_row: list[tuple[str, ...]], report: ExportReport,
+def _match(grades: list[Grade], keys_of_row: Sequence[tuple[str, ...]], report: ExportReport,
            times: list[datetime | None] | None = None, policy: LatePolicy | None = None) -> dict[int, Grade]:
     """Roster row index -> its grade, by the first of the row's keys that a result is filed under.
     ``times``: the submission time the LMS gives per row, preferred to the file's for the late policy."""
@@ -221,7 +221,7 @@ def canvas_csv(roster_text: str, grades: list[Grade], column: str,
                               [CANVAS_POINTS_ROW, "", "", "", "", *([_number(points)] * len(columns))]]
     for index, row in enumerate(students):
         grade = matched.get(index)
-        scores = [] if grade is None else [_number(grade.score)] + ([_number(grade.adjusted)] if policy else [])
+        scores: list[Any] = [] if grade is None else [_number(grade.score)] + ([_number(grade.adjusted)] if policy else [])
         table.append([row.get(name, "") for name in CANVAS_IDENTITY] + (scores or [""] * len(columns)))
         if grade is None:
             report.no_result.append(f"{row.get('Student')} ({row.get('ID')})")

@@ -69,7 +69,8 @@ def _now() -> str:
 
 def with_history(new: dict[str, Any], old: dict[str, Any], reason: str, at: str, item: str | None = None) -> dict:
     """``new`` with ``old``'s regrade history and one more entry for this regrade."""
-    history = old.get("regrades") if isinstance(old.get("regrades"), list) else []
+    earlier = old.get("regrades")
+    history: list = earlier if isinstance(earlier, list) else []
     entry = {"at": at, "reason": reason, "previous_score": old.get("score"),
              "previous_max_score": old.get("max_score"), "score": new["score"]}
     return {**new, "regrades": [*history, {**entry, **({"item": item} if item else {})}]}

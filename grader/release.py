@@ -36,7 +36,7 @@ def stub_source(source: str) -> str:
     replacements: dict[int, str | None] = {}
 
     def inside(node: ast.stmt) -> bool:
-        return any(start < node.lineno and node.end_lineno < end for start, end in regions)
+        return any(start < node.lineno and (node.end_lineno or node.lineno) < end for start, end in regions)
 
     def placeholder(node: ast.stmt) -> str:
         indent = lines[node.lineno - 1][: node.col_offset]
@@ -60,15 +60,16 @@ def stub_source(source: str) -> str:
                 visit(node.body)
             elif inside(node):
                 replacements[node.lineno] = placeholder(node)
-                for number in range(node.lineno + 1, node.end_lineno + 1):
+                for number in range(node.lineno + 1, (node.end_lineno or node.lineno) + 1):
                     replacements[number] = None
 
     visit(tree.body)
     out = []
     for number, line in enumerate(lines, start=1):
         if number in replacements:
-            if replacements[number] is not None:
-                out.append(replacements[number])
+            replacement = replacements[number]
+            if replacement is not None:
+                out.append(replacement)
         else:
             out.append(line)
     return "".join(out)
@@ -209,7 +210,7 @@ def release(root: Path, check: bool = False) -> list[Stale]:
             if item.path in rewrite:
                 item.path.parent.mkdir(parents=True, exist_ok=True)
                 item.path.write_bytes(item.content)
-        for item in extra:
-            item.path.unlink()
+        for gone in extra:
+            gone.path.unlink()
         shutil.rmtree(root / "assignments" / "__pycache__", ignore_errors=True)
     return stale + extra
