@@ -71,6 +71,9 @@ class Submission:
     functions: dict[str, FunctionSource]
     """The last top-level definition of every name defined in the notebook."""
     warnings: tuple[str, ...] = ()
+    markdown: str = ""
+    """The notebook's markdown cells joined: what its published version printed as expected output
+    (a judge may accept a published erratum the notebook shows, see run_cases.published_erratum)."""
 
     @property
     def defined_names(self) -> list[str]:
@@ -340,14 +343,18 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
         if kind != "code":
             continue
         markers.update(_graded_markers(original))
-        source, cell_notes = to_python(original)
-        if source is None:
-            notes.extend(f"cell {position}: {note}" for note in cell_notes)
-            continue
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            tree = None
+        try:  # most cells are plain Python: parsed once
+            tree: ast.Module | None = ast.parse(original)
+            source, cell_notes = original, []
+        except (SyntaxError, ValueError):
+            source, cell_notes = to_python(original)
+            if source is None:
+                notes.extend(f"cell {position}: {note}" for note in cell_notes)
+                continue
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                tree = None
         parsed.append((position, source, tree, cell_notes))
     functions: dict[str, FunctionSource] = {}
     for position, source, tree, _ in parsed:
@@ -367,4 +374,4 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
         cells.append(CodeCell(position, source, tuple(cell_notes)))
     markdown = "\n".join(text for kind, text in nb.cells if kind == "markdown")
     version = detect_version(spec, path, [source for _, source, _, _ in parsed], nb.metadata, markdown)
-    return Submission(path, spec, version, tuple(cells), functions, tuple(notes))
+    return Submission(path, spec, version, tuple(cells), functions, tuple(notes), markdown)

@@ -139,3 +139,72 @@ def test_fingerprint_reads_the_config_only(tmp_path: Path):
     """Nothing but the config and the grader's data: the same value twice gives the same print."""
     assert fingerprint(BASE) == fingerprint(GradeConfig(**{f.name: getattr(BASE, f.name)
                                                            for f in dataclasses.fields(GradeConfig)}))
+
+
+# --- what the resume check reads besides the fingerprint: the submission itself ------------------
+# A result is kept when the notebook's bytes and the fingerprint are unchanged (batch._already_done).
+# What a notebook is graded with also includes the student's own helper module beside it, used only
+# while the folder is the student's own (pipeline.helper_files): both must be part of what is checked.
+
+@pytest.mark.parametrize("path", ["expected/rnn_step_by_step.json", "solutions/rnn_step_by_step.ipynb",
+                                  "solutions/rnn_utils.py", "assignments/rnn_utils.py",
+                                  "assignments/datasets/dinos.txt", "assignments/utils.py"])
+def test_each_course_file_a_grade_depends_on_is_in_the_fingerprint(path, tmp_path, monkeypatch):
+    """The expected values, the reference, the bundled helper modules and the data file, one by one."""
+    monkeypatch.setattr(fingerprint_module, "grader_identity", lambda: ["1.0", "code"])
+    folder, relative = path.split("/", 1)
+    getter = {"expected": "expected_dir", "solutions": "solutions_dir", "assignments": "assignments_dir"}[folder]
+    copy = tmp_path / folder
+    shutil.copytree(getattr(fingerprint_module.resources, getter)(), copy)
+    monkeypatch.setattr(fingerprint_module.resources, getter, lambda: copy)
+    tree_digest.cache_clear()
+    before = fingerprint(BASE)
+    (copy / relative).write_bytes((copy / relative).read_bytes() + b"\n")
+    tree_digest.cache_clear()
+    assert fingerprint(BASE) != before, f"a changed {path} regrades"
+    tree_digest.cache_clear()
+
+
+@pytest.fixture
+def own_folder(tmp_path):
+    """One student in a folder of their own, with their own rnn_utils.py (the Adam exercise)."""
+    folder = tmp_path / "class" / "alice"
+    folder.mkdir(parents=True)
+    shutil.copyfile(ASSIGNMENTS / "rnn_step_by_step.ipynb", folder / "alice.ipynb")
+    shutil.copyfile(ASSIGNMENTS.parent / "solutions" / "rnn_utils.py", folder / "rnn_utils.py")
+    return folder, tmp_path / "out"
+
+
+OWN_HELPER = FAST.with_changes(assignment="rnn_step_by_step", only=("initialize_adam",), hidden_cases=0)
+STALE_HELPER = ("batch._already_done compares only the notebook's sha256: the student's own helper module "
+                "beside it is not part of it (fix: digest the notebook with pipeline.helper_files(...).own, "
+                "as secret.submission_digest does, plus batch.folder_is_own)")
+
+
+@pytest.mark.xfail(strict=True, reason=STALE_HELPER)
+def test_a_changed_own_helper_module_regrades(own_folder):
+    folder, out = own_folder
+    entries, _ = discover([str(folder.parent)])
+    assert grade_batch(entries, out, OWN_HELPER, jobs=1).graded == 1
+    helper = folder / "rnn_utils.py"
+    helper.write_text(helper.read_text() + "\n\ndef initialize_adam(parameters):\n    return None, None\n")
+    again = grade_batch(entries, out, OWN_HELPER, jobs=1)
+    assert again.skipped == 0 and again.graded == 1, "the student's helper changed: regraded"
+
+
+@pytest.mark.xfail(strict=True, reason=STALE_HELPER)
+def test_a_classmate_joining_the_folder_regrades(own_folder):
+    """Once the folder holds another notebook, the helper module there is no longer anyone's."""
+    folder, out = own_folder
+    entries, _ = discover([str(folder / "alice.ipynb")])
+    assert grade_batch(entries, out, OWN_HELPER, jobs=1).graded == 1
+    shutil.copyfile(folder / "alice.ipynb", folder / "bob.ipynb")
+    again = grade_batch(entries, out, OWN_HELPER, jobs=1)
+    assert again.skipped == 0 and again.graded == 1, "alice's helper is no longer used: regraded"
+
+
+def test_an_unchanged_own_helper_module_skips(own_folder):
+    folder, out = own_folder
+    entries, _ = discover([str(folder.parent)])
+    assert grade_batch(entries, out, OWN_HELPER, jobs=1).graded == 1
+    assert grade_batch(entries, out, OWN_HELPER, jobs=1).skipped == 1

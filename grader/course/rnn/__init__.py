@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec import AssignmentSpec, FunctionSpec, Tolerance
+from .errata import LSTM_BACKWARD_V1_V3, ErratumJudge
 from .mistakes import MISTAKES
 
 RNN_KEYS = ("Waa", "Wax", "Wya", "ba", "by")
@@ -99,9 +100,9 @@ def adam_update_recipe(seed, t=2, layers=((3, 4), (2, 3))):
             "kwargs": {"learning_rate": "learning_rate"}}
 
 
-def _dims(rng: np.random.Generator, time_steps: bool) -> dict:
+def _dims(rng: np.random.Generator, time_steps: bool, min_m: int = 1) -> dict:
     dims = {"n_x": int(rng.integers(2, 7)), "n_a": int(rng.integers(3, 9)), "n_y": int(rng.integers(2, 5)),
-            "m": int(rng.integers(1, 9))}
+            "m": int(rng.integers(min_m, 9))}
     if time_steps:
         dims["T_x"] = int(rng.integers(2, 8))
     return dims
@@ -111,16 +112,20 @@ def _seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**31 - 1))
 
 
-def _hidden(builder, time_steps: bool):
+def _hidden(builder, time_steps: bool, min_m: int = 1):
     def make(count: int, rng: np.random.Generator) -> list[dict]:
-        return [builder(_seed(rng), **_dims(rng, time_steps)) for _ in range(count)]
+        return [builder(_seed(rng), **_dims(rng, time_steps, min_m)) for _ in range(count)]
     return make
+
+
+#: Backward passes sum over the examples (dba, dbf, ...): with one example a mean passes for a sum.
+BACKWARD_MIN_M = 2
 
 
 def _hidden_lstm_backward(count, rng):
     recipes = []
     for _ in range(count):
-        dims = _dims(rng, True)
+        dims = _dims(rng, True, BACKWARD_MIN_M)
         recipes.append(lstm_backward_recipe(_seed(rng), T_da=dims["T_x"], **dims))
     return recipes
 
@@ -194,25 +199,25 @@ ASSIGNMENT = AssignmentSpec(
             "rnn_cell_backward", ("da_next", "cache"), ("gradients",), 10, section="optional",
             mistakes=tuple(MISTAKES["rnn_cell_backward"]),
             published=(("published (seed 1)", rnn_cell_backward_recipe(1)),),
-            hidden=_hidden(rnn_cell_backward_recipe, False), tolerance=FORWARD_TOLERANCE,
+            hidden=_hidden(rnn_cell_backward_recipe, False, BACKWARD_MIN_M), tolerance=FORWARD_TOLERANCE,
             hint="dtanh = (1 - a_next**2) * da_next; every gradient starts from dtanh."),
         FunctionSpec(
             "rnn_backward", ("da", "caches"), ("gradients",), 10, section="optional",
             mistakes=tuple(MISTAKES["rnn_backward"]),
             depends_on=("rnn_cell_backward",),
             published=(("published (seed 1)", rnn_backward_recipe(1)),),
-            hidden=_hidden(rnn_backward_recipe, True), tolerance=FORWARD_TOLERANCE,
+            hidden=_hidden(rnn_backward_recipe, True, BACKWARD_MIN_M), tolerance=FORWARD_TOLERANCE,
             hint="Go backwards in time; each step gets da[:, :, t] plus the da_prev of the step after it."),
         FunctionSpec(
             "lstm_cell_backward", ("da_next", "dc_next", "cache"), ("gradients",), 10, section="optional",
             mistakes=tuple(MISTAKES["lstm_cell_backward"]),
             published=(("published (seed 1)", lstm_cell_backward_recipe(1)),),
-            hidden=_hidden(lstm_cell_backward_recipe, False), tolerance=FORWARD_TOLERANCE,
+            hidden=_hidden(lstm_cell_backward_recipe, False, BACKWARD_MIN_M), tolerance=FORWARD_TOLERANCE,
             hint="The cell-state gradient is dc_next + ot*(1 - tanh(c_next)**2)*da_next; gates use it."),
         FunctionSpec(
             "lstm_backward", ("da", "caches"), ("gradients",), 10, section="optional",
             mistakes=tuple(MISTAKES["lstm_backward"]),
-            depends_on=("lstm_cell_backward",),
+            depends_on=("lstm_cell_backward",), judge=ErratumJudge(LSTM_BACKWARD_V1_V3),
             published=(("published (seed 1)", lstm_backward_recipe(1)),),
             hidden=_hidden_lstm_backward, tolerance=FORWARD_TOLERANCE,
             hint="Carry both da_prev and dc_prev from step to step, backwards; T_x comes from da."),

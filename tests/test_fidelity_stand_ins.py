@@ -1,0 +1,43 @@
+"""A reference stand-in must not hide a bug of the function that calls it.
+
+When lstm_forward is graded, the reference answers its calls of lstm_cell_forward, and the cache it
+returns reaches the student's code as fresh copies. The course's own cell stores the very arrays it is
+given (cache = (..., a_prev, c_prev, ...)), so in the student's notebook a ``c_next = c[:, :, 0]``
+(a view, which the v3a and v4 notebooks warn against) is overwritten by the loop's ``c[:, :, t] =
+c_next`` and the first cache's c_prev is wrong: the backward pass then gives wrong gradients. Five
+corpus notebooks do this (see the final report of the fidelity review); the grader passes them."""
+from __future__ import annotations
+
+import pytest
+
+from grader.pipeline import grade_notebook
+
+from conftest import FAST, make_notebook, solution_cells
+
+OWN_ZEROS = "c_next = np.zeros((n_a, m))"
+VIEW = "c_next = c[:, :, 0]"
+
+ALIASING = ("the worker's stand-in returns copies of the arguments the reference keeps in its result "
+            "(worker.make_proxy): the student's own objects must come back where the reference returned "
+            "its arguments (identity kept), or the aliasing bug cannot show")
+
+
+def _grade(tmp_path, source_change: tuple[str, str]):
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    assert sum(source_change[0] in cell for cell in cells) == 1, "the reference's lstm_forward changed: update this test"
+    cells = [cell.replace(*source_change) for cell in cells]
+    result = grade_notebook(make_notebook(tmp_path / "nb.ipynb", *cells),
+                            FAST.with_changes(only=("lstm_forward",), hidden_cases=1, cell_timeout=20, call_timeout=20))
+    return next(f for f in result.functions if f.name == "lstm_forward")
+
+
+def test_the_view_is_harmless_when_nothing_is_kept(tmp_path):
+    """Control: a fresh zeros array (the reference) passes."""
+    function = _grade(tmp_path, (OWN_ZEROS, OWN_ZEROS))
+    assert function.score == function.max_score
+
+
+@pytest.mark.xfail(strict=True, reason=ALIASING)
+def test_a_cell_state_that_is_a_view_of_c_fails(tmp_path):
+    function = _grade(tmp_path, (OWN_ZEROS, VIEW))
+    assert function.score == 0, "caches[0]'s c_prev is the cell state of step 1, not zeros"
