@@ -36,7 +36,8 @@ class ScriptError(Exception):
 
 def _argument(value: Any, kept: dict[str, list]) -> Any:
     if type(value) is dict and set(value) == {"kept", "at"}:
-        return kept[value["kept"]][value["at"]]
+        # a copy: a method writing into its argument (prev_hidden) must not rewrite what was kept
+        return snapshot(kept[value["kept"]][value["at"]])
     return value
 
 

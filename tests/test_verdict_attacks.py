@@ -729,3 +729,28 @@ def test_every_judge_answers_the_diagnosis_questions_without_raising():
         judge = kind.__new__(kind)
         assert judge.differs(None, None, None, None, None) is False, kind
         assert judge.reproduces(None, None, None, None, None, None) is False, kind
+
+
+def test_a_step_that_writes_into_its_argument_does_not_rewrite_the_kept_results(tmp_path):
+    """Each step gets the previous step's hidden state as an argument: a copy of what was kept, so a
+    cell that writes into it (then ignores it) is judged on what each step returned."""
+    body = '''
+    class RNNCell(HonestCell):
+        def __call__(self, x, prev_hidden):
+            keep = prev_hidden.copy()
+            prev_hidden[...] = 123.0
+            return super().__call__(x, keep)
+    '''
+    assert_full_credit(grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell")["RNNCell"])
+
+
+def test_a_class_right_only_on_the_published_inputs_scores_zero(tmp_path):
+    body = '''
+    class RNNCell(HonestCell):
+        def __call__(self, x, prev_hidden):
+            if x.shape != (3, 4) or abs(x[0, 0] - 0.69646919) > 1e-6 and not self.steps:
+                return np.zeros((x.shape[0], self.weight_hh.shape[0]))
+            return super().__call__(x, prev_hidden)
+    '''
+    function = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", hidden=2)["RNNCell"]
+    assert_no_credit(function, "none of the randomized cases")
