@@ -170,6 +170,19 @@ def regrade_item(entries: list[Entry], out: Path, item: str, config: GradeConfig
     return 0
 
 
+def _refuse_missing_notebooks(entries: list[Entry], out: Path, every: bool = False) -> None:
+    """Regrading a notebook that is not there would replace a good result by "no such file". A result
+    names its notebook as the batch was given it, often relative to the folder the batch ran in.
+    ``every``: refuse only when no notebook is found (an item regrade keeps the result of a missing one)."""
+    missing = [entry for entry in entries if not entry.path.is_file()]
+    if missing and (not every or len(missing) == len(entries)):
+        shown = ", ".join(f"{entry.student} ({entry.path})" for entry in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise UsageError(f"nothing regraded: notebooks not found from here: {shown}{more}. Run grade regrade in the "
+                         f"folder the batch ran in, or regrade from the submissions: grade SUBMISSIONS --out {out} "
+                         f"--student {missing[0].student}")
+
+
 def main(argv: Sequence[str], console: Console) -> int:
     """``grade regrade OUT [STUDENT...] [--item FUNCTION]``."""
     parser = argparse.ArgumentParser(prog="grade regrade",
@@ -187,6 +200,7 @@ def main(argv: Sequence[str], console: Console) -> int:
     entries = from_results(args.out, args.students)
     if not entries:
         raise UsageError(f"no results in {args.out / 'results'}: grade the class with --out {args.out} first")
+    _refuse_missing_notebooks(entries, args.out, every=bool(args.item))
     if args.item:
         known = {f.get("name") for data in load_results(args.out) for f in data.get("functions", [])}
         if args.item not in known:

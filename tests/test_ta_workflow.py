@@ -318,3 +318,26 @@ def test_a_late_penalty_without_a_deadline_is_refused_not_dropped(tmp_path, caps
         assert main(["export", str(tmp_path), "--canvas", str(tmp_path / "roster.csv"), *option]) == 2
         assert "need --due DATETIME" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_regrade_from_another_folder_refuses_instead_of_replacing_results_by_no_such_file(tmp_path, monkeypatch,
+                                                                                       capsys):
+    from grader.cli import main
+
+    (tmp_path / "class").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", tmp_path / "class" / "ann.ipynb")
+    monkeypatch.chdir(tmp_path)
+    assert main(["class", "--out", "grades", "--jobs", "1", "--seed", "0", "--hidden-cases", "0", "--only", "clip"]) == 0
+    before = (tmp_path / "grades" / "results" / "ann.json").read_text()
+    assert json.loads(before)["notebook"] == "class/ann.ipynb"  # as the batch was given it
+
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    for command in (["regrade", "../grades", "ann", "--reason", "x"], ["regrade", "../grades", "--item", "clip"]):
+        assert main(command) == 2
+        error = capsys.readouterr().err
+        assert "nothing regraded: notebooks not found from here: ann (class/ann.ipynb)" in error
+        assert "grade SUBMISSIONS --out ../grades --student ann" in error
+    assert (tmp_path / "grades" / "results" / "ann.json").read_text() == before
+    monkeypatch.chdir(tmp_path)
+    assert main(["regrade", "grades", "ann", "--reason", "from the batch's folder"]) == 0
