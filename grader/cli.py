@@ -324,7 +324,7 @@ def _check_notebook_paths(paths: list[str]) -> None:
 
     missing = [p for p in paths if not Path(p).exists() and not any(c in p for c in "*?[")]
     if len(missing) > 1 and len(missing) == len(paths):
-        raise UsageError(f"no such files: {', '.join(missing)}; a path with spaces needs quotes: "
+        raise UsageError(f"no such files: {', '.join(missing)}; if they are one path with spaces, quote it: "
                          f"grade \"{' '.join(paths)}\"")
     for p in missing:
         folder = Path(p).parent

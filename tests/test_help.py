@@ -96,7 +96,7 @@ def test_list_assignments_with_other_options_still_lists(capsys):
 @pytest.mark.parametrize("argv, expected", [
     ([], "grade my_notebook.ipynb"),
     (["my_notebok.ipynb"], "did you mean my_notebook.ipynb?"),
-    (["my", "folder/my", "notebook.ipynb"], 'needs quotes: grade "my folder/my notebook.ipynb"'),
+    (["my", "folder/my", "notebook.ipynb"], 'one path with spaces, quote it: grade "my folder/my notebook.ipynb"'),
     (["rnn_utils.py"], "is a Python file, not a notebook: grade the .ipynb"),
     (["starter"], "is a folder: to grade one notebook, name it (e.g. grade starter/a.ipynb)"),
     (["nowhere/a.ipynb"], "the folder nowhere does not exist either"),
