@@ -8,6 +8,7 @@ pipeline turns into a result; the grader itself never sees an exception from stu
 from __future__ import annotations
 
 import atexit
+import ctypes
 import functools
 import glob
 import json
@@ -33,6 +34,12 @@ from .zygote import Zygote, launch_environment
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _UID_RANGE = (200_000, 2_000_000_000)
+#: What student code may write into its working folder, all files together, beyond the helper
+#: files (as root the folder is a tmpfs of that size): nothing it writes reaches the machine's disk,
+#: where a folder took as many 64 MiB files (RLIMIT_FSIZE) as the disk held. Above RLIMIT_FSIZE, so
+#: one file too large still fails as "File too large".
+WORKDIR_BYTES = 96 * 1024 * 1024
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
 
 #: Called with (dependency name, args, kwargs); returns (value, args after the call or None).
 DependencyHandler = Callable[[str, list, dict], "tuple[Any, list | None]"]
@@ -197,6 +204,23 @@ def header_functions(value: Any, names: list[str]) -> dict[str, dict]:
     return functions
 
 
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_workdir(path: Path, size: int, uid: int) -> str:
+    """Make ``path`` a tmpfs of ``size`` bytes owned by ``uid``; "" or why it could not be."""
+    options = f"size={size},mode=0700,uid={uid},gid={uid}".encode()
+    if _libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+        return os.strerror(ctypes.get_errno())
+    return ""
+
+
+def _unmount(path: Path) -> None:
+    """Detach a worker folder's tmpfs (nothing happens if it is not one)."""
+    _libc().umount2(str(path).encode(), MNT_DETACH)
+
+
 def _process_count(uid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
@@ -218,9 +242,37 @@ def _alive(pid: str) -> bool:
         return False
 
 
+def _kill_as(uid: int) -> None:
+    """kill(-1, SIGKILL) from a child that has become ``uid``: the kernel signals every process of
+    that user id at once, under the lock fork takes, so none can fork its way out between a scan
+    of /proc and the kill (a process that forks and exits in a loop changes pid faster than a
+    scan). The child does nothing else: it only calls setuid, kill and _exit."""
+    try:
+        pid = os.fork()
+    except OSError:
+        return
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            for _ in range(3):
+                os.kill(-1, signal.SIGKILL)
+            code = 0
+        except BaseException:
+            pass
+        os._exit(code)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # pragma: no cover - reaped by someone else
+        pass
+
+
 def _kill_uid(uid: int) -> None:
     """Kill every process of the worker's private user id (daemons that left the session)."""
-    for attempt in range(5):
+    _kill_as(uid)
+    for attempt in range(5):  # and check: zombies stay listed, but nothing of that id still runs
         found = False
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -323,6 +375,7 @@ class Worker:
     _req_w = _resp_r = -1
     _stderr: Any = None
     _logdir: Path | None = None
+    _mounted = False
 
     def __init__(self, config: GradeConfig, helper_files: dict[str, Path]) -> None:
         self.config = config
@@ -342,6 +395,12 @@ class Worker:
         self._isolated_uid = os.geteuid() == 0
         self.uid = secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0]) + _UID_RANGE[0] if self._isolated_uid else None
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-"))
+        if self.uid is not None:
+            size = WORKDIR_BYTES + sum(Path(source).stat().st_size for source in helper_files.values())
+            problem = _mount_workdir(self.workdir, size, self.uid)
+            self._mounted = not problem
+            if problem:
+                self.notes.append(f"the working folder is not size-limited ({problem}): it is on the disk")
         for name, source in helper_files.items():
             target = self.workdir / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -437,6 +496,9 @@ class Worker:
         self._req_w = self._resp_r = -1
         if self._stderr is not None:
             self._stderr.close()
+        if self._mounted and self.workdir is not None:
+            _unmount(self.workdir)
+            self._mounted = False
         for folder in (self.workdir, self._logdir):
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -52,6 +52,11 @@ def configure(config, req_fd, resp_fd):
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+#: SysV shared memory, semaphores, message queues and POSIX queues live in the IPC namespace: in a
+#: private one they go with the worker instead of outliving it (a detached segment kept its memory).
+CLONE_NEWIPC = 0x08000000
+#: Every namespace flag: a worker needs to make none (a user namespace is kernel attack surface).
+CLONE_NEW_ANY = 0x00000080 | 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 #: pivot_root has no libc wrapper; where its number is unknown, chroot does the job.
@@ -183,6 +188,27 @@ def hide_known_folders(libc, notes):
                 notes.append("could not hide %s" % path)
 
 
+CLONE_NEWUSER = 0x10000000
+
+
+def private_network():
+    """Without root: no network all the same, in a user namespace of our own (where the kernel lets
+    an unprivileged user make one) that maps our user id to itself, with an empty network and IPC
+    namespace. Files are seen as before, as the grader's user. Returns notes (the fallback)."""
+    uid, gid = os.getuid(), os.getgid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWIPC) != 0:
+        return ["not run as root and no user namespace (errno %d): the worker has the network and reads what "
+                "the grader's user can (README, Security model)" % ctypes.get_errno()]
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", "%d %d 1" % (uid, uid)), ("gid_map", "%d %d 1" % (gid, gid))):
+            with open("/proc/self/" + name, "w") as handle:
+                handle.write(text)
+    except OSError as error:
+        return ["not run as root: user namespace without its id map (%s)" % error.strerror]
+    return ["not run as root: no network, but the worker reads what the grader's user can (README, Security model)"]
+
+
 def lock_down():
     """Limits first, then (as root) namespaces and a new user id. Failures of the optional
     parts are reported to the grader, which notes them; the limits are not optional."""
@@ -190,7 +216,7 @@ def lock_down():
     uid = CONFIG.get("uid")
     if uid is not None and os.geteuid() == 0:
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
+        if libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC) != 0:
             notes.append("no private namespaces (errno %d): network and grader files not hidden" % ctypes.get_errno())
         else:
             libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None)
@@ -207,6 +233,8 @@ def lock_down():
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+    else:
+        notes.extend(private_network())
     limits = CONFIG.get("limits", {})
     for name, value in limits.items():
         which = getattr(resource, name)
@@ -214,6 +242,7 @@ def lock_down():
             resource.setrlimit(which, (value, value))
         except (ValueError, OSError) as error:
             notes.append("limit %s not set: %s" % (name, error))
+    notes.extend(restrict_syscalls())
     # Writing past RLIMIT_FSIZE should fail the write, not kill the worker.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     os.chdir(CONFIG["workdir"])
@@ -221,6 +250,80 @@ def lock_down():
     os.environ.update(CONFIG.get("env", {}))
     sys.path.insert(0, CONFIG["workdir"])
     return notes
+
+
+# --- system calls no worker needs (seccomp) ----------------------------------------------------
+
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+EPERM, ENOSYS = 1, 38
+#: (audit arch, clone, clone3, {name: number} refused with EPERM) per machine. Refused: new
+#: namespaces (user namespaces above all: a private root inside one is the usual first step of a
+#: kernel exploit), joining another's, tracing or reading other processes, kernel keyrings, BPF,
+#: perf, userfaultfd, io_uring, mounts, module loading.
+SYSCALLS = {
+    "x86_64": (0xC000003E, 56, 435, {
+        "unshare": 272, "setns": 308, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
+        "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321, "perf_event_open": 298,
+        "userfaultfd": 323, "io_uring_setup": 425, "mount": 165, "umount2": 166, "pivot_root": 155,
+        "chroot": 161, "open_by_handle_at": 304, "init_module": 175, "finit_module": 313, "kexec_load": 246,
+        "fsopen": 430, "fsmount": 432, "open_tree": 428, "move_mount": 429}),
+    "aarch64": (0xC00000B7, 220, 435, {
+        "unshare": 97, "setns": 268, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
+        "keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280, "perf_event_open": 241,
+        "userfaultfd": 282, "io_uring_setup": 425, "mount": 40, "umount2": 39, "pivot_root": 41,
+        "chroot": 51, "open_by_handle_at": 265, "init_module": 105, "finit_module": 273, "kexec_load": 104,
+        "fsopen": 430, "fsmount": 432, "open_tree": 428, "move_mount": 429}),
+}
+X32_BIT = 0x40000000
+
+
+def seccomp_program(machine):
+    """The classic-BPF filter for ``machine`` as (code, jt, jf, k) tuples, or None when unknown.
+
+    A call from another ABI (i386 or x32 on x86_64) is refused outright, else it could name the
+    same system calls by other numbers; clone may not make namespaces; clone3 says ENOSYS, as on
+    an older kernel (its flags sit in memory a filter cannot read), and the C library falls back
+    to clone."""
+    if machine not in SYSCALLS:
+        return None
+    arch, clone, clone3, refused = SYSCALLS[machine]
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | EPERM
+    program = [(load, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny), (load, 0, 0, 0)]
+    if machine == "x86_64":
+        program += [(jge, 0, 1, X32_BIT), (ret, 0, 0, deny)]
+    for number in sorted(refused.values()):
+        program += [(jeq, 0, 1, number), (ret, 0, 0, deny)]
+    program += [(jeq, 0, 1, clone3), (ret, 0, 0, 0x00050000 | ENOSYS)]
+    program += [(jeq, 0, 3, clone), (load, 0, 0, 16), (jset, 0, 1, CLONE_NEW_ANY), (ret, 0, 0, deny)]
+    program.append((ret, 0, 0, allow))
+    return program
+
+
+def restrict_syscalls():
+    """No new privileges (set-user-id programs stay unprivileged), then the seccomp filter.
+    Returns notes for what could not be done."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - not Linux
+        return ["no system call filter: no C library"]
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return ["no system call filter (errno %d)" % ctypes.get_errno()]
+    program = seccomp_program(os.uname().machine)
+    if program is None:
+        return ["no system call filter for this machine (%s)" % os.uname().machine]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(program))(*[Filter(*instruction) for instruction in program])
+    fprog = Program(len(program), filters)
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        return ["no system call filter (errno %d)" % ctypes.get_errno()]
+    return []
 
 
 class CappedWriter(io.TextIOBase):
@@ -524,13 +627,22 @@ def zygote(control_fd):
                 try:
                     channel.close()
                     os.setsid()
+                    # What the zygote knows of other workers (their user ids, folders, requests) is
+                    # none of this one's business: student code can walk up to this frame.
+                    spawned.clear()
+                    statuses.clear()
+                    message = None
                     request_fd, response_fd, log_fd = fds
                     null = os.open(os.devnull, os.O_RDWR)
                     os.dup2(null, 0)
                     os.dup2(null, 1)
                     os.dup2(log_fd, 2)
+                    # Only 0, 1, 2 and the two protocol pipes stay open.
+                    for fd in {null, log_fd} - {0, 1, 2}:
+                        os.close(fd)
                     MAIN_PID = os.getpid()
                     config = dict(request["config"], req_fd=request_fd, resp_fd=response_fd)
+                    request = None
                     run_worker(config)
                 finally:
                     os._exit(0)
@@ -553,6 +665,22 @@ def zygote(control_fd):
             channel.sendall(json.dumps({"code": code}).encode() + b"\n")
 
 
+def kill_as(uid):
+    """kill(-1, SIGKILL) as ``uid``, from a child: every process of that id at once, none can fork
+    its way out between a scan of /proc and the kill (sandbox._kill_as is the grader's copy)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            for _ in range(3):
+                os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def clean_up_after(spawned):
     """The zygote's last act: kill its workers and every process of their private user ids, then
     remove their folders."""
@@ -564,6 +692,8 @@ def clean_up_after(spawned):
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+    for uid in uids:
+        kill_as(uid)
     for attempt in range(5):
         found = False
         for entry in os.listdir("/proc") if uids else ():
@@ -577,8 +707,10 @@ def clean_up_after(spawned):
         if not found:
             break
         __import__("time").sleep(0.002 * (attempt + 1))
+    libc = ctypes.CDLL(None, use_errno=True)
     for _, folders in spawned.values():
         for folder in folders:
+            libc.umount2(folder.encode(), MNT_DETACH)  # a worker folder is a tmpfs (sandbox.py); else a no-op
             shutil.rmtree(folder, ignore_errors=True)
 
 
