@@ -299,8 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GraderError as error:
         _fail_line(error.message)
         return error.exit_code
-    except KeyboardInterrupt:
-        _fail_line("interrupted")
+    except KeyboardInterrupt:  # asked for, not an error: a batch has said what it kept and how to go on
+        print("grade: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `grade nb.ipynb --json | head`: the reader left; no traceback for that
         _quiet_stdout()
