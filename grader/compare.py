@@ -39,7 +39,8 @@ class Mismatch:
     path: str
     """Where, in Python syntax: ``result[2]['Wax']``."""
     kind: str
-    """"type", "length", "keys", "shape", "dtype", "nonfinite", "values", or "note" (not a failure)."""
+    """"type", "length", "keys", "shape", "dtype", "nonfinite", "values", a judge's own ("instances":
+    a graded class's two instances disagree), or "note" (not a failure)."""
     message: str
 
 

@@ -754,3 +754,38 @@ def test_a_class_right_only_on_the_published_inputs_scores_zero(tmp_path):
     '''
     function = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", hidden=2)["RNNCell"]
     assert_no_credit(function, "none of the randomized cases")
+
+
+def test_instances_that_share_state_are_told_so_in_hidden_cases_too(tmp_path):
+    """The message names no expected value, so a hidden case says it as well as the published one."""
+    body = '''
+    class RNNCell(HonestCell):
+        totals = {}
+        def __init__(self, *weights):
+            super().__init__(*weights)
+            key = tuple(w.shape for w in weights)
+            self._dW_ih = RNNCell.totals.setdefault(key, np.zeros_like(weights[0]))
+    '''
+    function = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body, honest=HONEST_HIDDEN_GRADIENTS + '''
+HonestCell.dW_ih = property(lambda self: self._dW_ih)
+''')), "RNNCell")["RNNCell"]
+    assert function["score"] == 0
+    hidden = [case for case in function["cases"] if case["hidden"]]
+    assert hidden and all("the instances share state" in case["message"] for case in hidden), function["cases"]
+
+
+def test_an_exception_whose_class_name_cannot_be_read_costs_only_that_item(tmp_path):
+    body = '''
+    class NoName(type):
+        @property
+        def __name__(cls):
+            raise SystemExit("no name either")
+    class Faceless(Exception, metaclass=NoName):
+        pass
+    class RNNCell(HonestCell):
+        def backward(self, dh):
+            raise Faceless()
+    '''
+    functions = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", "gru_cell_forward")
+    assert functions["RNNCell"]["score"] == 0 and functions["RNNCell"]["status"] in ("error", "crashed")
+    assert_full_credit(functions["gru_cell_forward"])
