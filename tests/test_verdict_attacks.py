@@ -789,3 +789,20 @@ def test_an_exception_whose_class_name_cannot_be_read_costs_only_that_item(tmp_p
     functions = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", "gru_cell_forward")
     assert functions["RNNCell"]["score"] == 0 and functions["RNNCell"]["status"] in ("error", "crashed")
     assert_full_credit(functions["gru_cell_forward"])
+
+
+def test_a_cell_computing_in_float32_throughout_fails_and_is_told_why(tmp_path):
+    """The policy (README, grading rules): the item's tolerance decides, relative 1e-6 here. A float32
+    rounding of the right answer is within it (see the float32 return above); a whole computation in
+    float32 accumulates errors beyond it, and the message says the dtype lacks the digits."""
+    body = '''
+    class RNNCell(HonestCell):
+        def __init__(self, *weights):
+            super().__init__(*[w.astype(np.float32) for w in weights])
+        def __call__(self, x, prev_hidden):
+            return super().__call__(x.astype(np.float32), prev_hidden.astype(np.float32))
+        def backward(self, dh):
+            return super().backward(dh.astype(np.float32))
+    '''
+    function = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell")["RNNCell"]
+    assert_no_credit(function, "it is float32, which keeps about 6 significant digits: compute and return float64")
