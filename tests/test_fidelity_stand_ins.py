@@ -41,3 +41,28 @@ def test_the_view_is_harmless_when_nothing_is_kept(tmp_path):
 def test_a_cell_state_that_is_a_view_of_c_fails(tmp_path):
     function = _grade(tmp_path, (OWN_ZEROS, VIEW))
     assert function.score == 0, "caches[0]'s c_prev is the cell state of step 1, not zeros"
+
+
+def test_the_grader_says_where_the_reference_kept_its_arguments():
+    """The grader's half of the fix: the answer to a stand-in's call names, for the worker, where the
+    result holds the call's own arguments (still a 2-tuple for the reader of today)."""
+    import numpy as np
+
+    from grader import resources
+    from grader.course import ASSIGNMENTS
+    from grader.course.reference import load_reference
+    from grader.run_cases import alias_paths, dependency_handler
+
+    references = load_reference(ASSIGNMENTS["rnn_step_by_step"], resources.solutions_dir())
+    random = np.random.RandomState(0)
+    parameters = {key: random.randn(5, 8) if key.startswith("W") else random.randn(5, 1)
+                  for key in ("Wf", "bf", "Wi", "bi", "Wo", "bo", "Wc", "bc")}
+    parameters.update(Wy=random.randn(2, 5), by=random.randn(2, 1))
+    args = [random.randn(3, 4), random.randn(5, 4), random.randn(5, 4), parameters]
+    answer = dependency_handler(references, ["lstm_cell_forward"])("lstm_cell_forward", args, {})
+    value, args_after = answer
+    assert args_after is None
+    # cache = (a_next, c_next, a_prev, c_prev, ft, it, cct, ot, xt, parameters)
+    assert sorted(answer.aliases) == [[[3, 2], [1]], [[3, 3], [2]], [[3, 8], [0]], [[3, 9], [3]]]
+    assert alias_paths((args[3]["Wf"],), args) == [[[0], [3, "Wf"]]]
+    assert alias_paths(np.zeros(2), args) == [] and alias_paths(args[0], args) == [[[], [0]]]
