@@ -2,10 +2,14 @@
 its baselines measured in the same run.
 
     python bench/batch.py [--size 200] [--baseline-sample 12] [--jobs 2,3,4] [--dask 2] [--corpus rnn]
+                          [--before REV]
 
 Variants, each on the same class:
 - local batch with ``--jobs N`` for each N of --jobs (the first is today's default: the core count);
 - ``--scheduler local:N`` (a Dask LocalCluster of N worker processes), when ``distributed`` is installed;
+- with ``--before REV``: the grader as it was at git revision REV (e.g. ``c3c318e``, the end of round 1)
+  and the grader of this checkout, each as the ``grade CLASS --out OUT --jobs N`` command a TA types, in
+  fresh processes taking turns, so the two are compared on the same class under the same load;
 - sequential nbclient execution (training demo cells removed), on a sample whose mean time stands for
   the whole class (--baseline-sample 0 skips it).
 
@@ -17,8 +21,8 @@ load average is printed beside the figures.
 The class is made of one assignment's real notebooks in ../shared/corpus (--corpus rnn or dino,
 cycled up to --size), or of our solution and stub when that folder is absent.
 
-Targets (issue 13): CPU busy >= 90%; throughput >= 1.4x the default local batch of before; >= 10x
-sequential nbclient.
+Targets (issue 13): CPU busy >= 90%; throughput >= 1.4x the default local batch of before (--before);
+>= 10x sequential nbclient.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,6 +75,27 @@ def batch_action(folder: Path, out: Path, config: GradeConfig, *, jobs: int | No
     return action
 
 
+def export_revision(revision: str, target: Path) -> Path:
+    """The checkout's files at ``revision`` (git archive), without touching the repository."""
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def cli_action(source: Path, folder: Path, out: Path, assignment: str, jobs: int):
+    """``grade FOLDER --out OUT --jobs N --force`` as a TA runs it, with the grader found in ``source``."""
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--jobs", str(jobs), "--force",
+               "--assignment", assignment]
+    env = dict(os.environ, PYTHONPATH=str(source))
+
+    def action() -> None:
+        finished = subprocess.run(command, cwd=source, env=env, capture_output=True, text=True)
+        if finished.returncode not in (0, 1):  # 1: some notebooks lost points, which is normal
+            raise RuntimeError(f"{' '.join(command)} exited {finished.returncode}: {finished.stderr[-500:]}")
+    return action
+
+
 def nbclient_action(sample: list[Path]):
     def action() -> list[float]:
         times = []
@@ -96,6 +123,8 @@ def main() -> None:
                         help="comma-separated --jobs values (default: cores, cores+1, 2 x cores)")
     parser.add_argument("--dask", type=int, default=2, metavar="N", help="Dask LocalCluster workers (0: skip)")
     parser.add_argument("--corpus", choices=sorted(ASSIGNMENTS), default="rnn", help="which assignment's notebooks")
+    parser.add_argument("--before", metavar="REV", help="also run the grader of git revision REV (CLI, fresh processes)")
+    parser.add_argument("--rounds", type=int, default=2, help="turns of --before and now, each measured (median)")
     args = parser.parse_args()
     config = GradeConfig(assignment=ASSIGNMENTS[args.corpus])
     n_cores = cores()
@@ -107,6 +136,17 @@ def main() -> None:
         paths = build_class(folder, args.size, args.corpus)
         print(f"class: {len(paths)} notebooks on {n_cores} cores; load average before {os.getloadavg()[0]:.1f}",
               flush=True)
+        if args.before:
+            old_source = export_revision(args.before, Path(tmp) / "before")
+            turns: dict[str, list[Measured]] = {f"before ({args.before}), CLI --jobs {jobs_list[0]}": [],
+                                                f"now, CLI --jobs {jobs_list[0]}": []}
+            for turn in range(args.rounds):  # alternate, so both see the same machine load
+                for label, source in zip(turns, (old_source, ROOT)):
+                    out = Path(tmp) / f"out-cli-{len(turns[label])}-{'before' if source == old_source else 'now'}"
+                    turns[label].append(measure(cli_action(source, folder, out, config.assignment, jobs_list[0])))
+                    print(line(label, turns[label][-1], len(paths), None, n_cores), flush=True)
+            for label, measured in turns.items():
+                rows.append((label, sorted(measured, key=lambda m: m.wall)[len(measured) // 2]))
         for jobs in jobs_list:
             measured = measure(batch_action(folder, Path(tmp) / f"out-jobs{jobs}", config, jobs=jobs))
             rows.append((f"local batch, --jobs {jobs}", measured))
@@ -128,8 +168,8 @@ def main() -> None:
         scale = len(paths) * statistics.mean(baseline.value) / baseline.wall
         nbclient = Measured(baseline.wall * scale, baseline.cpu * scale, None)
     reference = 60 * len(paths) / rows[0][1].wall
-    print(f"\nload average after {os.getloadavg()[0]:.1f}; 'x' is throughput beside the first line "
-          f"(today's default, --jobs {jobs_list[0]})")
+    first = f"the grader of {args.before}" if args.before else f"today's default, --jobs {jobs_list[0]}"
+    print(f"\nload average after {os.getloadavg()[0]:.1f}; 'x' is throughput beside the first line ({first})")
     for label, measured in rows:
         print(line(label, measured, len(paths), reference, n_cores))
     if nbclient is not None:

@@ -8,6 +8,7 @@ next call gets a freshly loaded worker.
 from __future__ import annotations
 
 import ast
+import functools
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ MAX_RELOADS = 8
 CELL_TIMED_OUT = "ran longer than"
 
 
+@functools.lru_cache(maxsize=1024)
 def cell_label(source: str) -> str:
     """A few words that find a cell again in Jupyter, whose own numbers (In [N]) are not ours: the
     function it defines, else its first non-empty line (shortened). Not parsed when it does not parse."""

@@ -6,6 +6,7 @@ starts) becomes a NotebookResult with ``error`` set; nothing here raises for a b
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from .course.reference import load_reference
 from .errors import GraderError
 from .execute import Session
 from .expected import load_stored
-from .load import Submission, functions_in_source, load_submission
+from .load import FunctionSource, Submission, functions_in_source, load_submission
 from .results import FunctionResult, NotebookResult
 from .run_cases import grade_function
 from .score import note_own_dependencies, note_reference_help
@@ -69,9 +70,16 @@ def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Sub
     functions = dict(submission.functions)
     for name, path in files.items():
         if name.endswith(".py"):
-            for function in functions_in_source(path.read_text(errors="replace"), cell=0):
+            for function in module_functions(path.read_text(errors="replace")):
                 functions.setdefault(function.name, function)
     return dataclasses.replace(submission, functions=functions)
+
+
+@functools.lru_cache(maxsize=64)
+def module_functions(text: str) -> tuple[FunctionSource, ...]:
+    """The functions a helper module defines. Cached on its text: most notebooks of a class come
+    with the course's own copy, parsed once per grading process instead of twice per notebook."""
+    return tuple(functions_in_source(text, cell=0))
 
 
 def bundled_homes(submission: Submission, helpers: Helpers) -> dict[str, str]:
@@ -80,7 +88,7 @@ def bundled_homes(submission: Submission, helpers: Helpers) -> dict[str, str]:
     homes: dict[str, str] = {}
     for name, path in helpers.files.items():
         if name.endswith(".py") and name not in helpers.own:
-            for function in functions_in_source(path.read_text(errors="replace"), cell=0):
+            for function in module_functions(path.read_text(errors="replace")):
                 if function.name in submission.assignment.function_names and function.name not in submission.functions:
                     homes.setdefault(function.name, name)
     return homes
