@@ -225,12 +225,19 @@ def conforms(expected: Any, actual: Any, depth: int = 0) -> bool:
 
 
 def compare(expected: Any, actual: Any, tol: Tolerance, path: str = "result") -> list[Mismatch]:
-    """Every way ``actual`` differs from ``expected`` (at most MAX_MISMATCHES)."""
+    """Every way ``actual`` differs from ``expected`` (at most MAX_MISMATCHES failures, else notes)."""
     if all_close_fast(expected, actual, tol):
         return []
     mismatches: list[Mismatch] = []
     _walk(expected, actual, tol, path, mismatches)
-    return mismatches[:MAX_MISMATCHES]
+    return most_telling(mismatches)
+
+
+def most_telling(mismatches: list[Mismatch], limit: int = MAX_MISMATCHES) -> list[Mismatch]:
+    """The first ``limit`` failures, or when there is none the first notes: a note never crowds out a
+    failure (two broadcast cache entries then a wrong array must fail)."""
+    failed = [mismatch for mismatch in mismatches if mismatch.kind != "note"]
+    return (failed or mismatches)[:limit]
 
 
 def all_close_fast(expected: Any, actual: Any, tol: Tolerance) -> bool:
@@ -278,7 +285,7 @@ def _same_structure(expected: Any, actual: Any, tol: Tolerance, pairs: list, dep
 
 
 def _walk(expected: Any, actual: Any, tol: Tolerance, path: str, out: list[Mismatch]) -> None:
-    if len(out) >= MAX_MISMATCHES:
+    if sum(mismatch.kind != "note" for mismatch in out) >= MAX_MISMATCHES:  # notes do not count
         return
     if isinstance(expected, np.ndarray):
         out.extend(_compare_arrays(path, expected, actual, tol))

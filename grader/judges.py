@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
-from .compare import Mismatch, compare, describe_type
+from .compare import Mismatch, compare, describe_type, most_telling
 from .course.recipes import build_call
 from .course.reference import REFERENCE_LOCK, call_reference
 from .course.spec import Expectation, FunctionSpec, Judge, References, Tolerance
@@ -69,7 +69,7 @@ def named_mismatches(spec: FunctionSpec, expected: Any, actual: Any, tol: Tolera
         found: list[Mismatch] = []
         for name, want, got in zip(spec.outputs, expected, actual):
             found.extend(compare(want, got, tol, path=name))
-        return found[:2]
+        return most_telling(found)
     return compare(expected, actual, tol, path=spec.outputs[0] if len(spec.outputs) == 1 else "result")
 
 

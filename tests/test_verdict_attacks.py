@@ -806,3 +806,19 @@ def test_a_cell_computing_in_float32_throughout_fails_and_is_told_why(tmp_path):
     '''
     function = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell")["RNNCell"]
     assert_no_credit(function, "it is float32, which keeps about 6 significant digits: compute and return float64")
+
+
+def test_notes_never_crowd_out_a_failure():
+    """Inside caches a number equal to a constant array is accepted with a note; the message keeps two
+    mismatches. Two such notes ahead of a wrong array used to fill both places: the wrong array passed."""
+    want = (np.zeros(3), np.zeros(3), np.ones(3))
+    found = compare(want, (0.0, 0.0, np.zeros(3)), TOL, path="cache")
+    assert [m.kind for m in found] == ["values"] and found[0].path == "cache[2]"
+    assert [m.kind for m in compare(want, (0.0, 0.0, np.ones(3)), TOL, path="cache")] == ["note", "note"]
+
+    from grader.course import get_assignment
+    from grader.judges import named_mismatches
+
+    spec = get_assignment("bptt_by_hand").function("gru_cell_forward")
+    wrong = named_mismatches(spec, (np.zeros(2), want), (np.zeros(2), (0.0, 0.0, np.zeros(3))), TOL)
+    assert [m.kind for m in wrong if m.kind != "note"] == ["values"]
