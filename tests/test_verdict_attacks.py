@@ -822,3 +822,24 @@ def test_notes_never_crowd_out_a_failure():
     spec = get_assignment("bptt_by_hand").function("gru_cell_forward")
     wrong = named_mismatches(spec, (np.zeros(2), want), (np.zeros(2), (0.0, 0.0, np.zeros(3))), TOL)
     assert [m.kind for m in wrong if m.kind != "note"] == ["values"]
+
+
+def test_the_shared_state_check_never_compares_what_is_not_shaped_like_the_reference(monkeypatch):
+    """Two 30 MB int8 arrays in the student's results (within what the wire carries) would cost the
+    grader half a gigabyte as float64: the check compares only values shaped like the reference's."""
+    from grader.course import get_assignment
+    from grader.course.bptt import judges as bptt_judges
+    from grader.course.spec import Expectation
+
+    compared = []
+    real_compare = bptt_judges.compare
+    monkeypatch.setattr(bptt_judges, "compare", lambda a, b, tol, path: compared.append(path) or real_compare(
+        a, b, tol, path=path))
+    spec = get_assignment("bptt_by_hand").function("RNNCell")
+    right = [np.ones((2, 3))]
+    expectation = Expectation(value={"dW_ih": right, bptt_judges.SECOND + "dW_ih": right})
+    big = [np.zeros(30_000_000, np.int8)]
+    value = {"dW_ih": big, bptt_judges.SECOND + "dW_ih": [np.ones(30_000_000, np.int8)], "junk": big,
+             bptt_judges.SECOND + "junk": big}
+    assert bptt_judges.RepeatedCellJudge().mismatches(spec, expectation, value, None, spec.tolerance)
+    assert compared == []
