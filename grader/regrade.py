@@ -133,8 +133,20 @@ def regrade_main(entries: list[Entry], out: Path, config: GradeConfig, console: 
         atomic_write(path, json.dumps(data, indent=1))
         changes.append((student, old.get("score")))
     _table("Regraded", changes, write_outputs(out), console)
+    _note_other_grading(before, out, console)
     console.print(f"outputs of {out} rebuilt; other students' results unchanged")
     return 0
+
+
+def _note_other_grading(before: dict[str, dict[str, Any]], out: Path, console: Console) -> None:
+    """Say when the earlier result was graded with other options or another grader than this regrade
+    (its fingerprint differs): then part of any change comes from that, not from the fix."""
+    differ = [student for student, old in before.items() if old.get("fingerprint")
+              and old.get("fingerprint") != _read(out / "results" / f"{student}.json").get("fingerprint")]
+    if differ:
+        console.print(Text(f"note: graded before with other options or another version of the grader: "
+                           f"{', '.join(differ)}; give the batch's options (--hidden-cases, --timeout, ...: "
+                           f"grade regrade --help) to grade as it did", style="yellow"))
 
 
 def regrade_item(entries: list[Entry], out: Path, item: str, config: GradeConfig, console: Console, *,
@@ -183,6 +195,27 @@ def _refuse_missing_notebooks(entries: list[Entry], out: Path, every: bool = Fal
                          f"--student {missing[0].student}")
 
 
+def _grading_options(parser: argparse.ArgumentParser) -> None:
+    """The batch's grading options, with the same names and defaults: a regrade grades as the batch did
+    only when given the options the batch was (nothing records them apart from the fingerprint)."""
+    from . import config as defaults
+    from .cli import _COUNT, _MEGABYTES, _NOTEBOOK_MB, _SECONDS
+
+    group = parser.add_argument_group("grading options (give the ones the batch was run with)")
+    group.add_argument("--engine", choices=["worker", "kernel"], default="worker", help="(default: worker)")
+    for option, kind, default, unit in (("--cell-timeout", _SECONDS, defaults.DEFAULT_CELL_TIMEOUT, "S"),
+                                        ("--call-timeout", _SECONDS, defaults.DEFAULT_CALL_TIMEOUT, "S"),
+                                        ("--timeout", _SECONDS, defaults.DEFAULT_NOTEBOOK_TIMEOUT, "S"),
+                                        ("--memory-mb", _MEGABYTES, defaults.DEFAULT_MEMORY_MB, "MB"),
+                                        ("--hidden-cases", _COUNT, defaults.DEFAULT_HIDDEN_CASES, "N"),
+                                        ("--max-notebook-mb", _NOTEBOOK_MB, defaults.DEFAULT_MAX_NOTEBOOK_MB, "MB")):
+        group.add_argument(option, type=kind, default=default, metavar=unit,
+                           help="as for a batch (default: %(default)g)")
+    group.add_argument("--seed", type=int, help="as for a batch (default: from the class's secret)")
+    group.add_argument("--only", action="append", default=[], metavar="FUNCTION",
+                       help="as for a batch (repeatable; default: every graded function)")
+
+
 def main(argv: Sequence[str], console: Console) -> int:
     """``grade regrade OUT [STUDENT...] [--item FUNCTION]``."""
     parser = argparse.ArgumentParser(prog="grade regrade",
@@ -192,7 +225,8 @@ def main(argv: Sequence[str], console: Console) -> int:
                         help="student ids as in the gradebook (with --item: default everyone)")
     parser.add_argument("--item", metavar="FUNCTION", help="regrade only this graded function, keep the others")
     parser.add_argument("--reason", default="", help="why (kept in the result's regrade history)")
-    parser.add_argument("--jobs", type=int, help="parallel notebooks (default: number of cores)")
+    parser.add_argument("--jobs", type=int, metavar="N", help="parallel notebooks (default: number of cores)")
+    _grading_options(parser)
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_intermixed_args(argv)  # ids after --item too: grade regrade OUT --item F 12345
     if not args.students and not args.item:
@@ -205,5 +239,9 @@ def main(argv: Sequence[str], console: Console) -> int:
         known = {f.get("name") for data in load_results(args.out) for f in data.get("functions", [])}
         if args.item not in known:
             raise UsageError(f"--item {args.item}: no result has that function (there are: {', '.join(sorted(known))})")
-        return regrade_item(entries, args.out, args.item, GradeConfig(), console, jobs=args.jobs, reason=args.reason)
-    return regrade_main(entries, args.out, GradeConfig(), console, jobs=args.jobs, reason=args.reason)
+    config = GradeConfig(engine=args.engine, cell_timeout=args.cell_timeout, call_timeout=args.call_timeout,
+                         notebook_timeout=args.timeout, memory_mb=args.memory_mb, hidden_cases=args.hidden_cases,
+                         hidden_seed=args.seed, max_notebook_mb=args.max_notebook_mb, only=tuple(args.only))
+    if args.item:
+        return regrade_item(entries, args.out, args.item, config, console, jobs=args.jobs, reason=args.reason)
+    return regrade_main(entries, args.out, config, console, jobs=args.jobs, reason=args.reason)

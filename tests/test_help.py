@@ -60,7 +60,7 @@ def _undocumented(help_text: str) -> list[str]:
     lines, found, in_arguments = help_text.splitlines(), [], False
     for number, line in enumerate(lines):
         if line and not line.startswith(" "):
-            in_arguments = line in ("options:", "positional arguments:", "optional arguments:")
+            in_arguments = line.endswith(":") and not line.startswith(("usage", "exit codes", "commands"))
             continue
         if not in_arguments or not line.startswith("  ") or line.startswith("   "):
             continue

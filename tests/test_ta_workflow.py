@@ -341,3 +341,26 @@ def test_regrade_from_another_folder_refuses_instead_of_replacing_results_by_no_
     assert (tmp_path / "grades" / "results" / "ann.json").read_text() == before
     monkeypatch.chdir(tmp_path)
     assert main(["regrade", "grades", "ann", "--reason", "from the batch's folder"]) == 0
+
+
+def test_regrade_takes_the_batchs_grading_options_and_says_when_the_earlier_result_was_graded_otherwise(
+        tmp_path, capsys):
+    from grader.cli import main
+    from grader.config import DEFAULT_HIDDEN_CASES
+
+    folder, out = tmp_path / "class", tmp_path / "grades"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / "ann.ipynb")
+    options = ["--hidden-cases", "0", "--only", "clip"]
+    assert main([str(folder), "--out", str(out), "--jobs", "1", *options]) == 0
+    cases = json.loads((out / "results" / "ann.json").read_text())["functions"][0]["cases_total"]
+    capsys.readouterr()
+
+    assert main(["regrade", str(out), "ann", *options]) == 0  # as the batch graded: the same cases, no note
+    assert "note: graded before" not in capsys.readouterr().out
+    assert json.loads((out / "results" / "ann.json").read_text())["functions"][0]["cases_total"] == cases
+
+    assert main(["regrade", str(out), "ann"]) == 0  # the defaults: two hidden cases more, every function
+    assert "note: graded before with other options" in " ".join(capsys.readouterr().out.split())
+    regraded = json.loads((out / "results" / "ann.json").read_text())["functions"]
+    assert len(regraded) == 4 and regraded[0]["cases_total"] == cases + DEFAULT_HIDDEN_CASES
