@@ -285,10 +285,13 @@ def _same_structure(expected: Any, actual: Any, tol: Tolerance, pairs: list, dep
 
 
 def _walk(expected: Any, actual: Any, tol: Tolerance, path: str, out: list[Mismatch]) -> None:
-    if sum(mismatch.kind != "note" for mismatch in out) >= MAX_MISMATCHES:  # notes do not count
+    # notes do not count towards the cap on failures, and are capped apart: ``out`` stays this short
+    if sum(mismatch.kind != "note" for mismatch in out) >= MAX_MISMATCHES:
         return
     if isinstance(expected, np.ndarray):
-        out.extend(_compare_arrays(path, expected, actual, tol))
+        for mismatch in _compare_arrays(path, expected, actual, tol):
+            if mismatch.kind != "note" or sum(found.kind == "note" for found in out) < MAX_MISMATCHES:
+                out.append(mismatch)
     elif isinstance(expected, (tuple, list)):
         if not isinstance(actual, (tuple, list)):
             out.append(Mismatch(path, "type", f"{path} should be a {type(expected).__name__} of "

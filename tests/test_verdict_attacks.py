@@ -843,3 +843,10 @@ def test_the_shared_state_check_never_compares_what_is_not_shaped_like_the_refer
              bptt_judges.SECOND + "junk": big}
     assert bptt_judges.RepeatedCellJudge().mismatches(spec, expectation, value, None, spec.tolerance)
     assert compared == []
+
+
+def test_many_notes_are_capped_like_failures():
+    want = tuple(np.zeros(2) for _ in range(1000)) + (np.ones(2),)
+    found = compare(want, tuple(0.0 for _ in range(1000)) + (np.zeros(2),), TOL, path="cache")
+    assert [m.kind for m in found] == ["values"]
+    assert len(compare(want, tuple(0.0 for _ in range(1000)) + (np.ones(2),), TOL, path="cache")) == 2
