@@ -167,10 +167,11 @@ def unregistered_notebooks(solutions: Path) -> list[Stale]:
             for path in sorted(solutions.glob("*.ipynb")) if path.name not in known]
 
 
-def code_differences(root: Path) -> list[str]:
-    """The checkout's grader/ modules that the running grader does not have as they are (an installed
-    copy from before an edit): expected values would be computed with the running code, not these."""
-    running, checkout = Path(__file__).resolve().parent, (root / "grader").resolve()
+def code_differences(root: Path, running: Path | None = None) -> list[str]:
+    """The checkout's grader/ modules that the running grader (``running``, by default this package)
+    does not have as they are (an installed copy from before an edit): expected values would be
+    computed with the running code, not these."""
+    running, checkout = (running or Path(__file__).parent).resolve(), (root / "grader").resolve()
     if running == checkout or not checkout.is_dir():
         return []
     changed = []
