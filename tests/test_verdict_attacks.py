@@ -850,3 +850,19 @@ def test_many_notes_are_capped_like_failures():
     found = compare(want, tuple(0.0 for _ in range(1000)) + (np.zeros(2),), TOL, path="cache")
     assert [m.kind for m in found] == ["values"]
     assert len(compare(want, tuple(0.0 for _ in range(1000)) + (np.ones(2),), TOL, path="cache")) == 2
+
+
+def test_an_ndarray_subclass_lying_about_its_size_costs_only_that_item(tmp_path):
+    """A subclass whose nbytes says 0 for 80 MB slips past the worker's size budget; the frame is then
+    refused by the grader's reader (no credit, 'malformed data'), and the next item is graded as usual."""
+    body = LOOK_ALIKES + '''
+class Liar(np.ndarray):
+    nbytes = property(lambda self: 0)
+class RNNCell(HonestCell):
+    def backward(self, dh):
+        super().backward(dh)
+        return np.zeros(10**7).view(Liar)
+'''
+    functions = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", "gru_cell_forward")
+    assert functions["RNNCell"]["score"] == 0 and functions["RNNCell"]["status"] != "passed"
+    assert_full_credit(functions["gru_cell_forward"])
