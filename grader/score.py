@@ -3,9 +3,10 @@
 Rules, in order:
 1. A function the notebook does not define scores 0 (MISSING).
 2. Each case is worth an equal share of the function's points (partial credit per case)...
-3. ...except that passing the published cases while failing every hidden case scores 0: the
-   function only reproduces the published example (hard-coded values or sizes), which must not
-   earn more than an honest wrong answer.
+3. ...except that passing published cases while failing every hidden case scores 0: the function
+   only reproduces published examples (hard-coded values or sizes), which must not earn more than an
+   honest wrong answer. Any published pass counts here, not only all of them: hard-coding one of two
+   published outputs must not earn more than hard-coding both.
 4. The status is PASSED when every case passed, PARTIAL when some did, otherwise the most telling
    failure: TIMEOUT, CRASHED, ERROR (raised), or FAILED (wrong results). A failing function whose
    code regions still hold the starter placeholders is NOT_IMPLEMENTED.
@@ -24,9 +25,8 @@ def score_cases(points: float, cases: list[CaseResult]) -> float:
     if not cases:
         return 0.0
     hidden = [case for case in cases if case.hidden]
-    published = [case for case in cases if not case.hidden]
-    if hidden and not any(case.passed for case in hidden) and published and all(case.passed for case in published):
-        return 0.0
+    if hidden and not any(case.passed for case in hidden):
+        return 0.0  # what passed (if anything) is published, so known in advance: it proves nothing
     return round(points * sum(case.passed for case in cases) / len(cases), 4)
 
 

@@ -866,3 +866,38 @@ class RNNCell(HonestCell):
     functions = grade_cli(notebook(tmp_path, RNNCell=rnn_cell(body)), "RNNCell", "gru_cell_forward")
     assert functions["RNNCell"]["score"] == 0 and functions["RNNCell"]["status"] != "passed"
     assert_full_credit(functions["gru_cell_forward"])
+
+
+# --- scoring -----------------------------------------------------------------------------------------
+
+def test_hard_coding_one_of_two_published_cases_earns_nothing_either(tmp_path):
+    """Dinosaur Island's sample has two published cases. Right on the first only (recognised by its
+    weights) and wrong everywhere else: the published pass is known in advance, so it earns nothing, as
+    hard-coding both would not."""
+    from grader import resources
+    from grader.course import get_assignment
+    from grader.course.recipes import build_call
+    from grader.course.reference import load_reference
+
+    spec = get_assignment("dinosaur_island")
+    (_, recipe), (_, other) = spec.function("sample").published
+    references = load_reference(spec, resources.solutions_dir(spec))
+    marker = float(build_call(recipe, references.get)[0][0]["Wax"][0, 0])
+    assert marker != float(build_call(other, references.get)[0][0]["Wax"][0, 0])
+    source = wrapping("sample", "parameters, char_to_ix, seed", "parameters, char_to_ix, seed",
+                      f"result if parameters['Wax'][0, 0] == {marker!r} else [char_to_ix['a'], char_to_ix['\\n']]",
+                      base="dinosaur_island.ipynb")
+    function = grade_cli(notebook(tmp_path, "dinosaur_island.ipynb", sample=source), "sample", hidden=2)["sample"]
+    assert function["cases"][0]["passed"] and not any(case["passed"] for case in function["cases"][1:])
+    assert_no_credit(function, "none of the randomized cases")
+
+
+def test_scoring_without_a_hidden_pass():
+    from grader.results import CaseResult
+    from grader.score import score_cases
+
+    published, failed = CaseResult("p", False, True), CaseResult("p2", False, False)
+    hidden_pass, hidden_fail = CaseResult("h", True, True), CaseResult("h2", True, False)
+    assert score_cases(20, [published, failed, hidden_fail, hidden_fail]) == 0       # one of two published
+    assert score_cases(20, [published, failed, hidden_pass, hidden_fail]) == 10      # backed by a hidden pass
+    assert score_cases(20, [published, failed]) == 10                                  # no hidden cases at all
