@@ -69,7 +69,7 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def _number(kind: type, low: float, what: str, high: float | None = None, low_ok: bool = False) -> Any:
+def number_type(kind: type, low: float, what: str, high: float | None = None, low_ok: bool = False) -> Any:
     """An argparse type: a number above ``low`` (or equal, with ``low_ok``) and at most ``high``. A
     negative --timeout would otherwise report every function TIMEOUT, --jobs 0 hang, and so on."""
     def parse(text: str) -> Any:
@@ -86,9 +86,13 @@ def _number(kind: type, low: float, what: str, high: float | None = None, low_ok
     return parse
 
 
-_SECONDS, _PERCENT = _number(float, 0, "a number of seconds"), _number(float, 0, "a percentage", 100, low_ok=True)
-_MEGABYTES, _NOTEBOOK_MB = _number(int, 0, "a whole number of MB"), _number(float, 0, "a number of MB")
-_COUNT, _JOBS = _number(int, 0, "a whole number", low_ok=True), _number(int, 1, "a whole number", low_ok=True)
+#: The option types of grade and its commands (regrade and export use them too).
+SECONDS = number_type(float, 0, "a number of seconds")
+PERCENT = number_type(float, 0, "a percentage", 100, low_ok=True)
+MEGABYTES = number_type(int, 0, "a whole number of MB")
+NOTEBOOK_MB = number_type(float, 0, "a number of MB")
+COUNT = number_type(int, 0, "a whole number", low_ok=True)
+JOBS = number_type(int, 1, "a whole number", low_ok=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,23 +118,23 @@ def _parser() -> argparse.ArgumentParser:
                              "a batch keeps it in OUT/assignment.json for later runs")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION", help="grade only this function (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--fail-under", type=_PERCENT, metavar="PCT", help="exit 1 when the score is below PCT percent")
+    parser.add_argument("--fail-under", type=PERCENT, metavar="PCT", help="exit 1 when the score is below PCT percent")
     parser.add_argument("--engine", choices=["worker", "kernel"], default="worker",
                         help="worker: fast sandboxed process (default); kernel: nbclient + ipykernel")
     parser.add_argument("--demo", action="store_true", help="grade the bundled reference notebooks")
-    parser.add_argument("--cell-timeout", type=_SECONDS, default=defaults.DEFAULT_CELL_TIMEOUT, metavar="S",
+    parser.add_argument("--cell-timeout", type=SECONDS, default=defaults.DEFAULT_CELL_TIMEOUT, metavar="S",
                         help="seconds one notebook cell may run while the notebook loads (default: %(default)g)")
-    parser.add_argument("--call-timeout", type=_SECONDS, default=defaults.DEFAULT_CALL_TIMEOUT, metavar="S",
+    parser.add_argument("--call-timeout", type=SECONDS, default=defaults.DEFAULT_CALL_TIMEOUT, metavar="S",
                         help="seconds one call of a graded function may run (default: %(default)g)")
-    parser.add_argument("--timeout", type=_SECONDS, default=defaults.DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
+    parser.add_argument("--timeout", type=SECONDS, default=defaults.DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
                         help="overall time limit per notebook, cells and calls together (default: %(default)g)")
-    parser.add_argument("--memory-mb", type=_MEGABYTES, default=defaults.DEFAULT_MEMORY_MB, metavar="MB",
+    parser.add_argument("--memory-mb", type=MEGABYTES, default=defaults.DEFAULT_MEMORY_MB, metavar="MB",
                         help="address-space limit of the process running the student's code (default: %(default)s)")
-    parser.add_argument("--hidden-cases", type=_COUNT, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N",
+    parser.add_argument("--hidden-cases", type=COUNT, default=defaults.DEFAULT_HIDDEN_CASES, metavar="N",
                         help="randomized hidden cases per function, 0 for none (default: %(default)s)")
     parser.add_argument("--seed", type=int, help="seed for the hidden cases, for debugging (default: drawn from the grading secret and "
                              "each submission's content; see README, Security model)")
-    parser.add_argument("--max-notebook-mb", type=_NOTEBOOK_MB, default=defaults.DEFAULT_MAX_NOTEBOOK_MB, metavar="MB",
+    parser.add_argument("--max-notebook-mb", type=NOTEBOOK_MB, default=defaults.DEFAULT_MAX_NOTEBOOK_MB, metavar="MB",
                         help="refuse larger notebook files, outputs included (default: %(default)g)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="batch: folder for the gradebook and results (made if missing; a rerun resumes there)")
@@ -141,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="batch: list each notebook with the student id it gets, and the assignment chosen; "
                              "grade nothing")
-    parser.add_argument("--jobs", type=_JOBS, help="batch: parallel notebooks (default: number of cores)")
+    parser.add_argument("--jobs", type=JOBS, help="batch: parallel notebooks (default: number of cores)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="batch: grade on a Dask cluster (tcp://HOST:8786), or local:N for N local Dask workers; "

@@ -304,6 +304,7 @@ def _due(text: str) -> datetime:
 def main(argv: Sequence[str], console: Any) -> int:
     """``grade export OUT (--canvas ROSTER | --moodle WORKSHEET) -o FILE``."""
     from .batch import atomic_write, load_results
+    from .cli import PERCENT  # 0 to 100: a negative penalty gave more than full marks
 
     parser = argparse.ArgumentParser(prog="grade export", description="Write grades for Canvas's or Moodle's import.")
     parser.add_argument("out", type=Path, help="the --out folder of a batch (with results/)")
@@ -319,9 +320,9 @@ def main(argv: Sequence[str], console: Any) -> int:
                         help="late policy: the deadline, e.g. 2026-11-20T23:59 (local time) or 2026-11-20T23:59+00:00; "
                              "the late-adjusted grade goes in a column of its own, the raw score is kept")
     # No argparse default: a penalty given without --due is refused below, not silently dropped.
-    parser.add_argument("--late-penalty", type=float, metavar="PCT",
+    parser.add_argument("--late-penalty", type=PERCENT, metavar="PCT",
                         help="with --due: percent taken per day started after it (default: 0)")
-    parser.add_argument("--late-cap", type=float, metavar="PCT",
+    parser.add_argument("--late-cap", type=PERCENT, metavar="PCT",
                         help="with --due: at most this percent taken in all (default: 100)")
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)

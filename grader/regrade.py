@@ -199,16 +199,16 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     """The batch's grading options, with the same names and defaults: a regrade grades as the batch did
     only when given the options the batch was (nothing records them apart from the fingerprint)."""
     from . import config as defaults
-    from .cli import _COUNT, _MEGABYTES, _NOTEBOOK_MB, _SECONDS
+    from .cli import COUNT, MEGABYTES, NOTEBOOK_MB, SECONDS
 
     group = parser.add_argument_group("grading options (give the ones the batch was run with)")
     group.add_argument("--engine", choices=["worker", "kernel"], default="worker", help="(default: worker)")
-    for option, kind, default, unit in (("--cell-timeout", _SECONDS, defaults.DEFAULT_CELL_TIMEOUT, "S"),
-                                        ("--call-timeout", _SECONDS, defaults.DEFAULT_CALL_TIMEOUT, "S"),
-                                        ("--timeout", _SECONDS, defaults.DEFAULT_NOTEBOOK_TIMEOUT, "S"),
-                                        ("--memory-mb", _MEGABYTES, defaults.DEFAULT_MEMORY_MB, "MB"),
-                                        ("--hidden-cases", _COUNT, defaults.DEFAULT_HIDDEN_CASES, "N"),
-                                        ("--max-notebook-mb", _NOTEBOOK_MB, defaults.DEFAULT_MAX_NOTEBOOK_MB, "MB")):
+    for option, kind, default, unit in (("--cell-timeout", SECONDS, defaults.DEFAULT_CELL_TIMEOUT, "S"),
+                                        ("--call-timeout", SECONDS, defaults.DEFAULT_CALL_TIMEOUT, "S"),
+                                        ("--timeout", SECONDS, defaults.DEFAULT_NOTEBOOK_TIMEOUT, "S"),
+                                        ("--memory-mb", MEGABYTES, defaults.DEFAULT_MEMORY_MB, "MB"),
+                                        ("--hidden-cases", COUNT, defaults.DEFAULT_HIDDEN_CASES, "N"),
+                                        ("--max-notebook-mb", NOTEBOOK_MB, defaults.DEFAULT_MAX_NOTEBOOK_MB, "MB")):
         group.add_argument(option, type=kind, default=default, metavar=unit,
                            help="as for a batch (default: %(default)g)")
     group.add_argument("--seed", type=int, help="as for a batch (default: from the class's secret)")
@@ -218,6 +218,8 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str], console: Console) -> int:
     """``grade regrade OUT [STUDENT...] [--item FUNCTION]``."""
+    from .cli import JOBS
+
     parser = argparse.ArgumentParser(prog="grade regrade",
                                      description="Grade again after a fix; everything not asked for stays as it is.")
     parser.add_argument("out", type=Path, help="the --out folder of an earlier batch")
@@ -225,7 +227,7 @@ def main(argv: Sequence[str], console: Console) -> int:
                         help="student ids as in the gradebook (with --item: default everyone)")
     parser.add_argument("--item", metavar="FUNCTION", help="regrade only this graded function, keep the others")
     parser.add_argument("--reason", default="", help="why (kept in the result's regrade history)")
-    parser.add_argument("--jobs", type=int, metavar="N", help="parallel notebooks (default: number of cores)")
+    parser.add_argument("--jobs", type=JOBS, metavar="N", help="parallel notebooks (default: number of cores)")
     _grading_options(parser)
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_intermixed_args(argv)  # ids after --item too: grade regrade OUT --item F 12345

@@ -364,3 +364,15 @@ def test_regrade_takes_the_batchs_grading_options_and_says_when_the_earlier_resu
     assert "note: graded before with other options" in " ".join(capsys.readouterr().out.split())
     regraded = json.loads((out / "results" / "ann.json").read_text())["functions"]
     assert len(regraded) == 4 and regraded[0]["cases_total"] == cases + DEFAULT_HIDDEN_CASES
+
+
+def test_a_late_penalty_out_of_0_to_100_is_refused(tmp_path, capsys):
+    """--late-penalty -10 gave 160 of 100 in the late-adjusted column."""
+    import pytest
+
+    from grader.cli import main
+
+    for option in (["--late-penalty", "-10"], ["--late-cap", "150"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["export", str(tmp_path), "--canvas", str(tmp_path / "r.csv"), "--due", "2026-11-20T23:59", *option])
+        assert stop.value.code == 2 and "give a percentage from 0 to 100" in capsys.readouterr().err
