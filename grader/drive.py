@@ -16,8 +16,8 @@ imports this file on its own (like wire.py), so it depends on nothing but the st
 
 What is kept is a snapshot taken at once (an instance may change an array it returned later on),
 made without running any of the student's code: plain containers are rebuilt and exact numpy arrays
-copied; anything else is kept as it is and crosses the wire as what it is not (a type name), which
-the grader refuses. (``copy.deepcopy`` would call the student's ``__deepcopy__``, and fails outright
+copied; anything else is kept as it is and crosses the wire as a bare type name (``wire.Opaque``),
+which the grader refuses. (``copy.deepcopy`` would call the student's ``__deepcopy__``, and fails outright
 on a generator, which read as if the student's method had raised.)
 """
 from __future__ import annotations
