@@ -24,8 +24,8 @@ from .course.spec import AssignmentSpec
 from .drift import differences
 from .errors import CourseMaterialError
 from .expected import StoredCase, case_entry, compute_expectation
+from .fingerprint import tree_digest
 from .judges import judge_for
-from .resources import digest
 
 
 def reference_disagreements(spec: AssignmentSpec, stored: dict[str, list[StoredCase]], references: dict) -> list[str]:
@@ -209,7 +209,9 @@ def verify_reference(spec: AssignmentSpec, stored: dict[str, list[StoredCase]], 
     """Raise a CourseMaterialError for the instructor when the reference fails its own stored cases."""
     solutions, expected = materials.get("solutions") or {}, materials.get("expected") or {}
     # The grader's own code is in the key too: a change of how cases are built or compared re-checks.
-    key = (spec.name, solutions.get("sha256", ""), expected.get("sha256", ""), digest(Path(__file__).resolve().parent))
+    # It is the code this process imported, so hashed once per process (it was walked per notebook).
+    key = (spec.name, solutions.get("sha256", ""), expected.get("sha256", ""),
+           tree_digest(Path(__file__).resolve().parent))
     if key not in _VERIFIED:
         stamp = _stamp(key)
         _VERIFIED[key] = [] if stamp.is_file() else reference_disagreements(spec, stored, references)
