@@ -18,6 +18,7 @@ import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -221,6 +222,22 @@ def _unmount(path: Path) -> None:
     _libc().umount2(str(path).encode(), MNT_DETACH)
 
 
+def _copy_regular_file(source: Path, target: Path) -> bool:
+    """Copy ``source`` only if it is a regular file when opened: never through a final symbolic link
+    (checked when it was chosen, it may have become one since: a link to the secret or a classmate's
+    file), and never blocking on a FIFO. False, and nothing copied, otherwise."""
+    try:
+        descriptor = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with open(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        with open(target, "wb") as out:
+            shutil.copyfileobj(handle, out)
+    return True
+
+
 def _process_count(uid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
@@ -404,7 +421,9 @@ class Worker:
         for name, source in helper_files.items():
             target = self.workdir / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            if not _copy_regular_file(Path(source), target):
+                self.notes.append(f"{name} was not used: it was not a regular file when it was copied "
+                                  "(a link or a pipe?); hand in the file itself")
         self._logdir = Path(tempfile.mkdtemp(prefix="grader-log-"))
         if self.uid is not None:
             (self._logdir / "root").mkdir()  # where the worker mounts its fresh root (in its own namespace)

@@ -707,3 +707,20 @@ def test_a_file_name_that_is_not_utf8_does_not_crash_the_batch(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "gradebook.csv").is_file()
     assert {"alice", "bad_name"} <= set(_results(out))
+
+
+def test_a_helper_that_became_a_link_or_a_pipe_is_not_copied(tmp_path):
+    # The pipeline chose the student's rnn_utils.py; by the time the worker's folder is filled it is a
+    # link to the secret (or a FIFO, which would block the copy forever). Neither is followed.
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("rt-helper-secret\n")
+    link, fifo = tmp_path / "link.py", tmp_path / "fifo.py"
+    link.symlink_to(secret_file)
+    os.mkfifo(fifo)
+    seen = json.loads(run_in_worker("""
+    import json, os
+    return json.dumps({name: open(name).read() if os.path.exists(name) else None for name in ('rnn_utils.py', 'other.py')})
+    """, helpers={"rnn_utils.py": link, "other.py": fifo}))
+    assert seen == {"rnn_utils.py": None, "other.py": None}
+    with Worker(ONLY, {"rnn_utils.py": link}) as worker:
+        assert any("rnn_utils.py was not used" in note for note in worker.notes)
