@@ -44,14 +44,14 @@ class Mismatch:
     message: str
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """A type name or reason from the worker (the student names their classes) on one printable line."""
     return "".join(char if char.isprintable() else "?" for char in str(text)[:80])
 
 
 def describe_type(value: Any) -> str:
     if isinstance(value, Opaque):
-        name, reason = _printable(value.type_name), _printable(value.reason)
+        name, reason = printable(value.type_name), printable(value.reason)
         if reason == "ndarray subclass":
             return f"{name} (an ndarray subclass: return np.asarray(...) of it)"
         return f"{name} ({reason})" if reason != "unsupported type" else name

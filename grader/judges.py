@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
-from .compare import Mismatch, compare, describe_type, most_telling
+from .compare import Mismatch, compare, describe_type, most_telling, printable
 from .course.recipes import build_call
 from .course.reference import REFERENCE_LOCK, call_reference
 from .course.spec import Expectation, FunctionSpec, Judge, References, Tolerance
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 def outcome_failure(outcome: "CallOutcome") -> str | None:
     if outcome.lost:
         return outcome.lost_detail
-    if outcome.error:
-        return f"raised {outcome.error.get('type')}: {outcome.error.get('message')}"
+    if outcome.error:  # the type is the student's class name: one printable line, as in compare's messages
+        return f"raised {printable(str(outcome.error.get('type')))}: {outcome.error.get('message')}"
     return None
 
 

@@ -454,7 +454,7 @@ Weird = type("Bad\\nname\\x1b[31m", (Exception,), {})
 @pytest.mark.parametrize("raised, words", [
     ("Loud()", ["Loud"]),
     ("Mute()", ["Mute", "unprintable"]),
-    ("Weird('x')", ["Bad"]),
+    ("Weird('x')", ["raised Bad?name?[31m: x"]),  # the class name on one line, no escape
 ])
 def test_hostile_exceptions_are_reported_bounded_and_cost_only_that_item(tmp_path, raised, words):
     body = HOSTILE_ERRORS + f'''
