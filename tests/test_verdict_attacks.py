@@ -901,3 +901,52 @@ def test_scoring_without_a_hidden_pass():
     assert score_cases(20, [published, failed, hidden_fail, hidden_fail]) == 0       # one of two published
     assert score_cases(20, [published, failed, hidden_pass, hidden_fail]) == 10      # backed by a hidden pass
     assert score_cases(20, [published, failed]) == 10                                  # no hidden cases at all
+
+
+# --- a property: compare is total over random plain data, both ways round ----------------------------
+
+def _filled(dtype: str, shape: tuple, fill: float) -> np.ndarray:
+    with np.errstate(all="ignore"):  # NaN or 1e300 as int8: whatever bits, still a valid array
+        return np.full(shape, fill).astype(dtype)
+
+
+def _random_plain():
+    """A Hypothesis strategy for what wire.decode can return: scalars of every kind, arrays of every
+    dtype it lets through (0-size and 0-d included), Opaque markers, and nested tuples, lists and dicts."""
+    from hypothesis import strategies as st
+
+    from grader.wire import Opaque
+
+    dtypes = ["b1", "i1", "i8", "u8", "f2", "f4", "f8", "c8", "c16", ">f8"]
+    arrays = st.builds(
+        _filled, st.sampled_from(dtypes), st.sampled_from([(), (0,), (1,), (3,), (2, 3), (3, 2), (0, 3), (1, 1, 1)]),
+        st.sampled_from([0.0, -0.0, 1.0, 1e-310, 1e300, float("nan"), float("inf"), 3.0]))
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**399),
+        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+        st.sampled_from([np.float16(1.5), np.float32(-0.0), np.int8(3), np.uint64(2**64 - 1), np.bool_(False),
+                         np.complex128(1j), np.longdouble("1e4000")]),
+        st.builds(Opaque, st.text(max_size=10), st.sampled_from(["unsupported type", "too large", "ndarray subclass"])))
+    keys = st.one_of(st.text(max_size=8), st.integers(), st.tuples(st.integers()), st.none())
+    return st.recursive(st.one_of(scalars, arrays), lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
+
+
+def test_compare_never_raises_on_random_plain_data():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+
+    strategy = _random_plain()
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(strategy, strategy, hypothesis.strategies.sampled_from(["result", "cache"]))
+    def check(expected, actual, path):
+        with np.errstate(all="raise"):  # nothing may even warn its way out: every numeric step is guarded
+            for found in (compare(expected, actual, TOL, path=path), compare(actual, expected, TOL, path=path)):
+                assert isinstance(found, list)
+                assert sum(m.kind != "note" for m in found) <= 2
+        if not _holds_nan_or_opaque(expected):
+            assert passes(expected, expected)
+
+    check()
