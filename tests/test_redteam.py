@@ -542,6 +542,16 @@ def test_a_class_of_attackers_through_the_grade_command(tmp_path):
                 except OSError:
                     pass
             return None""",
+        "fds": """
+            import os
+            open_fds = []
+            for fd in range(4096):
+                try:
+                    os.fstat(fd)
+                    open_fds.append(fd)
+                except OSError:
+                    pass
+            raise RuntimeError('open descriptors: %d' % len(open_fds))""",
         "stubborn": f"""
             import os, signal, time
             {set_name(name)}
@@ -570,6 +580,8 @@ def test_a_class_of_attackers_through_the_grade_command(tmp_path):
             functions = {f["name"]: f for f in results[student]["functions"]}
             assert functions["rnn_cell_forward"]["score"] == 0, (student, functions["rnn_cell_forward"])
             assert functions["rnn_forward"]["score"] == functions["rnn_forward"]["max_score"], student
+        fds = {f["name"]: f for f in results["fds"]["functions"]}["rnn_cell_forward"]
+        assert "open descriptors: 5" in " ".join(fds["messages"])  # 0-2 and its own two pipes, in a batch too
         assert running_named(name) == []
         assert os.listdir(scratch) == []  # no worker folder, no log folder left
         assert len(Path("/proc/sysvipc/shm").read_text().splitlines()) <= shm_before
