@@ -54,6 +54,8 @@ def describe_type(value: Any) -> str:
         name, reason = printable(value.type_name), printable(value.reason)
         if reason == "ndarray subclass":
             return f"{name} (an ndarray subclass: return np.asarray(...) of it)"
+        if reason.startswith("dtype "):  # an object, string or datetime array: it did not cross
+            return f"{name} of {reason} (numbers are needed: int or float)"
         return f"{name} ({reason})" if reason != "unsupported type" else name
     if isinstance(value, np.ndarray):
         return f"ndarray of shape {value.shape}"

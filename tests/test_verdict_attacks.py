@@ -137,7 +137,7 @@ class RNNCell(HonestCell):
     ("np.zeros_like(dx).view(Sneaky)", ["got Sneaky", "subclass"]),
     ("dx.view(Sneaky)", ["got Sneaky", "subclass"]),                              # right values, still a subclass
     ("np.ma.masked_array(np.zeros_like(dx), mask=True)", ["got MaskedArray", "subclass"]),
-    ("np.array([dx, AlwaysEqual()], dtype=object)[:1]", ["dtype object"]),
+    ("np.array([dx, AlwaysEqual()], dtype=object)[:1]", ["got ndarray of dtype object (numbers are needed"]),
     ("np.full_like(dx, np.nan)", ["NaN or inf"]),
     ("np.full_like(dx, np.inf)", ["NaN or inf"]),
     ("dx + 1e-30j", ["dtype complex128"]),                                         # the real part is right
