@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Mapping
 
@@ -56,8 +57,12 @@ def load_or_create(path: Path) -> str:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read(path)
+    except FileExistsError:  # made meanwhile by another grader; or a link to nothing, never followed
+        try:
+            return _read(path)
+        except OSError as error:
+            raise GraderError(f"cannot read the grading secret {path}: {error.strerror}; fix that path, or set "
+                              f"{SECRET_FILE_ENV} or {SECRET_ENV}, or use --seed N") from None
     except OSError as error:
         raise GraderError(f"cannot create the grading secret {path}: {error.strerror}; set {SECRET_FILE_ENV} or "
                           f"{SECRET_ENV}, or use --seed N") from None
@@ -66,8 +71,27 @@ def load_or_create(path: Path) -> str:
     return value
 
 
+#: A secret is 64 hex digits; anything longer is not one.
+MAX_SECRET_BYTES = 4096
+
+
 def _read(path: Path) -> str:
-    value = path.read_text(encoding="utf-8", errors="replace").strip()
+    """The secret in ``path``, which must be a regular file that nobody but its owner (us or root) may
+    have written: a FIFO would block the grader for ever, and a file someone else made or may change
+    holds a secret that someone knows, so hidden cases they can compute. FileNotFoundError when absent."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        fix = f"delete it to make a new one (hidden cases change), or set {SECRET_FILE_ENV} or {SECRET_ENV}"
+        if not stat.S_ISREG(info.st_mode):
+            raise GraderError(f"the grading secret {path} is not a regular file: {fix}")
+        if info.st_uid not in (os.geteuid(), 0):
+            raise GraderError(f"the grading secret {path} belongs to user id {info.st_uid}, not to you: someone "
+                              f"else may have chosen it; {fix}")
+        if info.st_mode & 0o002:
+            raise GraderError(f"the grading secret {path} may be changed by anyone (mode {stat.filemode(info.st_mode)}): "
+                              f"{fix}")
+        value = handle.read(MAX_SECRET_BYTES).decode("utf-8", errors="replace").strip()
     if not value:
         raise GraderError(f"the grading secret {path} is empty: delete it to make a new one (hidden cases change)")
     return value

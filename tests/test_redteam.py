@@ -736,3 +736,31 @@ def test_a_helper_that_became_a_link_or_a_pipe_is_not_copied(tmp_path):
     assert seen == {"rnn_utils.py": None, "other.py": None}
     with Worker(ONLY, {"rnn_utils.py": link}) as worker:
         assert any("rnn_utils.py was not used" in note for note in worker.notes)
+
+
+# --- the secret's file ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("plant", ["fifo", "dangling link", "world-writable", "someone else's"])
+def test_a_planted_secret_file_is_refused_not_used(tmp_path, plant):
+    # Whoever can put a file where the secret is kept (a batch's output folder, GRADER_SECRET_FILE)
+    # must not choose the secret (then they can compute every hidden case), nor hang the grader.
+    from grader import secret
+
+    path = tmp_path / "out" / secret.BATCH_SECRET_NAME
+    path.parent.mkdir()
+    if plant == "fifo":
+        os.mkfifo(path)
+    elif plant == "dangling link":
+        path.symlink_to(tmp_path / "nothing")
+    else:
+        path.write_text("known-to-the-attacker\n")
+        os.chmod(path, 0o666 if plant == "world-writable" else 0o600)
+        if plant == "someone else's":
+            if os.geteuid() != 0:
+                pytest.skip("giving a file away needs root")
+            os.chown(path, 4242, 4242)
+    from grader.errors import GraderError
+
+    with pytest.raises(GraderError) as refused:
+        secret.load_or_create(path)
+    assert "grading secret" in str(refused.value) and ("delete it" in str(refused.value) or "fix that path" in str(refused.value))
