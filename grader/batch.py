@@ -74,7 +74,7 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
         is_pattern = any(c in item for c in "*?[") and not os.path.lexists(item)
         matches = sorted(glob.glob(item)) if is_pattern else [item]
         if not matches:
-            problems.append(f"{item}: nothing matches")
+            problems.append(f"nothing matches {item}")
         for match in matches:
             path = Path(match)
             if path.is_dir() and not path.is_symlink():
@@ -82,12 +82,22 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
             elif path.suffix == ".ipynb" or path.exists() or path.is_symlink():
                 found.append((lms.student_id(path) or path.stem, path))
             else:
-                problems.append(f"{item}: no such file or folder")
+                problems.append(f"no such file or folder: {item}")
     found, left_out = lms.keep_latest(found)  # an LMS download: one submission per student, the latest
     problems.extend(left_out)
     identified, id_problems = assign_ids(found, roster)
     problems.extend(id_problems)
     return [Entry(item.student, item.path, item.note) for item in identified], problems
+
+
+def nothing_found(paths: Sequence[str], problems: Sequence[str]) -> UsageError:
+    """The error for a batch that found no notebook. What discovery met on the way (a path that does
+    not exist, a pattern matching nothing, a zip's entries left out) is most often the answer, so it is
+    part of the message rather than left to notes the error stops before."""
+    shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    where = ", ".join(paths)
+    return UsageError(f"no notebooks found in {where}" + (f" ({shown})" if shown else " (no .ipynb file there)")
+                      + ": give the class's folder, its LMS zip, or the notebooks themselves")
 
 
 def _from_folder(root: Path) -> list[tuple[str, Path]]:
@@ -637,7 +647,7 @@ def _show_ids(paths: list[str], unpacked: list[str], out: Path | None, config: G
     entries, problems = discover(paths, class_roster)
     problems = unpacked + problems
     if not entries:
-        raise UsageError("no notebooks found in " + ", ".join(paths))
+        raise nothing_found(paths, problems)
     assignment, reason = choose_assignment(entries, config, out)
     console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
     table = Table(title=f"{len(entries)} notebook(s): nothing graded (--dry-run)", show_edge=False)
@@ -713,12 +723,13 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         from .dask_batch import DaskRunner
 
         runner = DaskRunner(scheduler)
+    given = paths
     paths, unpacked = lms.unpack_archives(paths, out / "submissions")  # an LMS download as a zip
     class_roster = _roster(out, roster)
     entries, problems = discover(paths, class_roster)
     problems = unpacked + problems
     if not entries:
-        raise UsageError("no notebooks found in " + ", ".join(paths))
+        raise nothing_found(given, problems)
     # One assignment per batch, shown before grading (and confirmed in the summary).
     assignment, reason = choose_assignment(entries, config, out)
     config = config.with_changes(assignment=assignment)
