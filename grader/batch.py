@@ -29,9 +29,10 @@ import time
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
@@ -628,33 +629,62 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
     return Group(*parts)
 
 
+@dataclass(frozen=True)
+class Unpacked:
+    """The paths a command was given, each zip replaced by the temporary folder it is unpacked into."""
+
+    paths: list[str]
+    notes: list[str]
+    """What unpacking left out (links, names leaving the archive, ...)."""
+    archives: tuple[tuple[str, str], ...] = ()
+    """(temporary folder, the zip as given), longest folder first."""
+
+    def shown(self, text: str) -> str:
+        """``text`` with every temporary folder named by its zip: ``class.zip/zoe.ipynb``, never a
+        ``/tmp/grader-unpacked-...`` path that is gone when the command ends."""
+        for folder, archive in self.archives:
+            text = text.replace(folder, archive)
+        return text
+
+
+@contextmanager
+def unpacked_aside(paths: list[str]) -> Iterator[Unpacked]:
+    """``paths`` with every LMS zip unpacked (``lms.unpack_archives``: the batch's safe unpacking) into
+    a temporary folder removed on leaving: for commands that only read a class (``--dry-run``,
+    ``grade similarity``), which must write nothing beside it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="grader-unpacked-") as scratch:
+        unpacked, notes = lms.unpack_archives(paths, Path(scratch))
+        archives = sorted(((folder, given) for given, folder in zip(paths, unpacked) if folder != given),
+                          key=lambda pair: -len(pair[0]))  # class~2 before class: no prefix is replaced twice
+        yield Unpacked(unpacked, notes, tuple(archives))
+
+
 def dry_run(paths: list[str], out: Path | None, config: GradeConfig, console: Console, *,
             roster: Path | None = None) -> int:
     """``grade PATHS --dry-run``: every notebook with the student id it would be graded under, and the
     assignment chosen, without grading or writing anything (an LMS zip is unpacked into a temporary
-    folder that is removed afterwards)."""
-    import tempfile
-
+    folder that is removed afterwards; names are shown inside the zip)."""
     class_roster = read_roster(roster) if roster is not None else (
         read_roster(out / ROSTER_COPY) if out is not None and (out / ROSTER_COPY).is_file() else None)
-    with tempfile.TemporaryDirectory(prefix="grader-dry-run-") as scratch:
-        paths, unpacked = lms.unpack_archives(paths, Path(scratch))
+    with unpacked_aside(paths) as unpacked:
         return _show_ids(paths, unpacked, out, config, console, class_roster)
 
 
-def _show_ids(paths: list[str], unpacked: list[str], out: Path | None, config: GradeConfig, console: Console,
+def _show_ids(given: list[str], unpacked: Unpacked, out: Path | None, config: GradeConfig, console: Console,
               class_roster: Roster | None) -> int:
-    entries, problems = discover(paths, class_roster)
-    problems = unpacked + problems
+    entries, problems = discover(unpacked.paths, class_roster)
+    problems = unpacked.notes + problems
     if not entries:
-        raise nothing_found(paths, problems)
+        raise nothing_found(given, [unpacked.shown(problem) for problem in problems])
     assignment, reason = choose_assignment(entries, config, out)
     console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
     table = Table(title=f"{len(entries)} notebook(s): nothing graded (--dry-run)", show_edge=False)
     for column in ("notebook", "student id", "note"):
         table.add_column(column, overflow="fold")
     for entry in sorted(entries, key=lambda e: str(e.path)):
-        table.add_row(textsafe.terminal(str(entry.path)), textsafe.terminal(entry.student), textsafe.terminal(entry.note))
+        table.add_row(*(textsafe.terminal(unpacked.shown(text)) for text in (str(entry.path), entry.student, entry.note)))
     console.print(table)
     if class_roster is not None:
         for student in missing_from(class_roster, [entry.student for entry in entries]):
@@ -662,7 +692,7 @@ def _show_ids(paths: list[str], unpacked: list[str], out: Path | None, config: G
     noted = {entry.note for entry in entries}
     for problem in problems:  # those not already in the table's notes
         if problem not in noted:
-            console.print(textsafe.terminal(f"note: {problem}", style="yellow"))
+            console.print(textsafe.terminal(f"note: {unpacked.shown(problem)}", style="yellow"))
     return 0
 
 

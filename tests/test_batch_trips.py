@@ -31,3 +31,20 @@ def test_no_notebooks_says_what_discovery_found(tmp_path, monkeypatch, capsys, d
     error = capsys.readouterr().err
     assert "nothing matches x*.ipynb" in error and "no such file" not in error
     assert not (tmp_path / "g").exists()
+
+
+def _zip(path: Path, members: dict[str, Path]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, source in members.items():
+            archive.write(source, name)
+    return path
+
+
+def test_a_dry_run_of_a_zip_names_notebooks_inside_the_zip_not_a_temporary_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _zip(tmp_path / "class.zip", {"smithj_12345_67890_rnn.ipynb": SOLUTIONS / "rnn_step_by_step.ipynb",
+                                  "doej_54321_67891_rnn.ipynb": SOLUTIONS / "rnn_step_by_step.ipynb"})
+    assert main(["class.zip", "--out", "g", "--dry-run", "--no-color"]) == 0
+    shown = capsys.readouterr().out
+    assert "class.zip/smithj_12345_67890_rnn.ipynb" in shown and "class.zip/doej_54321_67891_rnn.ipynb" in shown
+    assert "grader-" not in shown and "/tmp" not in shown and not (tmp_path / "g").exists()
