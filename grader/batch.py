@@ -683,9 +683,20 @@ def _show_ids(given: list[str], unpacked: Unpacked, out: Path | None, config: Gr
     table = Table(title=f"{len(entries)} notebook(s): nothing graded (--dry-run)", show_edge=False)
     for column in ("notebook", "student id", "note"):
         table.add_column(column, overflow="fold")
+    others = 0
     for entry in sorted(entries, key=lambda e: str(e.path)):
-        table.add_row(*(textsafe.terminal(unpacked.shown(text)) for text in (str(entry.path), entry.student, entry.note)))
+        notes = [entry.note] if entry.note else []
+        other = other_assignment(entry.path, assignment, config.max_notebook_mb)
+        if other is not None:
+            others += 1
+            notes.append(f"not graded: it is {other}")
+        table.add_row(*(textsafe.terminal(unpacked.shown(text)) for text in (str(entry.path), entry.student,
+                                                                             "; ".join(notes))))
     console.print(table)
+    if others:
+        console.print(textsafe.terminal(f"{others} notebook(s) of another assignment than {assignment} will not be "
+                                        "graded (one assignment per batch): grade them in a batch of their own with "
+                                        "--assignment NAME", style="yellow"))
     if class_roster is not None:
         for student in missing_from(class_roster, [entry.student for entry in entries]):
             console.print(textsafe.terminal(f"in the roster, no notebook: {student}", style="yellow"))
@@ -694,6 +705,23 @@ def _show_ids(given: list[str], unpacked: Unpacked, out: Path | None, config: Gr
         if problem not in noted:
             console.print(textsafe.terminal(f"note: {unpacked.shown(problem)}", style="yellow"))
     return 0
+
+
+def other_assignment(path: Path, assignment: str, max_mb: float) -> str | None:
+    """The assignment a notebook is when the batch will refuse it as another one than ``assignment``
+    ("not graded: wrong assignment"), by the same rule as grading (``load.load_submission``); None when
+    it will be graded, or fail for another reason that grading reports."""
+    from .errors import UnknownAssignment
+    from .load import load_submission, scan_assignment
+
+    try:
+        load_submission(path, max_mb, assignment)
+    except UnknownAssignment as error:
+        if str(error).startswith(WRONG_ASSIGNMENT):
+            return scan_assignment(path, max_mb) or "another assignment"
+    except Exception:  # noqa: BLE001  a notebook that cannot be read is graded "not graded" with the reason
+        pass
+    return None
 
 
 def estimate_remaining(durations: Sequence[float], running: Sequence[float], queued: int, jobs: int,

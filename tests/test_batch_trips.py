@@ -2,10 +2,7 @@
 report and similarity", "With your LMS", "For instructors"): each is said plainly now."""
 from __future__ import annotations
 
-import io
-import re
 import zipfile
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -48,3 +45,18 @@ def test_a_dry_run_of_a_zip_names_notebooks_inside_the_zip_not_a_temporary_folde
     shown = capsys.readouterr().out
     assert "class.zip/smithj_12345_67890_rnn.ipynb" in shown and "class.zip/doej_54321_67891_rnn.ipynb" in shown
     assert "grader-" not in shown and "/tmp" not in shown and not (tmp_path / "g").exists()
+
+
+def test_a_dry_run_flags_a_notebook_of_another_assignment(tmp_path, monkeypatch, capsys):
+    """A batch grades one assignment; the dry run said nothing of the notebook it would refuse."""
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    classroom = tmp_path / "class"
+    classroom.mkdir()
+    for name in ("amy", "bob"):
+        (classroom / f"{name}.ipynb").write_bytes((SOLUTIONS / "rnn_step_by_step.ipynb").read_bytes())
+    (classroom / "cy.ipynb").write_bytes((SOLUTIONS / "dinosaur_island.ipynb").read_bytes())
+    assert main([str(classroom), "--out", str(tmp_path / "g"), "--dry-run", "--no-color"]) == 0
+    shown = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): line.split("│")[2] for line in shown.splitlines() if "│" in line}
+    assert "not graded: it is dinosaur_island" in rows["cy"] and "not graded" not in rows["amy"] + rows["bob"]
+    assert "1 notebook(s) of another assignment than rnn_step_by_step will not be graded" in _one_line(shown)
