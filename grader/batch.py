@@ -484,12 +484,14 @@ def prune_removed(out: Path, entries: list[Entry]) -> list[str]:
     The result file moves to ``results/removed/`` (never deleted: move it back to restore the row);
     its derived feedback and Gradescope files are rebuilt from results, so they are removed."""
     students = {entry.student for entry in entries}
-    paths = {str(entry.path) for entry in entries}
+    graded_as = {str(entry.path): entry.student for entry in entries}
     notes = []
     for data in load_results(out):
         student, notebook = data["student"], data["notebook"]
-        if student in students or (os.path.lexists(notebook) and notebook not in paths):
+        if student in students or (os.path.lexists(notebook) and notebook not in graded_as):
             continue
+        # A roster added later renames students: the notebook is still in the class, under a new id.
+        why = (f"is now graded as {graded_as[notebook]}" if notebook in graded_as else "is no longer in the class")
         source = out / "results" / f"{student}.json"
         target = out / "results" / REMOVED / source.name
         target.parent.mkdir(exist_ok=True)
@@ -500,11 +502,11 @@ def prune_removed(out: Path, entries: list[Entry]) -> list[str]:
         try:
             os.replace(source, target)
         except OSError as error:
-            notes.append(f"{notebook} is no longer in the class, but its result could not be moved aside ({error})")
+            notes.append(f"{student}: {notebook} {why}, but its result could not be moved aside ({error})")
             continue
         for derived in (out / "gradescope" / f"{student}.json", out / "feedback" / f"{student}.md"):
             derived.unlink(missing_ok=True)
-        notes.append(f"{student}: {notebook} is no longer in the class; its result left the gradebook and was "
+        notes.append(f"{student}: {notebook} {why}; its result under {student} left the gradebook and was "
                      f"moved to {target} (move it back to restore it)")
     return notes
 

@@ -60,3 +60,28 @@ def test_a_dry_run_flags_a_notebook_of_another_assignment(tmp_path, monkeypatch,
     rows = {line.split("│")[1].strip(): line.split("│")[2] for line in shown.splitlines() if "│" in line}
     assert "not graded: it is dinosaur_island" in rows["cy"] and "not graded" not in rows["amy"] + rows["bob"]
     assert "1 notebook(s) of another assignment than rnn_step_by_step will not be graded" in _one_line(shown)
+
+
+def _class(folder: Path, *students: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for student in students:
+        (folder / f"{student}.ipynb").write_bytes((SOLUTIONS / "dinosaur_island.ipynb").read_bytes())
+    return folder
+
+
+#: The quickest real batch: one cheap function, no hidden case.
+QUICK = ["--jobs", "1", "--seed", "0", "--hidden-cases", "0", "--only", "clip", "--no-color"]
+
+
+def test_a_roster_added_later_says_now_graded_as_not_no_longer_in_the_class(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "250")
+    folder, out = _class(tmp_path / "class", "zoe", "amy"), tmp_path / "g"
+    assert main([str(folder), "--out", str(out)] + QUICK) == 0
+    (tmp_path / "roster.csv").write_text("ID,login\n111,zoe\n222,amy\n")
+    capsys.readouterr()
+    assert main([str(folder), "--out", str(out), "--roster", str(tmp_path / "roster.csv")] + QUICK) == 0
+    shown = _one_line(capsys.readouterr().out)
+    assert "no longer in the class" not in shown
+    assert f"zoe: {folder / 'zoe.ipynb'} is now graded as 111" in shown
+    assert f"amy: {folder / 'amy.ipynb'} is now graded as 222" in shown
+    assert sorted(path.name for path in (out / "results" / "removed").glob("*.json")) == ["amy.json", "zoe.json"]
