@@ -40,6 +40,9 @@ _UID_RANGE = (200_000, 2_000_000_000)
 #: where a folder took as many 64 MiB files (RLIMIT_FSIZE) as the disk held. Above RLIMIT_FSIZE, so
 #: one file too large still fails as "File too large".
 WORKDIR_BYTES = 96 * 1024 * 1024
+#: Files and folders in it: the byte limit does not bound empty files, and each costs kernel memory
+#: (millions in one cell took gigabytes).
+WORKDIR_FILES = 16384
 MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
 
 #: Called with (dependency name, args, kwargs); returns (value, args after the call or None).
@@ -211,7 +214,7 @@ def _libc() -> Any:
 
 def _mount_workdir(path: Path, size: int, uid: int) -> str:
     """Make ``path`` a tmpfs of ``size`` bytes owned by ``uid``; "" or why it could not be."""
-    options = f"size={size},mode=0700,uid={uid},gid={uid}".encode()
+    options = f"size={size},nr_inodes={WORKDIR_FILES},mode=0700,uid={uid},gid={uid}".encode()
     if _libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
         return os.strerror(ctypes.get_errno())
     return ""

@@ -780,3 +780,25 @@ def test_a_cell_too_deep_for_the_parser_does_not_crash_the_grader(tmp_path, cell
     result = grade_notebook(path, ONLY)
     assert result.graded, result.error
     assert {f.name: f.score for f in result.functions}["rnn_cell_forward"] > 0
+
+
+@root_only
+def test_empty_files_are_bounded_too(tmp_path):
+    # A size limit does not bound empty files; each costs kernel memory (millions in one cell).
+    seen = probe(tmp_path, """
+    import json, os
+    made = {}
+    for folder in ('.', '/tmp'):
+        count, error = 0, ''
+        try:
+            for count in range(1, 200001):
+                open(os.path.join(folder, 'e%d' % count), 'w').close()
+        except OSError as problem:
+            error = problem.strerror
+        made[folder] = [count, error]
+        for number in range(1, count):
+            os.unlink(os.path.join(folder, 'e%d' % number))
+    raise RuntimeError('PROBE ' + json.dumps(made))
+    """, ONLY.with_changes(call_timeout=60))
+    for folder, (count, error) in seen.items():
+        assert error == "No space left on device" and count <= 20000, (folder, count, error)
