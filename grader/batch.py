@@ -202,7 +202,7 @@ def choose_assignment(entries: list[Entry], config: GradeConfig, out: Path | Non
         except (OSError, ValueError, KeyError, TypeError):
             saved = None
         if saved in ASSIGNMENTS:
-            return saved, f"as before for {out} (--assignment to change it)"
+            return saved, f"as graded before in {out}; --assignment changes it"  # shown in parentheses
     counts = Counter(name for name in (scan_assignment(e.path, config.max_notebook_mb) for e in entries) if name)
     ranked = counts.most_common()
     if not ranked:
@@ -601,12 +601,14 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
     for number, count in enumerate(bins):
         label = f"{number * 10}-{number * 10 + 10 if number < 9 else 100}%"
         histogram.add_row(label, Text("█" * round(30 * count / widest) + f" {count}" if count else "", style="cyan"))
-    slow = Table(title="Slowest submissions", show_edge=False)
-    slow.add_column("Student")
-    slow.add_column("Seconds", justify="right")
-    for student, seconds in sorted(summary.durations.items(), key=lambda item: -item[1])[:5]:
-        slow.add_row(textsafe.terminal(student), f"{seconds:.2f}")
-    parts = [head, rates, histogram, slow]
+    parts = [head, rates, histogram]
+    if summary.durations:  # a run that skipped every notebook (all unchanged) timed none
+        slow = Table(title="Slowest submissions", show_edge=False)
+        slow.add_column("Student")
+        slow.add_column("Seconds", justify="right")
+        for student, seconds in sorted(summary.durations.items(), key=lambda item: -item[1])[:5]:
+            slow.add_row(textsafe.terminal(student), f"{seconds:.2f}")
+        parts.append(slow)
     failed = [d for d in results if not d.get("graded")]
     if failed:
         table = Table(title="Could not be graded", show_edge=False)

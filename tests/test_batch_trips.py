@@ -2,6 +2,7 @@
 report and similarity", "With your LMS", "For instructors"): each is said plainly now."""
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -85,3 +86,17 @@ def test_a_roster_added_later_says_now_graded_as_not_no_longer_in_the_class(tmp_
     assert f"zoe: {folder / 'zoe.ipynb'} is now graded as 111" in shown
     assert f"amy: {folder / 'amy.ipynb'} is now graded as 222" in shown
     assert sorted(path.name for path in (out / "results" / "removed").glob("*.json")) == ["amy.json", "zoe.json"]
+
+
+def test_a_rerun_that_skipped_everything_has_no_empty_table_and_one_clear_assignment_phrase(tmp_path, monkeypatch,
+                                                                                            capsys):
+    monkeypatch.setenv("COLUMNS", "250")
+    folder, out = _class(tmp_path / "class", "zoe", "amy"), tmp_path / "g"
+    assert main([str(folder), "--out", str(out)] + QUICK) == 0
+    assert "Slowest submissions" in capsys.readouterr().out  # graded: timed
+    assert main([str(folder), "--out", str(out)] + QUICK) == 0
+    shown = capsys.readouterr().out
+    assert "skipped (unchanged) 2" in shown and "Slowest submissions" not in shown
+    lines = [line for line in shown.splitlines() if "dinosaur_island (" in line]
+    assert len(lines) == 2 and all(f"as graded before in {out}; --assignment changes it)" in line for line in lines)
+    assert not any(re.search(r"\([^)]*\(", line) for line in lines), lines  # no parenthesis inside another
