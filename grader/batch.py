@@ -155,6 +155,16 @@ def _record(entry: Entry, result: NotebookResult, digest: str, print_: str) -> d
     return data
 
 
+def _regrade_history(path: Path) -> list:
+    """The ``regrades`` of the result at ``path`` (regrade.py), empty when there is none."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    history = data.get("regrades") if isinstance(data, dict) else None
+    return history if isinstance(history, list) else []
+
+
 def _already_done(out: Path, entry: Entry, digest: str, print_: str) -> bool:
     path = out / "results" / f"{entry.student}.json"
     try:
@@ -244,7 +254,12 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
             pending.append((entry, digest))
 
     def finished(entry: Entry, digest: str, result: NotebookResult) -> None:
-        atomic_write(out / "results" / f"{entry.student}.json", json.dumps(_record(entry, result, digest, print_), indent=1))
+        path = out / "results" / f"{entry.student}.json"
+        record = _record(entry, result, digest, print_)
+        history = _regrade_history(path)
+        if history:  # `grade regrade`'s record of this student's regrades outlives a batch regrading it
+            record["regrades"] = history
+        atomic_write(path, json.dumps(record, indent=1))
         summary.durations[entry.student] = result.duration
         if result.graded:
             summary.graded += 1

@@ -100,3 +100,21 @@ def test_a_rerun_that_skipped_everything_has_no_empty_table_and_one_clear_assign
     lines = [line for line in shown.splitlines() if "dinosaur_island (" in line]
     assert len(lines) == 2 and all(f"as graded before in {out}; --assignment changes it)" in line for line in lines)
     assert not any(re.search(r"\([^)]*\(", line) for line in lines), lines  # no parenthesis inside another
+
+
+def test_a_batch_rerun_after_a_regrade_keeps_the_regrade_history(tmp_path):
+    import json
+
+    folder, out = _class(tmp_path / "class", "zoe", "amy"), tmp_path / "g"
+    assert main([str(folder), "--out", str(out)] + QUICK) == 0
+    options = ["--seed", "0", "--hidden-cases", "0", "--only", "clip", "--jobs", "1", "--no-color"]
+    assert main(["regrade", str(out), "zoe", "--reason", "late notebook accepted"] + options) == 0
+    history = json.loads((out / "results" / "zoe.json").read_text())["regrades"]
+    assert [entry["reason"] for entry in history] == ["late notebook accepted"]
+    with open(folder / "zoe.ipynb", "a") as handle:  # the notebook changed: the batch grades it again
+        handle.write("\n")
+    assert main([str(folder), "--out", str(out)] + QUICK) == 0
+    assert json.loads((out / "results" / "zoe.json").read_text())["regrades"] == history
+    assert main([str(folder), "--out", str(out), "--force"] + QUICK) == 0
+    results = {data["student"]: data for data in json.loads((out / "results.json").read_text())["results"]}
+    assert results["zoe"]["regrades"] == history and "regrades" not in results["amy"]
