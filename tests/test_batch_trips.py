@@ -118,3 +118,32 @@ def test_a_batch_rerun_after_a_regrade_keeps_the_regrade_history(tmp_path):
     assert main([str(folder), "--out", str(out), "--force"] + QUICK) == 0
     results = {data["student"]: data for data in json.loads((out / "results.json").read_text())["results"]}
     assert results["zoe"]["regrades"] == history and "regrades" not in results["amy"]
+
+
+def test_similarity_reads_a_zip_as_a_batch_does_and_leaves_nothing_behind(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.chdir(tmp_path)
+    _zip(tmp_path / "submissions.zip", {"smithj_12345_67890_rnn.ipynb": SOLUTIONS / "rnn_step_by_step.ipynb",
+                                        "doej_54321_67891_rnn.ipynb": SOLUTIONS / "rnn_step_by_step.ipynb",
+                                        "../evil_1_2_rnn.ipynb": SOLUTIONS / "rnn_step_by_step.ipynb"})
+    assert main(["similarity", "submissions.zip", "-o", "similarity.html", "--no-color"]) == 0
+    shown = _one_line(capsys.readouterr().out)
+    assert "among 2 notebooks" in shown and (tmp_path / "similarity.html").is_file()
+    assert "submissions.zip: entry '../evil_1_2_rnn.ipynb' left out" in shown  # the batch's safe unpacking
+    assert not list(private.iterdir()) and not (tmp_path / "evil_1_2_rnn.ipynb").exists()
+
+
+@pytest.mark.parametrize("command, option, default", [("report", "--threshold", "0.5"),
+                                                       ("similarity", "--threshold", "0.5"),
+                                                       ("similarity", "-o OUTPUT, --output", "similarity.html")])
+def test_help_shows_the_default(command, option, default, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    entry = text[text.index("\n  " + option):]
+    entry = entry[:entry.index("\n  -", 1)] if "\n  -" in entry[1:] else entry
+    assert f"(default: {default})" in _one_line(entry), entry

@@ -27,7 +27,8 @@ def report_main(argv: Sequence[str], console: Any) -> int:
     parser.add_argument("-o", "--output", type=Path, help="where to write the page (default: OUT/report.html)")
     parser.add_argument("--no-similarity", action="store_true", help="leave out the similarity section")
     parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                        help="similarity threshold (Jaccard)")
+                        help="flag a function at this Jaccard similarity or above (default: %(default)g)")
+    parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
     if not load_records(args.out):
         raise UsageError(f"{args.out}: no results found (expected {args.out / 'results'}/*.json from "
@@ -38,7 +39,7 @@ def report_main(argv: Sequence[str], console: Any) -> int:
 
 
 def similarity_main(argv: Sequence[str], console: Any) -> int:
-    from ..batch import discover
+    from ..batch import discover, unpacked_aside
     from ..textsafe import terminal
     from . import _atomic_write, similarity_page
     from ..similarity import similarity
@@ -46,19 +47,26 @@ def similarity_main(argv: Sequence[str], console: Any) -> int:
     parser = argparse.ArgumentParser(prog="grade similarity", description="Pairwise similarity of the graded "
                                      "functions' code (START/END CODE HERE regions), starter code and reference "
                                      "discounted. Evidence for a human to weigh, not a verdict.")
-    parser.add_argument("paths", nargs="+", help="notebooks, folders or globs (the same layouts as a batch)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("similarity.html"), help="the page to write")
+    parser.add_argument("paths", nargs="+", help="notebooks, folders, globs or an LMS zip (the same layouts as a "
+                                                 "batch)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("similarity.html"),
+                        help="the page to write (default: %(default)s)")
     parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                        help=f"flag a function at this Jaccard similarity or above (default {DEFAULT_THRESHOLD})")
+                        help="flag a function at this Jaccard similarity or above (default: %(default)g)")
     parser.add_argument("--min-shared", type=int, default=DEFAULT_MIN_SHARED,
-                        help=f"and at least this many shared fingerprints (default {DEFAULT_MIN_SHARED})")
+                        help="and at least this many shared fingerprints (default: %(default)s)")
+    parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
-    entries, problems = discover(args.paths)
-    if len(entries) < 2:
-        raise UsageError("similarity needs at least two notebooks; found " + str(len(entries)))
-    result = similarity([(e.student, e.path) for e in entries], threshold=args.threshold, min_shared=args.min_shared)
-    _atomic_write(args.output, similarity_page(result, ", ".join(args.paths)))
-    for problem in problems:
-        console.print(terminal(f"note: {problem}"))  # a file name: no escape sequences reach the terminal
+    with unpacked_aside(args.paths) as unpacked:  # an LMS zip as a batch reads it, unpacked aside and removed after
+        entries, found = discover(unpacked.paths)
+        problems = unpacked.notes + found
+        if len(entries) < 2:
+            raise UsageError(f"similarity needs at least two notebooks; found {len(entries)} in "
+                             f"{', '.join(args.paths)}" + (f" ({unpacked.shown(problems[0])})" if problems else ""))
+        result = similarity([(e.student, e.path) for e in entries], threshold=args.threshold,
+                            min_shared=args.min_shared)
+        _atomic_write(args.output, similarity_page(result, ", ".join(args.paths)))
+        for problem in problems:
+            console.print(terminal(f"note: {unpacked.shown(problem)}"))  # a file name: no escape sequences
     console.print(f"{len(result.pairs)} pair(s) flagged among {len(entries)} notebooks: {args.output}", markup=False)
     return EXIT_OK
