@@ -178,8 +178,10 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     """What run_autograder calls: grade, and write results.json whatever happens."""
     started = time.monotonic()
     parser = argparse.ArgumentParser(prog="python -m grader.gradescope")
-    parser.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, DEFAULT_ROOT)))
-    parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT)
+    parser.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_ENV, DEFAULT_ROOT)),
+                        help=f"Gradescope's autograder folder (default: ${ROOT_ENV}, else {DEFAULT_ROOT})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT,
+                        help="time limit for the notebook, in seconds (default: %(default)g)")
     parser.add_argument("--assignment", help="the assignment graded; a notebook of another is not graded")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)
@@ -306,13 +308,15 @@ def main(argv: Sequence[str], console: Any) -> int:
 
     parser = argparse.ArgumentParser(prog="grade gradescope",
                                      description="Build the autograder bundle for Gradescope's 'Zip file upload'.")
-    parser.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"))
+    parser.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"),
+                        help="the bundle to write, for Gradescope's Zip file upload (default: %(default)s)")
     parser.add_argument("--root", type=Path, help="the grader's source checkout (default: the one holding the "
                                                   "current folder, else the one this grader runs from)")
     parser.add_argument("--secret-file", type=Path,
                         help="the hidden-case secret to ship (default: a new random one, so every bundle differs)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT, metavar="S",
-                        help="time limit per notebook (set Gradescope's own limit a few minutes above)")
+                        help="time limit per notebook, in seconds (default: %(default)g); set Gradescope's "
+                             "own limit a few minutes above")
     parser.add_argument("--assignment", required=True, metavar="NAME",
                         help="the assignment this Gradescope assignment grades (a notebook of another one is not "
                              "graded, never scored as what it is)")

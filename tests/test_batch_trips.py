@@ -139,7 +139,9 @@ def test_similarity_reads_a_zip_as_a_batch_does_and_leaves_nothing_behind(tmp_pa
 
 @pytest.mark.parametrize("command, option, default", [("report", "--threshold", "0.5"),
                                                        ("similarity", "--threshold", "0.5"),
-                                                       ("similarity", "-o OUTPUT, --output", "similarity.html")])
+                                                       ("similarity", "-o OUTPUT, --output", "similarity.html"),
+                                                       ("gradescope", "-o OUTPUT, --output", "autograder.zip"),
+                                                       ("gradescope", "--timeout", "300")])
 def test_help_shows_the_default(command, option, default, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
