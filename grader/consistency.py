@@ -59,12 +59,16 @@ def _entry(expectation: Any, item: StoredCase) -> dict:
 def demo_mismatches(spec: AssignmentSpec, notebook: Path) -> list[str]:
     """Published cases whose recipe the notebook's demo cell (the first cell after the function's
     definition that calls it) does not draw: another seed, or other shapes, or no demo at all."""
+    from .execute import cell_label  # the sandbox behind it is not needed for the checks below
+
     try:
         raw = json.loads(notebook.read_text())
     except (OSError, ValueError) as error:
         return [f"{notebook}: cannot be read ({error})"]
-    cells = [_source(cell) for cell in raw.get("cells", []) if cell.get("cell_type") == "code"]
-    trees = [_parse(source) for source in cells]
+    # Positions count every cell from 1, markdown included: the "cell N" of reports and tracebacks.
+    cells = {position: _source(cell) for position, cell in enumerate(raw.get("cells", []), start=1)
+             if isinstance(cell, dict) and cell.get("cell_type") == "code"}
+    trees = {position: _parse(source) for position, source in cells.items()}
     problems = []
     for function in spec.functions:
         published = [(name, recipe) for name, recipe in function.published if name.startswith("published")]
@@ -76,18 +80,19 @@ def demo_mismatches(spec: AssignmentSpec, notebook: Path) -> list[str]:
                             f"the course module publishes {published[0][0]!r} for it")
             continue
         position, draws = demo
+        where = f"cell {position} ({cell_label(cells[position])})"
         seeds = [seed for kind, seed in draws if kind == "seed"]
         for name, recipe in published:
             wanted = recipe.get("seed", 0)
             if seeds[:1] != [wanted]:
-                problems.append(f"{notebook.name}: the demo of {function.name} (code cell {position}) seeds "
+                problems.append(f"{notebook.name}: the demo of {function.name}, {where}, seeds "
                                 f"{seeds[0] if seeds else 'nothing'}, the published case {name!r} seeds {wanted}: "
                                 f"change the recipe in grader/course/ or the notebook, then run `grade release`")
                 continue
             shapes = [shape for kind, shape in draws if kind == "draw"]
             recipe_shapes = [list(step[2]) for step in recipe.get("steps", []) if step[0] == "draw"]
             if not _same_shapes(shapes, recipe_shapes):
-                problems.append(f"{notebook.name}: the demo of {function.name} (code cell {position}) draws "
+                problems.append(f"{notebook.name}: the demo of {function.name}, {where}, draws "
                                 f"{_shapes_text(shapes)}, the published case {name!r} draws "
                                 f"{_shapes_text(recipe_shapes)}: change the recipe or the notebook")
     return problems
@@ -105,10 +110,11 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def _demo_cell(name: str, trees: list[ast.Module | None]) -> tuple[int, list[tuple[str, Any]]] | None:
+def _demo_cell(name: str, trees: dict[int, ast.Module | None]) -> tuple[int, list[tuple[str, Any]]] | None:
+    """The position of the demo cell of ``name`` and what it draws; ``trees`` by notebook position, in order."""
     constants: dict[str, int] = {}
     defined = False
-    for position, tree in enumerate(trees, start=1):
+    for position, tree in trees.items():
         if tree is None:
             continue
         _collect_constants(tree, constants)

@@ -106,7 +106,7 @@ def _walk(stored: Any, fresh: Any, where: str, tol: Tol, found: list[str]) -> No
             _walk(a, b, f"{where}[{number}]", tol, found)
     elif _is_number(stored) and _is_number(fresh) and (isinstance(stored, float) or isinstance(fresh, float)):
         if not _close(float(stored), float(fresh), tol):
-            found.append(f"{where}: {stored!r} became {fresh!r}{_beyond(tol)}")
+            found.append(f"{where}: {_plain(stored)} became {_plain(fresh)}{_beyond(tol)}")
     elif type(stored) is not type(fresh) or stored != fresh:
         found.append(f"{where}: {_short(stored)} became {_short(fresh)}")
 
@@ -127,7 +127,7 @@ def _array(stored: dict, fresh: dict, where: str, tol: Tol, found: list[str]) ->
         gap = np.abs(new - old)
         index = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(gap)), old.shape)) if old.shape else ()
         found.append(f"{where}: largest change {float(np.nanmax(gap)):.3g} at {list(index)} "
-                     f"({old[index]!r} became {new[index]!r}){_beyond(tol)}")
+                     f"({_plain(old[index])} became {_plain(new[index])}){_beyond(tol)}")
 
 
 def _is_number(value: Any) -> bool:
@@ -147,6 +147,11 @@ def _beyond(tol: Tol) -> str:
     return "" if tol is None else f", beyond the case's tolerance (rtol={tol[0]:g}, atol={tol[1]:g})"
 
 
+def _plain(value: Any) -> str:
+    """A number as the instructor reads it (0.5), never numpy's repr of its scalar (np.float64(0.5))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _plain(value)
     return text if len(text) <= 60 else text[:57] + "..."

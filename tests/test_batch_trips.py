@@ -149,3 +149,36 @@ def test_help_shows_the_default(command, option, default, capsys):
     entry = text[text.index("\n  " + option):]
     entry = entry[:entry.index("\n  -", 1)] if "\n  -" in entry[1:] else entry
     assert f"(default: {default})" in _one_line(entry), entry
+
+
+def test_release_check_names_cells_as_the_report_does_and_prints_plain_numbers(tmp_path):
+    """`grade release --check` said "code cell 3" (code cells only) where README counts every cell, and
+    printed np.float64(0.5) for a number."""
+    import json
+
+    import numpy as np
+
+    from grader.consistency import demo_mismatches
+    from grader.course import get_assignment
+    from grader.drift import differences
+
+    content = json.loads((SOLUTIONS / "rnn_step_by_step.ipynb").read_text())
+    for position, cell in enumerate(content["cells"], start=1):
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and "rnn_cell_forward(xt_tmp" in source and "np.random.seed(1)" in source:
+            cell["source"] = source.replace("np.random.seed(1)", "np.random.seed(5)", 1)
+            first_line = next(line.strip() for line in cell["source"].splitlines() if line.strip())
+            break
+    notebook = tmp_path / "rnn_step_by_step.ipynb"
+    notebook.write_text(json.dumps(content))
+    found = [line for line in demo_mismatches(get_assignment("rnn_step_by_step"), notebook) if "seeds 5" in line]
+    assert len(found) == 1 and "code cell" not in found[0]
+    assert f"the demo of rnn_cell_forward, cell {position} ({first_line[:57]}" in found[0], found
+
+    def stored(value: object, array: list) -> dict:
+        case = {"name": "c", "tolerance": {"rtol": 1e-6, "atol": 0.0}, "value": value,
+                "expected": {"array": array, "dtype": "float64", "shape": [2]}}
+        return {"functions": {"f": {"cases": [case]}}}
+
+    shown = " ".join(differences(stored(0.5, [0.25, 1.0]), stored(np.float64(0.75), [np.float64(0.25), np.float64(2.0)])))
+    assert "0.5 became 0.75" in shown and "(1.0 became 2.0)" in shown and "np." not in shown, shown
