@@ -6,8 +6,10 @@ A finished result is kept on a rerun only when this fingerprint is unchanged. It
   included without anyone remembering to), except the ones listed in ``NOT_SCORING`` with a reason;
 - the grader's version and the hash of its own code (a fixed bug changes scores, even in a source
   checkout whose version string did not move);
+- the versions of numpy and Python, which run the student's code and compute the expected values;
 - the bytes of the course data in use: expected values, reference solutions (or their absence),
-  and the bundled helper files a notebook without its own copy is graded with.
+  and the bundled helper files a notebook without its own copy is graded with (the assignment's
+  own folders when it is installed apart from the grader, ``AssignmentSpec.home``).
 
 A secret in the config (a field with ``repr=False``, like the hidden cases' key) enters only as its
 own SHA-256, and the fingerprint, stored in every result, is a hash of that again.
@@ -18,7 +20,10 @@ import dataclasses
 import functools
 import hashlib
 import json
+import sys
 from pathlib import Path
+
+import numpy
 
 from . import resources
 from .config import GradeConfig
@@ -36,16 +41,28 @@ def fingerprint(config: GradeConfig) -> str:
     """A short hex digest of everything but the notebook that decides its grade."""
     options = {f.name: _secret(getattr(config, f.name)) if not f.repr else _plain(getattr(config, f.name))
                for f in dataclasses.fields(config) if f.name not in NOT_SCORING}
-    solutions = resources.solutions_dir() if config.use_solutions else None
+    assignment = _assignment(config.assignment)  # one with its own home is graded from its own folders
+    solutions = resources.solutions_dir(assignment) if config.use_solutions else None
     parts = {
         "options": options,
         "grader": grader_identity(),
-        "expected": tree_digest(resources.expected_dir()),
+        # they run the student's code and compute the expected values (sample's draws, float noise)
+        "runtime": [numpy.__version__, sys.version.split()[0]],
+        "expected": tree_digest(resources.expected_dir(assignment)),
         "solutions": tree_digest(solutions) if solutions is not None else None,
-        "assignments": tree_digest(resources.assignments_dir()),
+        "assignments": tree_digest(resources.assignments_dir(assignment)),
     }
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _assignment(name: str | None) -> object:
+    """The registered assignment of that name, or None (the bundled folders then)."""
+    if not name:
+        return None
+    from .course import ASSIGNMENTS  # here: the course package imports modules that import this one
+
+    return ASSIGNMENTS.get(name)
 
 
 def _secret(value: object) -> object:

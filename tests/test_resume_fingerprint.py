@@ -211,9 +211,6 @@ def test_an_unchanged_own_helper_module_skips(own_folder):
     assert grade_batch(entries, out, OWN_HELPER, jobs=1).skipped == 1
 
 
-@pytest.mark.xfail(strict=True, reason="fingerprint.py hashes neither numpy's version nor Python's, which run the "
-                                       "student's code and compute the expected values (sample's draws, float "
-                                       "noise at the tolerance): add them to fingerprint()'s parts")
 def test_another_numpy_regrades(monkeypatch):
     import numpy
 
@@ -222,10 +219,6 @@ def test_another_numpy_regrades(monkeypatch):
     assert fingerprint(BASE) != before
 
 
-@pytest.mark.xfail(strict=True, reason="fingerprint() hashes the grader's bundled expected/, solutions/ and "
-                                       "assignments/ only; an assignment with its own home (AssignmentSpec.home) "
-                                       "is graded from home/expected, home/solutions and home/assignments: hash "
-                                       "resources.*_dir(the batch's assignment) instead")
 def test_a_changed_file_of_an_assignment_with_its_own_home_regrades(tmp_path):
     from grader.course import register, unregister
     from grader.course.spec import AssignmentSpec
