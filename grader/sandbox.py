@@ -44,6 +44,8 @@ WORKDIR_BYTES = 96 * 1024 * 1024
 #: (millions in one cell took gigabytes).
 WORKDIR_FILES = 16384
 MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+#: Beyond --memory-mb, what a worker's processes may hold together: its tmpfs folders' pages.
+CGROUP_MARGIN = 160 * 1024 * 1024
 
 #: Called with (dependency name, args, kwargs); returns (value, args after the call or None).
 DependencyHandler = Callable[[str, list, dict], "tuple[Any, list | None]"]
@@ -241,6 +243,53 @@ def _copy_regular_file(source: Path, target: Path) -> bool:
     return True
 
 
+def _own_cgroup(controller: str) -> Path | None:
+    """This process's cgroup folder of a cgroup v1 ``controller`` (``memory``), where one is mounted."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            folder = Path(f"/sys/fs/cgroup/{controller}{path}")
+            return folder if folder.is_dir() else None
+    return None
+
+
+def _make_memory_cgroup(name: str, limit: int) -> Path | None:
+    """A memory cgroup of ``limit`` bytes under ours, for a worker and every process it starts: the
+    address-space limit is per process, and 64 processes of 2 GiB each would take the machine's memory
+    (the kernel's OOM killer then picks anyone, a classmate's worker or the grader). None where
+    cgroups cannot be made (cgroup v2 without delegation, no root): the per-process limits remain."""
+    parent = _own_cgroup("memory")
+    if parent is None:
+        return None
+    folder = parent / name
+    try:
+        folder.mkdir()
+    except OSError:
+        return None
+    try:
+        (folder / "memory.limit_in_bytes").write_text(str(limit))
+    except OSError:
+        _remove_cgroup(folder)
+        return None
+    return folder
+
+
+def _remove_cgroup(folder: Path) -> None:
+    """Remove a worker's cgroup once its processes are gone (they may take a moment to exit)."""
+    for attempt in range(50):
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.002 * (attempt + 1))
+
+
 def _process_count(uid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
@@ -396,6 +445,7 @@ class Worker:
     _stderr: Any = None
     _logdir: Path | None = None
     _mounted = False
+    _cgroup: Path | None = None
 
     def __init__(self, config: GradeConfig, helper_files: dict[str, Path]) -> None:
         self.config = config
@@ -421,6 +471,8 @@ class Worker:
             self._mounted = not problem
             if problem:
                 self.notes.append(f"the working folder is not size-limited ({problem}): it is on the disk")
+            # All the worker's processes together: its memory limit, plus its tmpfs folders.
+            self._cgroup = _make_memory_cgroup(f"grader-{self.uid}", self.config.memory_mb * 1024 * 1024 + CGROUP_MARGIN)
         for name, source in helper_files.items():
             target = self.workdir / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -453,6 +505,7 @@ class Worker:
         packages = KERNEL_PACKAGES if self.config.engine == "kernel" else WORKER_PACKAGES
         return {
             "req_fd": req_fd, "resp_fd": resp_fd, "uid": self.uid, "workdir": str(self.workdir),
+            "cgroup": str(self._cgroup) if self._cgroup is not None else None,
             "hide": _hidden_paths(self.config, self.workdir), "limits": limits,
             "view": filesystem_view(self.workdir, packages) if self.uid is not None else None,
             "root": str(self._logdir / "root") if self.uid is not None and self._logdir else None,
@@ -472,7 +525,8 @@ class Worker:
                 raise OSError("no zygote")
             # The zygote also cleans up after this worker if the grader dies without doing so.
             self.process = zygote.spawn(config, (req_r, resp_w, self._stderr.fileno()),
-                                        leftovers=[str(self.workdir), str(self._logdir)])
+                                        leftovers=[str(self.workdir), str(self._logdir),
+                                                   *([str(self._cgroup)] if self._cgroup else [])])
         except OSError:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)],
@@ -521,6 +575,9 @@ class Worker:
         if self._mounted and self.workdir is not None:
             _unmount(self.workdir)
             self._mounted = False
+        if self._cgroup is not None:
+            _remove_cgroup(self._cgroup)
+            self._cgroup = None
         for folder in (self.workdir, self._logdir):
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)

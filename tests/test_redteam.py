@@ -802,3 +802,41 @@ def test_empty_files_are_bounded_too(tmp_path):
     """, ONLY.with_changes(call_timeout=60))
     for folder, (count, error) in seen.items():
         assert error == "No space left on device" and count <= 20000, (folder, count, error)
+
+
+@root_only
+@pytest.mark.skipif(not Path("/sys/fs/cgroup/memory").is_dir(), reason="needs the cgroup v1 memory controller")
+def test_the_worker_s_processes_share_one_memory_limit(tmp_path):
+    # The address-space limit is per process: five children of 400 MB each fit it, and together took
+    # 2 GB (64 of them, the machine). Each child says when its memory is touched; the worker's processes
+    # share one limit (memory_mb + a margin), so not all five can hold theirs at once.
+    seen = probe(tmp_path, """
+    import json, os
+    ready_r, ready_w = os.pipe()
+    release_r, release_w = os.pipe()
+    children = []
+    for _ in range(5):
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_r)
+            os.close(release_w)
+            block = bytearray(400 << 20)
+            for offset in range(0, len(block), 4096):
+                block[offset] = 1
+            os.write(ready_w, b'x')
+            os.close(ready_w)
+            os.read(release_r, 1)
+            os._exit(0)
+        children.append(pid)
+    os.close(ready_w)
+    ready = b''
+    while True:
+        chunk = os.read(ready_r, 16)
+        if not chunk:
+            break
+        ready += chunk
+    os.close(release_w)
+    statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    raise RuntimeError('PROBE ' + json.dumps({'held': len(ready), 'statuses': statuses}))
+    """, ONLY.with_changes(memory_mb=512, call_timeout=60))
+    assert seen["held"] < 5 and -9 in seen["statuses"], seen
