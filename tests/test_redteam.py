@@ -840,3 +840,21 @@ def test_the_worker_s_processes_share_one_memory_limit(tmp_path):
     raise RuntimeError('PROBE ' + json.dumps({'held': len(ready), 'statuses': statuses}))
     """, ONLY.with_changes(memory_mb=512, call_timeout=60))
     assert seen["held"] < 5 and -9 in seen["statuses"], seen
+
+
+def test_an_answer_after_the_deadline_is_a_timeout_and_never_read_later(tmp_path):
+    # The right answer, one second after the call's limit: the worker is gone by then, and the next
+    # function is graded by a fresh one that cannot receive it.
+    good = [c for c in base_cells() if "def rnn_cell_forward(" in c][0]
+    helper = good.replace("def rnn_cell_forward(", "def reference_cell_forward(").replace("# GRADED FUNCTION", "#")
+    body = f"""
+    import time
+    global calls
+    calls = globals().get('calls', 0) + 1
+    if calls > 1:  # not the notebook's own test cell, which runs while it loads
+        time.sleep({ONLY.call_timeout} + 1)
+    return reference_cell_forward(xt, a_prev, parameters)
+    """
+    functions = graded(attacker(tmp_path / "nb.ipynb", body, helper))
+    message = only_cell_forward_lost(functions)
+    assert functions["rnn_cell_forward"].status == Status.TIMEOUT and "did not finish within" in message, message
