@@ -32,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
@@ -45,11 +45,14 @@ from .config import GradeConfig
 from .errors import UsageError
 from .fingerprint import fingerprint
 from .load import WRONG_ASSIGNMENT
-from .pipeline import grade_notebook
+from .pipeline import grade_notebook, helper_files
 from .report import markdown_feedback
 from .results import RESULT_SCHEMA_VERSION, NotebookResult
 from .students import Roster, assign_ids, missing_from, read_roster
 from .students import safe_id as _safe_id  # noqa: F401  (kept for callers of the old name)
+
+if TYPE_CHECKING:
+    from .course.spec import AssignmentSpec
 
 GRADEBOOK_COLUMNS = ["student", "notebook", "assignment", "status", "score", "max_score", "percent",
                      "optional_score", "optional_max_score"]
@@ -134,6 +137,22 @@ def _digest(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return "unreadable"
+
+
+def _submission_digest(entry: Entry, assignment: AssignmentSpec) -> str:
+    """What a rerun compares to keep a result: the notebook's SHA-256, and when the student's own
+    helper modules are graded with it (a notebook alone in its folder), a hash over those too, as the
+    hidden cases' seed does. So a changed own rnn_utils.py regrades, and so does a classmate's notebook
+    joining the folder (the module is then no one's, and the course's is used)."""
+    notebook = _digest(entry.path)
+    try:
+        own = helper_files(assignment, entry.path, folder_is_own(entry.path)).own
+        helpers = {name: path.read_bytes() for name, path in own.items()}
+    except OSError:
+        return notebook + "-helpers-unreadable"
+    if not helpers:
+        return notebook
+    return hashlib.sha256(notebook.encode() + grading_secret.submission_digest(b"", helpers)).hexdigest()
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -244,8 +263,11 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     summary = BatchSummary(total=len(entries), assignment=assignment, assignment_reason=reason)
     summary.problems.extend(loose_modules(entries))
     pending = []
+    from .course import get_assignment  # here: the course package imports modules that import this one
+
+    spec = get_assignment(assignment)
     for entry in entries:
-        digest = _digest(entry.path)
+        digest = _submission_digest(entry, spec)
         if not force and _already_done(out, entry, digest, print_):
             summary.skipped += 1
             if on_event:

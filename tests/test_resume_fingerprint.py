@@ -177,12 +177,8 @@ def own_folder(tmp_path):
 
 
 OWN_HELPER = FAST.with_changes(assignment="rnn_step_by_step", only=("initialize_adam",), hidden_cases=0)
-STALE_HELPER = ("batch._already_done compares only the notebook's sha256: the student's own helper module "
-                "beside it is not part of it (fix: digest the notebook with pipeline.helper_files(...).own, "
-                "as secret.submission_digest does, plus batch.folder_is_own)")
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_HELPER)
 def test_a_changed_own_helper_module_regrades(own_folder):
     folder, out = own_folder
     entries, _ = discover([str(folder.parent)])
@@ -193,7 +189,6 @@ def test_a_changed_own_helper_module_regrades(own_folder):
     assert again.skipped == 0 and again.graded == 1, "the student's helper changed: regraded"
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_HELPER)
 def test_a_classmate_joining_the_folder_regrades(own_folder):
     """Once the folder holds another notebook, the helper module there is no longer anyone's."""
     folder, out = own_folder
