@@ -55,8 +55,9 @@ CLONE_NEWNET = 0x40000000
 #: SysV shared memory, semaphores, message queues and POSIX queues live in the IPC namespace: in a
 #: private one they go with the worker instead of outliving it (a detached segment kept its memory).
 CLONE_NEWIPC = 0x08000000
-#: Every namespace flag: a worker needs to make none (a user namespace is kernel attack surface).
-CLONE_NEW_ANY = 0x00000080 | 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+#: Every namespace flag clone() takes (mount, cgroup, UTS, IPC, user, PID, network): a worker needs to
+#: make none (a user namespace is kernel attack surface). The low byte is the exit signal.
+CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 #: pivot_root has no libc wrapper; where its number is unknown, chroot does the job.
