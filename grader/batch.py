@@ -393,6 +393,17 @@ def _stop_processes(pool: ProcessPoolExecutor) -> None:
             process.terminate()
         except (OSError, ValueError):  # already gone, or already closed
             pass
+    # Wait for them to finish cleaning up (their workers, zygotes, folders), so that none outlives
+    # the command; bounded, a process that does not leave is killed.
+    deadline = time.monotonic() + 30
+    for process in processes:
+        try:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join(5)
+        except (OSError, ValueError, AssertionError):  # already closed, or not ours to join
+            pass
 
 
 # --- outputs --------------------------------------------------------------------------------

@@ -376,6 +376,7 @@ def close_all_workers() -> None:
             worker.close()
         except Exception:  # pragma: no cover - keep closing the others
             pass
+    Zygote.stop()  # and wait for it to leave: nothing of ours outlives the grader
 
 
 def _exit_on_signal(number: int, frame: object) -> None:

@@ -86,6 +86,24 @@ class Zygote:
                     cls._instance = None
             return cls._instance
 
+    @classmethod
+    def stop(cls) -> None:
+        """At exit: close the channel, so the zygote removes whatever its workers left and leaves, and
+        wait for it (bounded), so that no process of ours outlives the grader. Takes no lock: it runs
+        from exit and signal handlers, possibly while this thread is inside ``_ask``."""
+        zygote, cls._instance = cls._instance, None
+        if zygote is None:
+            return
+        with contextlib.suppress(OSError):
+            zygote.channel.close()
+        try:
+            zygote.process.wait(timeout=ZYGOTE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                zygote.process.kill()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                zygote.process.wait(timeout=ZYGOTE_TIMEOUT)
+
     def _ask(self, request: dict, fds: tuple[int, ...] = ()) -> dict:
         """One request, one newline-terminated JSON answer, within ZYGOTE_TIMEOUT."""
         with self._lock:
