@@ -17,9 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence, cast
+
+# The grader's own numpy work is on small arrays, where BLAS threads only cost CPU: starting them is
+# about 0.07 s per process, and a batch's grading processes would compete with the sandboxed workers
+# for the cores. Set before numpy is first imported (the command's own modules import it); a value
+# the user set is kept. Workers get the same from zygote.launch_environment.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 from . import config as defaults
 from .config import GradeConfig
