@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -25,7 +25,8 @@ from .errors import GraderError
 from .execute import Session
 from .expected import load_stored
 from .load import FunctionSource, Submission, functions_in_source, load_submission
-from .results import FunctionResult, NotebookResult
+from .results import CellIssue, FunctionResult, NotebookResult
+from .rootcause import failed_binders, names_bound, note_failed_cells
 from .run_cases import grade_function
 from .score import note_own_dependencies, note_reference_help
 
@@ -120,6 +121,14 @@ def _hidden_rng(path: Path, config: GradeConfig, helpers: Helpers,
     return rng, [str(kept.parent)] if kept is not None else []
 
 
+def _cell_bindings(submission: Submission, issues: Sequence[CellIssue]) -> tuple[dict[str, CellIssue], set[str]]:
+    """What the cells that failed while loading would have defined, and what the other cells define."""
+    sources = {cell.index: cell.source for cell in submission.cells}
+    failed = {issue.cell for issue in issues}
+    elsewhere = set().union(*(names_bound(source) for index, source in sources.items() if index not in failed))
+    return failed_binders(issues, sources), elsewhere
+
+
 def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig()) -> NotebookResult:
     path = Path(path)
     started = time.monotonic()
@@ -169,6 +178,8 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
         issues = session.report.issues
     return NotebookResult(
         notebook=str(submission.path), assignment=spec.name, course_version=submission.course_version,
-        functions=tuple(note_own_dependencies(note_reference_help(results), spec)), cell_issues=tuple(issues), notes=tuple(notes),
+        functions=tuple(note_failed_cells(note_own_dependencies(note_reference_help(results), spec),
+                                          *_cell_bindings(submission, issues))),
+        cell_issues=tuple(issues), notes=tuple(notes),
         duration=time.monotonic() - started, stored_cases_only=references is None, materials=materials,
     )
