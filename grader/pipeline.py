@@ -53,7 +53,15 @@ def helper_files(assignment: AssignmentSpec, notebook: Path, folder_is_own: bool
         beside = notebook.parent / name
         if name.endswith(".py") and beside.is_file() and not beside.is_symlink():
             if folder_is_own:
-                files[name] = own[name] = beside
+                own[name] = beside  # it is what the student handed in (the seed and the resume digest see it)
+                problem = module_problem(beside)
+                if problem:  # it would break the notebook's imports, and with them every graded function
+                    notes.append(f"your {name} {problem}, so the course's copy was used to run your notebook: the "
+                                 f"functions you wrote in it are graded from the starter copy and score 0. Fix "
+                                 f"your {name}, then grade again.")
+                    files[name] = bundled / name
+                    continue
+                files[name] = beside
                 if beside.read_bytes() != (bundled / name).read_bytes():
                     notes.append(f"using your {name} from beside the notebook")
                 continue
@@ -74,6 +82,26 @@ def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Sub
             for function in module_functions(path.read_text(errors="replace")):
                 functions.setdefault(function.name, function)
     return dataclasses.replace(submission, functions=functions)
+
+
+#: A helper module bigger than this is not the course's module with an exercise filled in.
+MAX_HELPER_BYTES = 2 * 1024 * 1024
+
+
+def module_problem(path: Path) -> str:
+    """Why the student's own helper module cannot be imported as it is ("" when it can be compiled).
+    Only compiled here, never run: running it is the worker's job."""
+    try:
+        if path.stat().st_size > MAX_HELPER_BYTES:
+            return f"is larger than {MAX_HELPER_BYTES // (1024 * 1024)} MB"
+        compile(path.read_bytes(), path.name, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return f"does not compile (line {error.lineno}: {error.msg})"
+    except (ValueError, RecursionError, MemoryError) as error:
+        return f"does not compile ({type(error).__name__})"
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    return ""
 
 
 @functools.lru_cache(maxsize=64)

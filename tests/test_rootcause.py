@@ -50,3 +50,25 @@ def test_a_syntax_error_in_the_import_cell_is_named_first_for_every_function_it_
     assert [f.status for f in result.functions] == [Status.ERROR, Status.ERROR]
     for function in result.functions:
         assert function.messages[0].startswith("`np` is not defined: cell 1 (import numpy as np)"), function.messages
+
+
+def test_a_broken_own_helper_module_costs_its_own_functions_only(tmp_path):
+    """A syntax error in the student's rnn_utils.py (the Adam exercise) would break the notebook's
+    `from rnn_utils import *`, and with it every function that uses softmax: the course's copy runs the
+    notebook instead, the module's own functions score 0, and the report says why."""
+    import shutil
+
+    from conftest import SOLUTIONS
+
+    folder = tmp_path / "student"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "rnn_step_by_step.ipynb")
+    helper = (SOLUTIONS / "rnn_utils.py").read_text() + "\ndef broken(:\n    pass\n"
+    (folder / "rnn_utils.py").write_text(helper)
+    result = grade_notebook(folder / "rnn_step_by_step.ipynb",
+                            FAST.with_changes(only=("rnn_cell_forward", "initialize_adam")))
+    by_name = {f.name: f for f in result.functions}
+    assert by_name["rnn_cell_forward"].status == Status.PASSED
+    assert by_name["initialize_adam"].score == 0
+    assert any("your rnn_utils.py does not compile (line" in note and "course's copy was used" in note
+               for note in result.notes), result.notes
