@@ -669,11 +669,15 @@ class Worker:
         """Answer a stand-in's call with the reference, within the calling function's deadline."""
         try:
             name, args, kwargs = _dependency_request(header, payload)
-            value, args_after = handler(name, args, kwargs)
+            answer = handler(name, args, kwargs)
+            value, args_after = answer
+            # Where the result holds the call's own arguments, for the stand-in to give the caller
+            # back its own objects (worker.restore_aliases); plain ints and str keys, bounded.
+            aliases = getattr(answer, "aliases", [])[:256]
         except Exception as error:  # a malformed request, or our reference refused the student's arguments
             self.send({"op": "dep_error", "message": f"{type(error).__name__}: {str(error)[:500]}"}, deadline=deadline)
             return
-        self.send({"op": "dep_result"}, value=value, extra=args_after, deadline=deadline)
+        self.send({"op": "dep_result", "aliases": aliases}, value=value, extra=args_after, deadline=deadline)
     def _death_note(self) -> str:
         code = self.process.poll()
         if code is None:

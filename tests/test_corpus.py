@@ -24,8 +24,8 @@ KNOWN_DIFFERENCES = {
     ("rnn/AsH1605__Deep-Learning-Specialization__Building_a_Recurrent_Neural_Network_Step_by_Step.ipynb",
      "rnn_forward"): "stricter: the loop does `caches.append(None)`, so caches hold None instead of the cell "
                      "caches the backward pass needs; the course test only checked len(caches[0]).",
-    # The next ones show once the reference stand-in gives the student's own objects back (the worker half of
-    # run_cases.alias_paths; tests/test_fidelity_stand_ins.py): until then the aliasing cannot happen.
+    # The next ones show because the reference stand-in gives the student's own objects back
+    # (run_cases.alias_paths, worker.restore_aliases; tests/test_fidelity_stand_ins.py).
     ("rnn/Aliza-Adnan__Sequence_Models__Building_a_Recurrent_Neural_Network_Step_by_Step.ipynb", "lstm_forward"): _VIEW,
     ("rnn/Hasanmog__Journey-through-Deep-Learning-Specialization-Course__Building_a_Recurrent_Neural_Network_Step_by_Step"
      ".ipynb", "lstm_forward"): _VIEW,

@@ -134,9 +134,6 @@ def test_every_backward_loss_is_a_reviewed_student_mistake(shared):
     assert not errata, f"a published erratum passes without its note: {errata}"
 
 
-@pytest.mark.xfail(strict=True, reason="the reference stand-ins of rnn_cell_forward and lstm_cell_forward return "
-                                       "copies, so the view's aliasing never happens while the forward pass is "
-                                       "graded (tests/test_fidelity_stand_ins.py)")
 def test_caches_overwritten_through_a_view_fail(shared):
     corpus = shared / "corpus" / "rnn"
     scores = {(name, function): grade_notebook(corpus / f"{name}.ipynb", FAST.with_changes(

@@ -1,14 +1,13 @@
 """A reference stand-in must not hide a bug of the function that calls it.
 
 When lstm_forward is graded, the reference answers its calls of lstm_cell_forward, and the cache it
-returns reaches the student's code as fresh copies. The course's own cell stores the very arrays it is
+returns crosses the wire as fresh copies; the worker's stand-in puts the caller's own objects back where the
+reference's result held its arguments (worker.restore_aliases), because the course's own cell stores the very arrays it is
 given (cache = (..., a_prev, c_prev, ...)), so in the student's notebook a ``c_next = c[:, :, 0]``
 (a view, which the v3a and v4 notebooks warn against) is overwritten by the loop's ``c[:, :, t] =
 c_next`` and the first cache's c_prev is wrong: the backward pass then gives wrong gradients. Five
-corpus notebooks do this (see the final report of the fidelity review); the grader passes them."""
+corpus notebooks do this (see the final report of the fidelity review); the grader must fail them."""
 from __future__ import annotations
-
-import pytest
 
 from grader.pipeline import grade_notebook
 
@@ -16,10 +15,6 @@ from conftest import FAST, make_notebook, solution_cells
 
 OWN_ZEROS = "c_next = np.zeros((n_a, m))"
 VIEW = "c_next = c[:, :, 0]"
-
-ALIASING = ("the worker's stand-in returns copies of the arguments the reference keeps in its result "
-            "(worker.make_proxy): the student's own objects must come back where the reference returned "
-            "its arguments (identity kept), or the aliasing bug cannot show")
 
 
 def _grade(tmp_path, source_change: tuple[str, str]):
@@ -37,7 +32,6 @@ def test_the_view_is_harmless_when_nothing_is_kept(tmp_path):
     assert function.score == function.max_score
 
 
-@pytest.mark.xfail(strict=True, reason=ALIASING)
 def test_a_cell_state_that_is_a_view_of_c_fails(tmp_path):
     function = _grade(tmp_path, (OWN_ZEROS, VIEW))
     assert function.score == 0, "caches[0]'s c_prev is the cell state of step 1, not zeros"
@@ -66,3 +60,24 @@ def test_the_grader_says_where_the_reference_kept_its_arguments():
     assert sorted(answer.aliases) == [[[3, 2], [1]], [[3, 3], [2]], [[3, 8], [0]], [[3, 9], [3]]]
     assert alias_paths((args[3]["Wf"],), args) == [[[0], [3, "Wf"]]]
     assert alias_paths(np.zeros(2), args) == [] and alias_paths(args[0], args) == [[[], [0]]]
+
+
+def test_restore_aliases_puts_the_callers_objects_back_and_is_total():
+    import numpy as np
+
+    from grader.worker import restore_aliases
+
+    a_prev, parameters = np.zeros(3), {"Wf": np.ones(2)}
+    value = (np.zeros(3), (np.zeros(3), {"Wf": np.ones(2)}), [np.zeros(3)])
+    aliases = [[[1, 0], [0]], [[1, 1], [1]], [[2, 0], [1, "Wf"]]]
+    restored = restore_aliases(value, [a_prev, parameters], aliases)
+    assert restored[1][0] is a_prev and restored[1][1] is parameters and restored[2][0] is parameters["Wf"]
+    assert restore_aliases(value, [a_prev], [[[], [0]]]) is a_prev
+    junk = [None, 3, [], [[0]], [[5], [0]], [[0], [7]], [["x"], [0]], [[0, 0, 0], [0]], [[-1], [0]],
+            [[0], [0, "missing"]], [[True], [0]], [[0], []], [[0], [0, 0]], "aliases", [[0] * 100, [0]]]
+    for bad in junk:
+        restored = restore_aliases(value, [a_prev, parameters], [bad])
+        assert restored is value and restored[1][0] is not a_prev, bad
+    assert restore_aliases(value, [], "not a list") is value
+    array = np.zeros((2, 2))
+    assert restore_aliases(array, [a_prev], [[[0], [0]]]) is array and not array.any(), "arrays are not containers"
