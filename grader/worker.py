@@ -104,6 +104,11 @@ def build_root(libc, view, root):
     mask = os.umask(0o022)  # folders made here must be traversable by the worker's user id
     try:
         _mount(libc, b"tmpfs", root, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755")
+        # /tmp first: mounted after the binds, it would hide an interpreter or site-packages that
+        # live under /tmp (a venv there), and numpy's lazily imported submodules with them.
+        os.makedirs(root + "/tmp", exist_ok=True)
+        # nr_inodes: the size limit does not bound empty files, each of which costs kernel memory.
+        _mount(libc, b"tmpfs", root + "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16m,nr_inodes=4096,mode=1777")
         bound = []
         for path in sorted(view.get("read_only", [])):
             if os.path.lexists(path) and not _under(path, bound):
@@ -121,9 +126,6 @@ def build_root(libc, view, root):
                 if os.path.lexists(os.path.join(site, entry)):
                     _bind(libc, root, os.path.join(site, entry))
             _mount(libc, None, root + site, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
-        os.makedirs(root + "/tmp", exist_ok=True)
-        # nr_inodes: the size limit does not bound empty files, each of which costs kernel memory.
-        _mount(libc, b"tmpfs", root + "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, b"size=16m,nr_inodes=4096,mode=1777")
         for path in view.get("writable", []):
             _bind(libc, root, path, writable=True)
         old = root + "/.old-root"
@@ -391,12 +393,20 @@ def receive():
     return header
 
 
+def type_name(value, limit=80):
+    """The name of value's type, read without running the student's code: ``type(x).__name__``
+    runs a metaclass's property of that name, which may raise anything (SystemExit too), and a
+    class's __name__ may be a str subclass with methods of its own."""
+    name = type.__dict__["__name__"].__get__(type(value))
+    return str.__getitem__(name, slice(0, limit))
+
+
 def safe_str(value, limit=2000):
     try:
         text = str(value)
     except BaseException:  # a hostile __str__
-        text = "<unprintable %s>" % type(value).__name__
-    return text[:limit]
+        text = "<unprintable %s>" % type_name(value)
+    return str.__getitem__(text, slice(0, limit))
 
 
 def _cell_label(filename):
@@ -409,18 +419,34 @@ def _cell_label(filename):
 
 
 def describe_error(error):
-    """The student's frames only (code from notebook cells), then the exception line."""
+    """The student's frames only (code from notebook cells), then the exception line.
+
+    Never raises: whatever the exception's type, text or traceback do, the worker must live to
+    report it (an escape here would end it, and the student would read "crashed")."""
+    try:
+        return _describe_error(error)
+    except BaseException:
+        try:
+            name = type_name(error)
+        except BaseException:
+            name = "Exception"
+        return {"type": name, "message": "(the error could not be described: its text raised an error)",
+                "traceback": "", "where": ""}
+
+
+def _describe_error(error):
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if _cell_label(frame.filename)]
     lines = []
     for frame in frames[-8:]:
         lines.append("  %s, line %d, in %s" % (_cell_label(frame.filename), frame.lineno, frame.name))
         if frame.line:
             lines.append("    " + frame.line.strip())
-    lines.append("%s: %s" % (type(error).__name__, safe_str(error, 500)))
+    name, message = type_name(error), safe_str(error, 500)
+    lines.append("%s: %s" % (name, message))
     last = frames[-1] if frames else None
     return {
-        "type": type(error).__name__[:80],
-        "message": safe_str(error, 500),
+        "type": name,
+        "message": message,
         "traceback": "\n".join(lines),
         "where": "%s, line %d" % (_cell_label(last.filename), last.lineno) if last else "",
     }

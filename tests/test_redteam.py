@@ -906,3 +906,104 @@ def test_the_system_call_filter_refuses_what_it_says_and_allows_the_rest(machine
     if machine == "x86_64":
         assert _run_bpf(program, arch, 0x40000000 | 272) == eperm  # x32 unshare
     assert worker.seccomp_program("sparc") is None
+
+
+HOSTILE_NAME = """
+class Meta(type):
+    @property
+    def __name__(cls):
+        raise SystemExit("reading my name ends the process")
+class Boom(Exception, metaclass=Meta):
+    pass
+raise Boom("no")
+"""
+
+
+def test_an_exception_whose_type_name_raises_is_an_error_not_a_crash(tmp_path):
+    """A metaclass property named __name__ ran when the worker described the error: its SystemExit
+    escaped and ended the worker (the student read "crashed"); the name is read from type's own slot."""
+    functions = graded(attacker(tmp_path / "nb.ipynb", HOSTILE_NAME))
+    cell = functions["rnn_cell_forward"]
+    assert cell.status == Status.ERROR and cell.score == 0, (cell.status, cell.messages)
+    assert "Boom" in " ".join(cell.messages), cell.messages
+    assert functions["rnn_forward"].score == functions["rnn_forward"].max_score, "the worker lived on"
+
+
+def test_describe_error_never_raises():
+    worker = _load_worker_module()
+
+    class Text(str):
+        def __getitem__(self, index):
+            raise SystemExit("sliced")
+
+    class Unprintable(Exception):
+        def __str__(self):
+            raise SystemExit("printed")
+
+        @property
+        def __traceback__(self):
+            raise SystemExit("traced")
+
+    Named = type("Named", (Exception,), {})
+    Named.__name__ = Text("Named")
+    assert worker.describe_error(Named("x"))["type"] == "Named"
+    described = worker.describe_error(Unprintable())
+    assert described["type"] == "Unprintable" and described["traceback"] == ""
+
+
+POLYNOMIAL = ("def rnn_cell_forward(xt, a_prev, parameters):\n",
+              "def rnn_cell_forward(xt, a_prev, parameters):\n"
+              "    import numpy.polynomial  # a submodule numpy imports lazily, here while the function runs\n"
+              "    assert numpy.polynomial.polynomial.polyval(2.0, [1.0, 1.0]) == 3.0\n")
+
+
+def _polynomial_notebook(path: Path) -> Path:
+    cells = [cell.replace(*POLYNOMIAL) for cell in base_cells()]
+    assert any(POLYNOMIAL[1] in cell for cell in cells), "the reference's rnn_cell_forward changed: update this test"
+    return make_notebook(path, *cells)
+
+
+@pytest.mark.parametrize("engine", ["worker", "kernel"])
+def test_a_lazily_imported_numpy_submodule_works(tmp_path, engine):
+    if engine == "kernel":
+        pytest.importorskip("nbclient")
+        pytest.importorskip("ipykernel")
+    function = graded(_polynomial_notebook(tmp_path / "nb.ipynb"), ONLY.with_changes(engine=engine))["rnn_cell_forward"]
+    assert function.score == function.max_score, function.messages
+
+
+@root_only
+@pytest.mark.parametrize("engine", ["worker", "kernel"])
+def test_a_grader_in_a_venv_under_tmp_grades(engine):
+    """worker.build_root mounted the sandbox's /tmp after binding the interpreter and site-packages:
+    with numpy installed in a venv under /tmp, `import numpy.polynomial` failed in the worker and the
+    kernel did not start. The venv gets its own numpy (a copy), as a grader installed there would."""
+    import shutil
+    import venv
+
+    if engine == "kernel":
+        pytest.importorskip("nbclient")
+        pytest.importorskip("ipykernel")
+    folder = Path(tempfile.mkdtemp(prefix="grader-venv-", dir="/tmp"))  # tmp_path may be elsewhere (--basetemp)
+    try:
+        try:
+            venv.create(folder / "venv", system_site_packages=True, with_pip=False)
+        except Exception as error:  # no venv support in this Python (Debian without python3-venv)
+            pytest.skip(f"venv unavailable: {error}")
+        python = str(folder / "venv" / "bin" / "python")
+        site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                   capture_output=True, text=True, check=True, timeout=60).stdout.strip())
+        installed = Path(np.__file__).parent.parent
+        for entry in installed.iterdir():
+            if entry.name in ("numpy", "numpy.libs") or (entry.name.startswith("numpy-") and entry.is_dir()):
+                shutil.copytree(entry, site / entry.name, symlinks=True)
+        where = subprocess.run([python, "-c", "import numpy; print(numpy.__file__)"],
+                               capture_output=True, text=True, check=True, timeout=60).stdout
+        assert where.startswith(str(folder)), where
+        notebook = _polynomial_notebook(folder / "nb.ipynb")
+        run = subprocess.run([python, "-m", "grader", str(notebook), "--only", "rnn_cell_forward",
+                              "--engine", engine, "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        report = json.loads(run.stdout)
+        assert report["graded"] and report["score"] == report["max_score"] > 0, (run.stdout[-2000:], run.stderr[-2000:])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
