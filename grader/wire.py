@@ -75,8 +75,18 @@ def encode(value: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Any, list[by
     return _encode(value, blobs, 0, _Budget(max_bytes)), blobs
 
 
+#: numpy's own scalar types (float64, int32, bool_...): a student's subclass of one is not among them.
+_SCALAR_TYPES = frozenset(kind for kind in np.sctypeDict.values() if issubclass(kind, np.generic))
+
+
+def _type_name(kind: type) -> str:
+    """``kind.__name__`` without running code: a metaclass property of that name would run, and a
+    name may be a str subclass with methods of its own."""
+    return str.__getitem__(type.__dict__["__name__"].__get__(kind), slice(0, 80))
+
+
 def _opaque(value: Any, reason: str) -> dict:
-    return {"t": "opaque", "type": type(value).__name__[:80], "reason": reason}
+    return {"t": "opaque", "type": _type_name(type(value)), "reason": reason}
 
 
 def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
@@ -100,8 +110,12 @@ def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
             return _opaque(value, "too large")
         budget.left -= len(value)
         return {"t": "str", "v": value}
-    if kind is np.ndarray or isinstance(value, (np.ndarray, np.generic)):
-        array = np.asarray(value) if isinstance(value, np.generic) else value
+    if issubclass(kind, (np.ndarray, np.generic)) and kind is not np.ndarray and kind not in _SCALAR_TYPES:
+        # A subclass's nbytes, shape and dtype are its own code (nbytes = 0 on 80 MB passed the budget,
+        # and the other side then refused the frame): none of them is read.
+        return _opaque(value, "ndarray subclass")
+    if kind is np.ndarray or kind in _SCALAR_TYPES:
+        array = np.asarray(value) if kind in _SCALAR_TYPES else value
         if array.dtype.kind not in "biufc" or array.dtype.hasobject:
             return _opaque(value, f"dtype {array.dtype}")
         if array.nbytes > budget.left:
@@ -109,9 +123,9 @@ def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
         budget.left -= array.nbytes
         blobs.append(np.ascontiguousarray(array).tobytes())
         return {
-            "t": "scalar" if isinstance(value, np.generic) else "ndarray",
-            "cls": type(value).__name__[:80],
-            "exact": kind is np.ndarray or isinstance(value, np.generic),
+            "t": "scalar" if kind in _SCALAR_TYPES else "ndarray",
+            "cls": _type_name(kind),
+            "exact": True,
             "dtype": array.dtype.str,
             "shape": list(array.shape),
             "blob": len(blobs) - 1,

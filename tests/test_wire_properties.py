@@ -321,3 +321,33 @@ def test_a_cell_writing_hostile_frames_costs_only_that_cell(tmp_path: Path, name
     assert result.graded, result.error
     assert result.score == result.max_score
     assert any(issue.kind == "crashed" for issue in result.cell_issues)
+
+
+def test_an_array_subclass_crosses_as_opaque_without_its_attributes_being_read():
+    """A subclass's nbytes, shape and dtype are its own code: nbytes = 0 on 80 MB passed the budget and
+    the other side then refused the frame as malformed. None of them is read; the type's name neither."""
+    class Liar(np.ndarray):
+        def __getattribute__(self, name):
+            raise SystemExit(f"read {name}")
+
+    class Meta(type):
+        @property
+        def __name__(cls):
+            raise SystemExit("read the name")
+
+    class Named(np.ndarray, metaclass=Meta):
+        pass
+
+    class Half(np.float64):
+        pass
+
+    values = [np.zeros(4).view(Liar), np.zeros(4).view(Named), Half(1.5)]
+    tree, blobs = wire.encode(values)
+    assert blobs == []
+    decoded = wire.decode(tree, blobs)
+    assert [item.reason for item in decoded] == ["ndarray subclass"] * 3
+    assert [item.type_name for item in decoded] == ["Liar", "Named", "Half"]
+    plain = [np.arange(3.0), np.float64(1.5), np.int8(-3), np.bool_(True)]
+    crossed = wire.decode(*wire.encode(plain))
+    assert [type(item) for item in crossed] == [type(item) for item in plain]
+    assert all(np.array_equal(a, b) for a, b in zip(crossed, plain))
