@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import GradeConfig
 from .errors import GraderError
-from .load import Submission
+from .load import Submission, parse_cell
 from .results import CellIssue
 from .sandbox import DependencyHandler, Worker, WorkerLost, header_error, header_functions, header_index
 
@@ -31,11 +31,9 @@ CELL_TIMED_OUT = "ran longer than"
 def cell_label(source: str) -> str:
     """A few words that find a cell again in Jupyter, whose own numbers (In [N]) are not ours: the
     function it defines, else its first non-empty line (shortened). Not parsed when it does not parse."""
-    try:
-        names = [node.name for node in ast.parse(source).body
-                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    except (SyntaxError, ValueError):
-        names = []
+    tree = parse_cell(source)
+    names = [node.name for node in (tree.body if tree is not None else [])
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
     if names:
         return f"defines {', '.join(names[:2])}{', ...' if len(names) > 2 else ''}"
     line = next((line.strip() for line in source.splitlines() if line.strip()), "")
@@ -46,9 +44,8 @@ def graded_names_run(source: str, names: list[str]) -> set[str]:
     """The graded functions a cell runs when it runs: named in its top-level statements, called or
     handed to a test (``rnn_forward_test(rnn_forward)``), leaving out what sits in loops, definitions
     and lambdas (a loop may make a quick function slow; a definition runs nothing)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    tree = parse_cell(source)
+    if tree is None:
         return set()
     found: set[str] = set()
     skip = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.For, ast.AsyncFor, ast.While,
@@ -62,6 +59,12 @@ def graded_names_run(source: str, names: list[str]) -> set[str]:
             found.add(node.id)
         pending.extend(ast.iter_child_nodes(node))
     return found
+
+
+def changed_positions(changed: list, count: int) -> tuple[int, ...]:
+    """The worker's list of changed arguments, kept only where it names one of the ``count``
+    arguments sent: the worker is untrusted, and a negative index would name another argument."""
+    return tuple(sorted({i for i in changed if type(i) is int and 0 <= i < count}))
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,10 @@ class Session:
         self.helper_files = helper_files
         self.names = names
         self.deadline = deadline
-        self.excluded: dict[int, CellIssue] = {}
+        # A cell the parser cannot read is not sent: the worker's compile would fail on it the same way.
+        self.excluded: dict[int, CellIssue] = {
+            cell.index: CellIssue(cell.index, "syntax", f"  cell {cell.index}\n{cell.refused}", cell_label(cell.source))
+            for cell in submission.cells if cell.refused}
         self.report = LoadReport()
         self.worker: Worker | None = None
         self.out_of_time = False
@@ -249,4 +255,4 @@ class Session:
         changed = extra.get("changed") if isinstance(extra.get("changed"), list) else []
         return CallOutcome(value=payload.get("value"), args_after=extra.get("args_after"),
                            output=str(extra.get("output", "")), error=header_error(header.get("error")),
-                           changed_args=tuple(int(i) for i in changed if isinstance(i, int)))
+                           changed_args=changed_positions(changed, len(args)))

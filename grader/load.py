@@ -50,6 +50,8 @@ class CodeCell:
     source: str
     """What the worker runs (IPython syntax replaced, demo calls skipped)."""
     notes: tuple[str, ...] = ()
+    refused: str = ""
+    """Why the cell is not run at all (the parser cannot read it); empty when it runs."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,30 @@ def _plain_notebook(raw: dict) -> Notebook | None:
 
 # --- IPython syntax ----------------------------------------------------------------------------
 
+#: Why a cell the parser cannot read is not run (the worker's compile would fail the same way).
+TOO_DEEP = ("too long or too deeply nested for Python's parser to read, so it was not run: "
+            "split it into smaller statements")
+
+
+def parse_or_reason(source: str) -> ast.Module | str:
+    """``source`` parsed, or why not: "syntax" (a syntax error, or a NUL byte), or ``TOO_DEEP``.
+    Student text may be too deep for the parser: a 300,000-term sum raises RecursionError, a
+    300,000-deep unary chain MemoryError; to the grader that is a cell that does not parse, never a crash."""
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return "syntax"
+    except (RecursionError, MemoryError):
+        return TOO_DEEP
+
+
+def parse_cell(source: str) -> ast.Module | None:
+    """``source`` parsed, or None when it does not parse (see ``parse_or_reason``). Every parse of
+    student text goes through here."""
+    tree = parse_or_reason(source)
+    return tree if isinstance(tree, ast.Module) else None
+
+
 _SHELL_ASSIGN = re.compile(r"^(\s*)([\w\s,\[\]().]+?)\s*=\s*[!%].*$")
 _MAGIC_LINE = re.compile(r"^(\s*)[!%].*$")
 _HELP_LINE = re.compile(r"^(\s*)[\w.]+\?\??\s*$")
@@ -172,11 +198,8 @@ _HELP_LINE = re.compile(r"^(\s*)[\w.]+\?\??\s*$")
 
 def to_python(source: str) -> tuple[str | None, list[str]]:
     """Plain Python for a cell's source, or None when the cell must not run at all."""
-    try:
-        ast.parse(source)
+    if parse_cell(source) is not None:
         return source, []
-    except SyntaxError:
-        pass
     lines = source.split("\n")
     first = next((line.strip() for line in lines if line.strip()), "")
     notes = []
@@ -219,9 +242,8 @@ def _looks_untouched(function_source: str) -> bool:
 def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) -> list[FunctionSource]:
     """The top-level functions and classes a piece of code defines (the last definition of a name wins)."""
     if tree is None:
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
+        tree = parse_cell(source)
+        if tree is None:
             return []
     found = []
     lines = source.split("\n")
@@ -343,21 +365,21 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
         if kind != "code":
             continue
         markers.update(_graded_markers(original))
-        try:  # most cells are plain Python: parsed once
-            tree: ast.Module | None = ast.parse(original)
-            source, cell_notes = original, []
-        except (SyntaxError, ValueError):
+        parsed_or_reason = parse_or_reason(original)  # most cells are plain Python: parsed once
+        source, cell_notes, refused = original, [], ""
+        if parsed_or_reason == TOO_DEEP:
+            refused = TOO_DEEP  # IPython syntax cannot make it shallower
+        elif not isinstance(parsed_or_reason, ast.Module):
             source, cell_notes = to_python(original)
             if source is None:
                 notes.extend(f"cell {position}: {note}" for note in cell_notes)
                 continue
-            try:
-                tree = ast.parse(source)
-            except SyntaxError:
-                tree = None
-        parsed.append((position, source, tree, cell_notes))
+            parsed_or_reason = parse_or_reason(source)
+            refused = TOO_DEEP if parsed_or_reason == TOO_DEEP else ""
+        tree = parsed_or_reason if isinstance(parsed_or_reason, ast.Module) else None
+        parsed.append((position, source, tree, cell_notes, refused))
     functions: dict[str, FunctionSource] = {}
-    for position, source, tree, _ in parsed:
+    for position, source, tree, _, _ in parsed:
         if tree is not None:
             functions.update({f.name: f for f in functions_in_source(source, position, tree)})
     if assignment:
@@ -366,12 +388,12 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
     else:
         spec = detect_assignment(path, set(functions), markers, nb.metadata)
     cells = []
-    for position, source, tree, cell_notes in parsed:
+    for position, source, tree, cell_notes, refused in parsed:
         if tree is not None and spec.skip_calls and _calls_demo(tree, spec.skip_calls):
             notes.append(f"cell {position} not run: it calls {'/'.join(spec.skip_calls)}() (a long demo; "
                          "the grader calls the function itself)")
             continue
-        cells.append(CodeCell(position, source, tuple(cell_notes)))
+        cells.append(CodeCell(position, source, tuple(cell_notes), refused))
     markdown = "\n".join(text for kind, text in nb.cells if kind == "markdown")
-    version = detect_version(spec, path, [source for _, source, _, _ in parsed], nb.metadata, markdown)
+    version = detect_version(spec, path, [source for _, source, _, _, _ in parsed], nb.metadata, markdown)
     return Submission(path, spec, version, tuple(cells), functions, tuple(notes), markdown)

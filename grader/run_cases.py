@@ -25,7 +25,7 @@ from . import resources
 from .execute import CELL_TIMED_OUT, CallOutcome, Session, graded_names_run
 from .expected import Expectation, StoredCase, compute_expectation
 from .judges import judge, judge_for
-from .load import Submission, functions_in_source, to_python
+from .load import Submission, functions_in_source, parse_cell, to_python
 from .results import CaseResult, CellIssue, FunctionResult, Status
 from .score import score_cases, status_of
 
@@ -317,9 +317,8 @@ def template_changes(assignment: AssignmentSpec, name: str) -> frozenset[str]:
 @functools.lru_cache(maxsize=256)
 def _changed_in_place(source: str) -> frozenset[str]:
     """The names ``source`` changes in place (cached: asked for every case of every notebook)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    tree = parse_cell(source)
+    if tree is None:
         return frozenset()
     changed = set()
     for node in ast.walk(tree):
