@@ -33,10 +33,27 @@ _SEQUENCES = re.compile(
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def visible_surrogates(value: str) -> str:
+    """``value`` with each lone surrogate shown as text: a file name that is not UTF-8 arrives with
+    its bytes as surrogate escapes (``\\udcff`` for 0xff), which no UTF-8 file or terminal can hold
+    (writing one raises UnicodeEncodeError). Such a byte becomes ``\\xff``, any other surrogate ``\\udXXX``."""
+    found = _SURROGATES.findall(value)
+    if not found:
+        return value
+    if all("\udc80" <= surrogate <= "\udcff" for surrogate in found):  # surrogate escapes: one byte each
+        # surrogateescape gives the undecodable bytes back, backslashreplace shows them as \xNN
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def clean(text: object) -> str:
     """``text`` as a string with no control characters or terminal escape sequences (tab and
-    newline stay; a CR-LF becomes a newline, a lone CR a newline too: it would overwrite the line)."""
-    value = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    newline stay; a CR-LF becomes a newline, a lone CR a newline too: it would overwrite the line),
+    and no lone surrogates (shown as ``\\xNN``: see ``visible_surrogates``)."""
+    value = visible_surrogates(str(text)).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROLS.sub("", _SEQUENCES.sub("", value))
 
 
