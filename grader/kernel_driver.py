@@ -26,6 +26,7 @@ import re
 import resource
 import select
 import signal
+import stat
 import subprocess
 import sys
 
@@ -177,11 +178,32 @@ class Kernel:
             pass
 
     def make_fifos(self):
-        paths = os.path.join(self.workdir, "requests.fifo"), os.path.join(self.workdir, "responses.fifo")
-        for path in paths:
-            os.mkfifo(path, 0o600)
-            self._give(path)
-        return paths
+        return make_fifos(self.workdir, self.config["kernel"].get("uid"))
+
+
+FIFO_NAMES = ("requests.fifo", "responses.fifo")
+
+
+def make_fifos(folder, uid=None):
+    """The two named pipes the kernel's serve loop uses, made and opened before the kernel starts:
+    ``folder`` is the kernel's working folder, which student code can write, so the driver never
+    makes or opens a path there once a cell has run (a planted ``requests.fifo`` crashed it; a
+    link could have pointed it anywhere). Returns (paths, fds); the fds are the driver's ends,
+    O_RDWR so that opening never blocks, whichever side comes first. A student who later removes or
+    replaces a path only cuts its own kernel off: the driver's ends stay on the pipes made here."""
+    paths, fds = [], []
+    for name in FIFO_NAMES:
+        path = os.path.join(folder, name)
+        os.mkfifo(path, 0o600)  # fails on anything already there, a link included (never followed)
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):  # pragma: no cover (made just above)
+            os.close(fd)
+            raise OSError("%s is not the pipe the driver made" % path)
+        if uid is not None:
+            os.fchown(fd, uid, uid)  # the kernel's user opens it by path; fchown: no path followed
+        paths.append(path)
+        fds.append(fd)
+    return tuple(paths), tuple(fds)
 
 
 def capped_client_class():
@@ -335,6 +357,8 @@ async def drive(config):
     req_fd, resp_fd = config["req_fd"], config["resp_fd"]
     kernel = Kernel(config)
     try:
+        # Before the kernel starts, so before any student code: see make_fifos.
+        (request_path, response_path), (kernel_in, kernel_out) = kernel.make_fifos()
         await kernel.start()
         send(resp_fd, {"op": "ready", "notes": kernel.lockdown_notes(), "pid": os.getpid(),
                        "kernel_pid": kernel.process.pid})
@@ -346,10 +370,6 @@ async def drive(config):
         if ended is not None:
             kernel.record_death(ended)
             return
-        request_path, response_path = kernel.make_fifos()
-        # O_RDWR: opening never blocks, whichever side comes first; death is seen by polling.
-        kernel_in = os.open(request_path, os.O_RDWR)
-        kernel_out = os.open(response_path, os.O_RDWR)
         kernel.client.execute("import sys as _s; _s.modules['grader_worker'].serve_fifos(%r, %r, get_ipython().user_ns)"
                               % (request_path, response_path), store_history=False)
         # The worker's describe step, then the kernel answers whatever the grader asks.

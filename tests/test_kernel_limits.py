@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -257,3 +258,43 @@ def test_batch_with_hanging_notebooks_completes(tmp_path):
         assert float(rows[student]["score"]) == float(rows[student]["max_score"]) > 0, rows[student]
     assert float(rows["hangs_in_call"]["score"]) < float(rows["hangs_in_call"]["max_score"])
     assert not _processes_with(str(folder))
+
+
+# --- the driver's named pipes are not the student's ------------------------------------------------------
+
+PLANT_PIPES = """
+import os
+for name, plant in (('requests.fifo', os.mkfifo), ('responses.fifo', lambda path: os.symlink('/etc/passwd', path))):
+    try:
+        plant(name)
+    except OSError:
+        pass
+"""
+
+
+def test_pipes_planted_by_a_cell_do_not_crash_the_driver(tmp_path):
+    """A cell made requests.fifo before the driver did, after the cells ran: the driver crashed. It
+    makes and opens its pipes before the kernel starts, so a cell finds them taken."""
+    result = grade_notebook(hostile.notebook(tmp_path, PLANT_PIPES), KERNEL.with_changes(**ROOMY))
+    assert result.graded, result.error
+    functions = {f.name: f for f in result.functions}
+    for name in ("rnn_cell_forward", "rnn_forward"):
+        assert functions[name].score == functions[name].max_score > 0, (name, functions[name].messages)
+
+
+def test_the_driver_never_follows_what_is_already_there(tmp_path):
+    from grader import kernel_driver
+
+    (tmp_path / "requests.fifo").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FileExistsError):
+        kernel_driver.make_fifos(str(tmp_path))
+    assert not (tmp_path / "elsewhere").exists()
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    paths, fds = kernel_driver.make_fifos(str(fresh))
+    try:
+        assert [Path(path).name for path in paths] == list(kernel_driver.FIFO_NAMES)
+        assert all(stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
