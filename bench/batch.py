@@ -146,6 +146,7 @@ def main() -> None:
                     turns[label].append(measure(cli_action(source, folder, out, config.assignment, jobs_list[0])))
                     print(line(label, turns[label][-1], len(paths), None, n_cores), flush=True)
             for label, measured in turns.items():
+                # the median turn by wall time (of two, the slower: no flattering pick)
                 rows.append((label, sorted(measured, key=lambda m: m.wall)[len(measured) // 2]))
         for jobs in jobs_list:
             measured = measure(batch_action(folder, Path(tmp) / f"out-jobs{jobs}", config, jobs=jobs))
