@@ -5,11 +5,12 @@ its baselines measured in the same run.
                           [--before REV]
 
 Variants, each on the same class:
-- local batch with ``--jobs N`` for each N of --jobs (the first is today's default: the core count);
+- local batch with ``--jobs N`` for each N of --jobs (the first is today's default: cores + 1);
 - ``--scheduler local:N`` (a Dask LocalCluster of N worker processes), when ``distributed`` is installed;
 - with ``--before REV``: the grader as it was at git revision REV (e.g. ``c3c318e``, the end of round 1)
-  and the grader of this checkout, each as the ``grade CLASS --out OUT --jobs N`` command a TA types, in
-  fresh processes taking turns, so the two are compared on the same class under the same load;
+  and the grader of this checkout, each as the ``grade CLASS --out OUT`` command a TA types (each with
+  its own default --jobs: round 1 ran one process per core, now one more), in fresh processes taking
+  turns, so the two are compared on the same class under the same load;
 - sequential nbclient execution (training demo cells removed), on a sample whose mean time stands for
   the whole class (--baseline-sample 0 skips it).
 
@@ -40,7 +41,7 @@ from pathlib import Path
 
 from common import ROOT, Measured, cores, measure, nbclient_execute
 
-from grader.batch import discover, grade_batch
+from grader.batch import default_jobs, discover, grade_batch
 from grader.config import GradeConfig
 from grader.load import load_submission
 
@@ -83,10 +84,9 @@ def export_revision(revision: str, target: Path) -> Path:
     return target
 
 
-def cli_action(source: Path, folder: Path, out: Path, assignment: str, jobs: int):
-    """``grade FOLDER --out OUT --jobs N --force`` as a TA runs it, with the grader found in ``source``."""
-    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--jobs", str(jobs), "--force",
-               "--assignment", assignment]
+def cli_action(source: Path, folder: Path, out: Path, assignment: str):
+    """``grade FOLDER --out OUT --force`` as a TA runs it (its default --jobs), with the grader found in ``source``."""
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--force", "--assignment", assignment]
     env = dict(os.environ, PYTHONPATH=str(source))
 
     def action() -> None:
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=200)
     parser.add_argument("--baseline-sample", type=int, default=12)
     parser.add_argument("--jobs", default=None,
-                        help="comma-separated --jobs values (default: cores, cores+1, 2 x cores)")
+                        help="comma-separated --jobs values (default: cores+1, cores, 2 x cores)")
     parser.add_argument("--dask", type=int, default=2, metavar="N", help="Dask LocalCluster workers (0: skip)")
     parser.add_argument("--corpus", choices=sorted(ASSIGNMENTS), default="rnn", help="which assignment's notebooks")
     parser.add_argument("--before", metavar="REV", help="also run the grader of git revision REV (CLI, fresh processes)")
@@ -128,7 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     config = GradeConfig(assignment=ASSIGNMENTS[args.corpus])
     n_cores = cores()
-    jobs_list = [int(j) for j in args.jobs.split(",")] if args.jobs else [n_cores, n_cores + 1, 2 * n_cores]
+    jobs_list = [int(j) for j in args.jobs.split(",")] if args.jobs else [default_jobs(), n_cores, 2 * n_cores]
     rows: list[tuple[str, Measured]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "class"
@@ -138,12 +138,11 @@ def main() -> None:
               flush=True)
         if args.before:
             old_source = export_revision(args.before, Path(tmp) / "before")
-            turns: dict[str, list[Measured]] = {f"before ({args.before}), CLI --jobs {jobs_list[0]}": [],
-                                                f"now, CLI --jobs {jobs_list[0]}": []}
+            turns: dict[str, list[Measured]] = {f"before ({args.before}), CLI": [], "now, CLI": []}
             for turn in range(args.rounds):  # alternate, so both see the same machine load
                 for label, source in zip(turns, (old_source, ROOT)):
                     out = Path(tmp) / f"out-cli-{len(turns[label])}-{'before' if source == old_source else 'now'}"
-                    turns[label].append(measure(cli_action(source, folder, out, config.assignment, jobs_list[0])))
+                    turns[label].append(measure(cli_action(source, folder, out, config.assignment)))
                     print(line(label, turns[label][-1], len(paths), None, n_cores), flush=True)
             for label, measured in turns.items():
                 # the median turn by wall time (of two, the slower: no flattering pick)

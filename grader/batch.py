@@ -67,6 +67,20 @@ class Entry:
     note: str = ""
 
 
+def default_jobs() -> int:
+    """Grading processes when --jobs is not given: one more than the cores this process may use.
+
+    Each grading process and its sandboxed worker take turns (one computes while the other waits
+    for it), so with one process per core a core idles at every turn; one more keeps them busy
+    (bench/batch.py: 2 cores, --jobs 3 graded ~13% more notebooks a minute than --jobs 2, and
+    --jobs 4 less again)."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # a container or `taskset` may give us fewer than the machine has
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, cores) + 1
+
+
 def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry], list[str]]:
     """Every notebook under ``paths`` with its student id, and the problems found while looking.
     Names are taken as the layout gives them; ``students.assign_ids`` makes them ids (and with a
@@ -293,7 +307,7 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     if runner is not None:
         summary.problems.extend(runner(pending, config, others, finished, on_event))
         return summary
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    jobs = max(1, jobs or default_jobs())
     queue = list(pending)
     while queue:  # more than one round only if a grading process itself died
         queue = _run_pool(queue, jobs, config, others, finished, on_event)
@@ -850,7 +864,7 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         return regrade_main(select(entries, students), out, config, console, jobs=jobs)
     counts = {"graded": 0, "failed": 0, "running": 0, "skipped": 0}
     lock = threading.Lock()
-    eta = _EtaColumn(len(entries), max(1, jobs or os.cpu_count() or 1), config.notebook_timeout, lock)
+    eta = _EtaColumn(len(entries), max(1, jobs or default_jobs()), config.notebook_timeout, lock)
     with Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[counts]}", markup=False), TimeElapsedColumn(), eta,
                   console=console, transient=False) as progress:

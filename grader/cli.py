@@ -153,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="batch: list each notebook with the student id it gets, and the assignment chosen; "
                              "grade nothing")
-    parser.add_argument("--jobs", type=JOBS, help="batch: parallel notebooks (default: number of cores)")
+    parser.add_argument("--jobs", type=JOBS, help="batch: parallel notebooks (default: number of cores + 1)")
     parser.add_argument("--force", action="store_true", help="batch: regrade notebooks already graded")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="batch: grade on a Dask cluster (tcp://HOST:8786), or local:N for N local Dask workers; "

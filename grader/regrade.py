@@ -227,7 +227,7 @@ def main(argv: Sequence[str], console: Console) -> int:
                         help="student ids as in the gradebook (with --item: default everyone)")
     parser.add_argument("--item", metavar="FUNCTION", help="regrade only this graded function, keep the others")
     parser.add_argument("--reason", default="", help="why (kept in the result's regrade history)")
-    parser.add_argument("--jobs", type=JOBS, metavar="N", help="parallel notebooks (default: number of cores)")
+    parser.add_argument("--jobs", type=JOBS, metavar="N", help="parallel notebooks (default: number of cores + 1)")
     _grading_options(parser)
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_intermixed_args(argv)  # ids after --item too: grade regrade OUT --item F 12345
