@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .config import GradeConfig
 from .errors import GraderError
@@ -90,8 +90,12 @@ class LoadReport:
 
 class Session:
     def __init__(self, submission: Submission, config: GradeConfig, helper_files: dict[str, Path],
-                 names: list[str], deadline: float) -> None:
+                 names: list[str], deadline: float, while_loading: Callable[[], Any] | None = None) -> None:
         self.submission = submission
+        #: The grader's own preparation, run once while the worker runs the cells (both sides busy at
+        #: once); ``prepared`` holds what it returned. An exception from it ends the session.
+        self._while_loading = while_loading
+        self.prepared: Any = None
         self.config = config
         self.helper_files = helper_files
         self.names = names
@@ -106,8 +110,19 @@ class Session:
         """The notebook's overall time limit ran out: nothing more can run."""
 
     def __enter__(self) -> "Session":
-        self.load()
+        try:
+            self.load()
+        except BaseException:  # `with` calls __exit__ only once __enter__ has returned
+            self.__exit__()
+            raise
         return self
+
+    def prepare(self) -> Any:
+        """What ``while_loading`` returned; run now if loading never got as far as the cells."""
+        if self._while_loading is not None:
+            work, self._while_loading = self._while_loading, None
+            self.prepared = work()
+        return self.prepared
 
     def __exit__(self, *exc_info: object) -> None:
         if self.worker is not None:
@@ -155,6 +170,7 @@ class Session:
                 if not sent:
                     sent = True
                     self.worker.send({"op": "load", "names": self.names}, value=cells, deadline=self.deadline)
+                    self.prepare()
                 header, _ = self.worker.wait_for({"cell_start", "cell_done", "loaded"}, limit)
             except WorkerLost as lost:
                 if lost.kind == "timeout" and current is None and time.monotonic() >= self.deadline:
