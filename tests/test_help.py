@@ -161,3 +161,29 @@ def test_the_demo_without_solutions_says_why_it_scores_0(monkeypatch, capsys):
     assert cli.main(["--demo", "--no-color", "--hidden-cases", "0"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert out.startswith("note: no reference solutions here") and "each scores 0" in out
+
+
+def test_the_command_leaves_quickly_yet_cleans_up_and_keeps_its_exit_status(tmp_path):
+    """`grade` skips the interpreter's teardown (cli.run): its exit handlers still remove the worker's
+    folders and stop the zygote, its output is complete, and the exit status is main()'s."""
+    import json
+    import os
+    import subprocess
+
+    from conftest import SOLUTIONS
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, TMPDIR=str(scratch))
+    command = [sys.executable, "-m", "grader", str(SOLUTIONS / "dinosaur_island.ipynb"), "--only", "clip",
+               "--hidden-cases", "0"]
+    graded = subprocess.run([*command, "--json"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert graded.returncode == 0, graded.stderr
+    assert json.loads(graded.stdout)["functions"][0]["name"] == "clip"  # every byte of the JSON was flushed
+    starter = ROOT / "assignments" / "dinosaur_island.ipynb"  # graded, scores 0
+    low = subprocess.run([sys.executable, "-m", "grader", str(starter), "--only", "clip", "--hidden-cases", "0",
+                          "--fail-under", "50"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    missing = subprocess.run([sys.executable, "-m", "grader", str(tmp_path / "none.ipynb")], capture_output=True,
+                             text=True, cwd=ROOT, env=env, timeout=300)
+    assert (low.returncode, missing.returncode) == (1, 2), (low.stderr, missing.stderr)
+    assert sorted(path.name for path in scratch.iterdir()) == []  # no worker folder, no log folder left
