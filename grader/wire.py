@@ -1,10 +1,23 @@
 """The framed, pickle-free format spoken between the grader and its worker process.
 
-A frame is ``MAGIC`` + 4-byte big-endian header length + a JSON header + raw array buffers whose
-sizes the header lists. Values are encoded as a JSON tree that only knows None, bool, int, float,
-str, tuple, list, dict, numpy scalars and numpy arrays of plain numeric dtypes; anything else
-crosses as an ``Opaque`` marker carrying its type name. Decoding never runs code from the other
-side: arrays come back through ``np.frombuffer`` with a whitelisted dtype.
+A frame is ``MAGIC`` + 4-byte big-endian header length + a JSON header + raw array buffers ("blobs")
+whose sizes the header lists. A value travels in the header as a JSON tree that only knows None,
+bool, int, float, str, tuple, list, dict, numpy scalars and numpy arrays of plain numeric dtypes;
+anything else crosses as an ``Opaque`` marker carrying its type name. The tree:
+
+    null, true, false, 1, 2.5, "text"     None, bool, int (at most 400 characters written out), float, str
+    ["l", item, ...]                       list
+    ["t", item, ...]                       tuple
+    ["d", key, ..., value, ...]            dict: its n keys, then its n values, in the same order
+    ["a", dtype, [dim, ...]]               an exact numpy.ndarray (dtype as ``dtype.str``, e.g. "<f8")
+    ["s", dtype]                           a scalar of one of numpy's own scalar types
+    ["o", type name, reason]               Opaque
+
+An array's or a scalar's bytes are the next unused blob, in the order the nodes come depth first (a
+dict's keys before its values): each blob backs exactly one array. Decoding never runs code from
+the other side: arrays are copied out of the blobs with a whitelisted dtype, and anything outside
+the grammar above is a ``WireError``. Both sides always run the same checkout (the worker imports
+this very file), so the format carries no version.
 
 This module is imported by the worker as a plain file (the package itself is hidden from student
 code), so it must depend on nothing but the standard library and numpy.
@@ -23,10 +36,17 @@ from typing import Any
 
 import numpy as np
 
-# Bound here so that student code patching builtins (in the worker) cannot change how values are sent.
-isinstance, type, len, list, dict, str, repr, int, float, bool, tuple, hash, sum = (  # noqa: A001
-    builtins.isinstance, builtins.type, builtins.len, builtins.list, builtins.dict, builtins.str, builtins.repr,
-    builtins.int, builtins.float, builtins.bool, builtins.tuple, builtins.hash, builtins.sum)
+# Bound here so that student code patching builtins (in the worker) cannot change how values are sent
+# (tests/test_wire_properties.py checks that every builtin a function here reads is among them).
+(issubclass, type, len, list, dict, str, int, float, bool, tuple, hash, sum, zip, bytes, bytearray,  # noqa: A001
+ memoryview, slice, min, divmod, id, ValueError, TypeError, RecursionError, BlockingIOError, EOFError) = (
+    builtins.issubclass, builtins.type, builtins.len, builtins.list, builtins.dict,
+    builtins.str, builtins.int, builtins.float, builtins.bool, builtins.tuple, builtins.hash,
+    builtins.sum, builtins.zip, builtins.bytes, builtins.bytearray, builtins.memoryview, builtins.slice,
+    builtins.min, builtins.divmod, builtins.id, builtins.ValueError, builtins.TypeError, builtins.RecursionError,
+    builtins.BlockingIOError, builtins.EOFError)
+# And numpy's, for the same reason (the worker's student code shares this numpy module).
+_ndarray, _generic, _dtype, _UINT8, _BOOL = np.ndarray, np.generic, np.dtype, np.dtype(np.uint8), np.dtype(np.bool_)
 
 MAGIC = b"GRW1"
 _HEADER = struct.Struct(">I")
@@ -39,12 +59,19 @@ MAX_HEADER_BYTES = 8 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_CONTAINERS = 500_000
 MAX_DIM = 1 << 40
+#: An int crosses if it is at most 400 characters written out (str(int) of more is refused anyway).
+_INT_LOW, _INT_HIGH = -10 ** 399, 10 ** 400
 _DTYPES = frozenset(kind + str(size) for kind, sizes in
                     (("b", (1,)), ("i", (1, 2, 4, 8)), ("u", (1, 2, 4, 8)), ("f", (2, 4, 8, 16)), ("c", (8, 16, 32)))
                     for size in sizes)
 _DTYPE = re.compile(r"^[<>|=]?([biufc][0-9]{1,2})$")
 #: Descriptions already found allowed, with their dtype: arrays arrive by the thousand per notebook.
 _ALLOWED_DTYPES: dict[str, np.dtype] = {}
+#: The other way: dtypes of arrays already sent, with their description (``dtype.str`` is computed
+#: anew on each read). At most a few dozen: byte orders x kinds x sizes.
+_SENDABLE_DTYPES: dict[np.dtype, str] = {}
+#: ``json.dumps(..., separators=...)`` builds an encoder per call; this one is built once.
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class WireError(Exception):
@@ -63,20 +90,21 @@ class Opaque:
     reason: str = "unsupported type"
 
 
-class _Budget:
-    def __init__(self, max_bytes: int) -> None:
-        self.left = max_bytes
-        self.nodes = MAX_NODES
-
+# --- values -------------------------------------------------------------------------------
 
 def encode(value: Any, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Any, list[bytes]]:
-    """Turn ``value`` into (JSON-able tree, list of array buffers)."""
-    blobs: list[bytes] = []
-    return _encode(value, blobs, 0, _Budget(max_bytes)), blobs
+    """Turn ``value`` into (JSON-able tree, list of array buffers).
+
+    Every node costs 16 bytes of ``max_bytes`` and one of ``MAX_NODES``, a string its length and
+    an array its bytes; what does not fit any more crosses as ``Opaque(..., "too large")``."""
+    encoder = _Encoder(max_bytes)
+    return encoder.node(value, 0), encoder.blobs
 
 
 #: numpy's own scalar types (float64, int32, bool_...): a student's subclass of one is not among them.
 _SCALAR_TYPES = frozenset(kind for kind in np.sctypeDict.values() if issubclass(kind, np.generic))
+#: The same by id: looking a student's class up by itself would run its metaclass's __hash__.
+_SCALAR_TYPE_IDS = frozenset(id(kind) for kind in _SCALAR_TYPES)
 
 
 def _type_name(kind: type) -> str:
@@ -85,147 +113,123 @@ def _type_name(kind: type) -> str:
     return str.__getitem__(type.__dict__["__name__"].__get__(kind), slice(0, 80))
 
 
-def _opaque(value: Any, reason: str) -> dict:
-    return {"t": "opaque", "type": _type_name(type(value)), "reason": reason}
+def _opaque(value: Any, reason: str) -> list:
+    return ["o", _type_name(type(value)), reason]
 
 
-def _encode(value: Any, blobs: list[bytes], depth: int, budget: _Budget) -> Any:
-    kind = type(value)
-    if depth > MAX_DEPTH:
-        return _opaque(value, "nested too deeply")
-    if budget.left < 16 or budget.nodes < 1:  # every node costs something: a billion small ints are refused too
-        return _opaque(value, "too large")
-    budget.left -= 16
-    budget.nodes -= 1
-    if value is None:
-        return {"t": "none"}
-    if kind is bool:
-        return {"t": "bool", "v": value}
-    if kind is int:
-        return {"t": "int", "v": str(value)}
-    if kind is float:
-        return {"t": "float", "v": repr(value)}
-    if kind is str:
-        if len(value) > budget.left:
+class _Encoder:
+    __slots__ = ("left", "nodes", "blobs")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.left = max_bytes
+        self.nodes = MAX_NODES
+        self.blobs: list[bytes] = []
+
+    def node(self, value: Any, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            return _opaque(value, "nested too deeply")
+        left = self.left - 16
+        if left < 0 or self.nodes < 1:  # every node costs something: a billion small ints are refused too
             return _opaque(value, "too large")
-        budget.left -= len(value)
-        return {"t": "str", "v": value}
-    if issubclass(kind, (np.ndarray, np.generic)) and kind is not np.ndarray and kind not in _SCALAR_TYPES:
-        # A subclass's nbytes, shape and dtype are its own code (nbytes = 0 on 80 MB passed the budget,
-        # and the other side then refused the frame): none of them is read.
-        return _opaque(value, "ndarray subclass")
-    if kind is np.ndarray or kind in _SCALAR_TYPES:
-        array = np.asarray(value) if kind in _SCALAR_TYPES else value
-        if array.dtype.kind not in "biufc" or array.dtype.hasobject:
-            return _opaque(value, f"dtype {array.dtype}")
-        if array.nbytes > budget.left:
+        self.left = left
+        self.nodes -= 1
+        kind = type(value)
+        if kind is _ndarray or id(kind) in _SCALAR_TYPE_IDS:
+            return self.array(value, kind is _ndarray)
+        if kind is str:
+            if len(value) > left:
+                return _opaque(value, "too large")
+            self.left = left - len(value)
+            return value
+        if kind is float or kind is bool or value is None:
+            return value
+        if kind is int:
+            return value if _INT_LOW < value < _INT_HIGH else _opaque(value, "too large")
+        if kind is tuple or kind is list or kind is dict:
+            if 16 * len(value) > left or len(value) > self.nodes:
+                return _opaque(value, "too large")
+            depth += 1
+            if kind is dict:
+                pairs = list(value.items())
+                return ["d", *[self.node(key, depth) for key, _ in pairs],
+                        *[self.node(item, depth) for _, item in pairs]]
+            return ["l" if kind is list else "t", *[self.node(item, depth) for item in value]]
+        if issubclass(kind, (_ndarray, _generic)):
+            # A subclass's nbytes, shape and dtype are its own code (nbytes = 0 on 80 MB passed the budget,
+            # and the other side then refused the frame): none of them is read.
+            return _opaque(value, "ndarray subclass")
+        return _opaque(value, "unsupported type")
+
+    def array(self, value: Any, exact_array: bool) -> list:
+        """An exact ndarray or a scalar of numpy's own types: numpy's code, safe to read."""
+        dtype = value.dtype
+        descr = _SENDABLE_DTYPES.get(dtype)
+        if descr is None:
+            if dtype.kind not in "biufc" or dtype.hasobject:
+                return _opaque(value, f"dtype {dtype}")
+            descr = _SENDABLE_DTYPES[dtype] = dtype.str
+        if value.nbytes > self.left:
             return _opaque(value, "too large")
-        budget.left -= array.nbytes
-        blobs.append(np.ascontiguousarray(array).tobytes())
-        return {
-            "t": "scalar" if kind in _SCALAR_TYPES else "ndarray",
-            "cls": _type_name(kind),
-            "exact": True,
-            "dtype": array.dtype.str,
-            "shape": list(array.shape),
-            "blob": len(blobs) - 1,
-        }
-    if kind in (tuple, list, dict) and (16 * len(value) > budget.left or len(value) > budget.nodes):
-        return _opaque(value, "too large")
-    if kind in (tuple, list):
-        return {"t": kind.__name__, "items": [_encode(item, blobs, depth + 1, budget) for item in value]}
-    if kind is dict:
-        keys = list(value.keys())
-        return {
-            "t": "dict",
-            "keys": [_encode(key, blobs, depth + 1, budget) for key in keys],
-            "values": [_encode(value[key], blobs, depth + 1, budget) for key in keys],
-        }
-    return _opaque(value, "unsupported type")
+        self.left -= value.nbytes
+        self.blobs.append(value.tobytes())  # C order, whatever the array's own layout
+        return ["a", descr, list(value.shape)] if exact_array else ["s", descr]
 
 
-def decode(tree: Any, blobs: list[bytes]) -> Any:
-    """Rebuild a value from ``encode``'s output; unknown or invalid parts become ``Opaque``.
+def decode(tree: Any, blobs: list[bytes | memoryview]) -> Any:
+    """Rebuild a value from ``encode``'s output.
 
     Total: whatever ``tree`` and ``blobs`` are (they come from the other side), the result is
-    plain data or ``WireError``. Each blob backs at most one array, so a frame cannot make the
-    decoder copy one buffer many times over."""
+    plain data (an array of a dtype not allowed becomes ``Opaque``) or ``WireError``. Each blob
+    backs exactly one array, so a frame cannot make the decoder copy one buffer many times over."""
     state = _Decoding(blobs)
-    return _decode(tree, state, 0)
+    value = _decode(tree, state, 0)
+    if state.next_blob != len(state.blobs):
+        raise WireError("array buffers that no value refers to")
+    return value
 
 
 class _Decoding:
-    def __init__(self, blobs: list[bytes]) -> None:
-        self.blobs = blobs if isinstance(blobs, list) else []
-        self.used: set[int] = set()
+    __slots__ = ("blobs", "next_blob", "nodes")
+
+    def __init__(self, blobs: list) -> None:
+        self.blobs = blobs if type(blobs) is list else []
+        self.next_blob = 0
         self.nodes = 2 * MAX_NODES
 
 
-def _text(tree: dict, key: str, limit: int = 80) -> str:
-    value = tree.get(key, "")
-    return value[:limit] if isinstance(value, str) else "?"
-
-
-def _items(tree: dict, key: str) -> list:
-    items = tree.get(key)
-    if type(items) is not list:
-        raise WireError(f"malformed {tree.get('t')!r} value: {key} is not a list")
-    return items
-
-
 def _decode(tree: Any, state: _Decoding, depth: int) -> Any:
-    if type(tree) is not dict or depth > MAX_DEPTH + 1:
-        raise WireError("malformed value")
     state.nodes -= 1
     if state.nodes < 0:
         raise WireError("too many values in one frame")
-    tag = tree.get("t")
-    if tag == "none":
-        return None
-    if tag == "bool":
-        if type(tree.get("v")) is not bool:
-            raise WireError("malformed 'bool' value")
-        return tree["v"]
-    if tag == "int":
-        text = tree.get("v")
-        if type(text) is int:
-            text = str(text)
-        if type(text) is not str:
-            raise WireError("malformed 'int' value")
-        if len(text) > 400:
-            return Opaque("int", "too large")
-        try:
-            return int(text)
-        except ValueError:
-            raise WireError("malformed 'int' value") from None
-    if tag == "float":
-        text = tree.get("v")
-        if type(text) not in (int, float, str):
-            raise WireError("malformed 'float' value")
-        try:
-            return float(text[:64] if type(text) is str else text)
-        except (ValueError, OverflowError):  # not a number, or an int beyond any float
-            raise WireError("malformed 'float' value") from None
-    if tag == "str":
-        if type(tree.get("v")) is not str:
-            raise WireError("malformed 'str' value")
-        return tree["v"]
-    if tag in ("ndarray", "scalar"):
+    kind = type(tree)
+    if kind is str or kind is float or kind is bool or tree is None:
+        return tree
+    if kind is int:
+        return tree if _INT_LOW < tree < _INT_HIGH else Opaque("int", "too large")
+    if kind is not list or not tree or type(tree[0]) is not str or depth > MAX_DEPTH + 1:
+        raise WireError("malformed value")
+    tag = tree[0]
+    if tag == "a" or tag == "s":
         return _decode_array(tree, state)
-    if tag == "tuple":
-        return tuple(_decode(item, state, depth + 1) for item in _items(tree, "items"))
-    if tag == "list":
-        return [_decode(item, state, depth + 1) for item in _items(tree, "items")]
-    if tag == "dict":
-        keys, values = _items(tree, "keys"), _items(tree, "values")
-        if len(keys) != len(values):
-            raise WireError("malformed 'dict' value: keys and values differ in number")
-        pairs = [(_hashable(_decode(key, state, depth + 1)), _decode(item, state, depth + 1))
-                 for key, item in zip(keys, values)]
-        return dict(pairs)
-    if tag == "opaque":
-        return Opaque(_text(tree, "type"), _text(tree, "reason"))
-    raise WireError(f"unknown value tag {str(tag)[:40]!r}")
+    if tag == "l":
+        return [_decode(item, state, depth + 1) for item in tree[1:]]
+    if tag == "t":
+        return tuple([_decode(item, state, depth + 1) for item in tree[1:]])
+    if tag == "d":
+        count, odd = divmod(len(tree) - 1, 2)
+        if odd:
+            raise WireError("malformed dict: keys and values differ in number")
+        keys = [_decode(key, state, depth + 1) for key in tree[1:1 + count]]
+        values = [_decode(item, state, depth + 1) for item in tree[1 + count:]]
+        result = {}
+        for key, item in zip(keys, values):
+            result[key if type(key) is str else _hashable(key)] = item
+        return result
+    if tag == "o":
+        if len(tree) != 3 or type(tree[1]) is not str or type(tree[2]) is not str:
+            raise WireError("malformed opaque value")
+        return Opaque(tree[1][:80], tree[2][:80])
+    raise WireError(f"unknown value tag {tag[:40]!r}")
 
 
 def _hashable(key: Any) -> Any:
@@ -236,8 +240,16 @@ def _hashable(key: Any) -> Any:
         return Opaque(type(key).__name__, "unhashable key")
 
 
-def _decode_array(tree: dict, state: _Decoding) -> Any:
-    descr = tree.get("dtype")
+def _decode_array(tree: list, state: _Decoding) -> Any:
+    scalar = tree[0] == "s"
+    if len(tree) != (2 if scalar else 3):
+        raise WireError("malformed array")
+    index = state.next_blob
+    if index >= len(state.blobs):
+        raise WireError("an array without its buffer")
+    state.next_blob = index + 1
+    data = state.blobs[index]
+    descr = tree[1]
     if type(descr) is not str:
         raise WireError("malformed array: dtype is not a string")
     dtype = _ALLOWED_DTYPES.get(descr)
@@ -246,41 +258,41 @@ def _decode_array(tree: dict, state: _Decoding) -> Any:
         if match is None or match.group(1) not in _DTYPES:
             return Opaque("ndarray", f"dtype {descr[:20]}")
         try:
-            dtype = np.dtype(descr)
+            dtype = _dtype(descr)
         except TypeError:  # a size this platform lacks (f16 without long double)
             return Opaque("ndarray", f"dtype {descr[:20]}")
         _ALLOWED_DTYPES[descr] = dtype  # at most a few dozen: byte orders x _DTYPES
-    shape = tree.get("shape")
-    if (type(shape) is not list or len(shape) > 32
-            or any(type(n) is not int or not 0 <= n <= MAX_DIM for n in shape)):
+    shape = () if scalar else tree[2]
+    if not scalar and (type(shape) is not list or len(shape) > 32):
         raise WireError("bad array shape")
-    if tree.get("t") == "scalar" and shape:
-        raise WireError("bad scalar shape")
-    index = tree.get("blob")
-    if type(index) is not int or not 0 <= index < len(state.blobs) or index in state.used:
-        raise WireError("bad array buffer reference")
-    state.used.add(index)
-    data = state.blobs[index]
     count = 1
     for n in shape:
+        if type(n) is not int or not 0 <= n <= MAX_DIM:
+            raise WireError("bad array shape")
         count *= n  # Python ints: a product that would wrap around in int64 is caught below
-    if type(data) is not bytes or count * dtype.itemsize != len(data):
+    if type(data) is bytes:
+        size = len(data)
+    elif type(data) is memoryview and data.contiguous:
+        size = data.nbytes
+    else:
+        raise WireError("an array buffer that is not bytes")
+    if count * dtype.itemsize != size:
         raise WireError("array size does not match its shape")
-    array = np.frombuffer(data, dtype=dtype, count=count).reshape(tuple(shape)).copy()
-    if dtype.kind == "b":  # any byte may arrive; numpy's booleans must be 0 or 1 (a 2 is "true" yet != True)
-        array = array.view(np.uint8) != 0
-    if tree["t"] == "scalar":
-        return array[()]
-    if tree.get("exact", False) is not True:
-        return Opaque(_text(tree, "cls") or "ndarray", "ndarray subclass")
-    return array
+    try:
+        if dtype.kind == "b":  # any byte may arrive; numpy's booleans must be 0 or 1 (a 2 is "true" yet != True)
+            array = _ndarray(shape, _UINT8, data).astype(_BOOL)  # (!= 0 made a 0-d array a scalar)
+        else:  # a copy: writable, aligned, its own memory (not the frame's)
+            array = _ndarray(shape, dtype, data).copy()
+    except (ValueError, TypeError):  # dimensions whose product passes no size of memory ([1 << 40, 1 << 40, 0])
+        raise WireError("bad array shape") from None
+    return array[()] if scalar else array
 
 
 # --- frames -------------------------------------------------------------------------------
 
 def pack(header: dict, blobs: list[bytes] = ()) -> bytes:
     header = dict(header, blob_sizes=[len(blob) for blob in blobs])
-    text = json.dumps(header, separators=(",", ":")).encode()
+    text = _JSON.encode(header).encode()
     if len(text) > MAX_HEADER_BYTES:
         raise WireError("frame header too large")
     return b"".join([MAGIC, _HEADER.pack(len(text)), text, *blobs])
@@ -308,61 +320,88 @@ def write_frame(fd: int, header: dict, blobs: list[bytes] = (), deadline: float 
 def _valid_sizes(sizes: Any, limit: int) -> list[int] | None:
     if type(sizes) is not list or len(sizes) > MAX_NODES:
         return None
-    if any(type(size) is not int or not 0 <= size <= limit for size in sizes) or sum(sizes) > limit:
-        return None
-    return sizes
+    total = 0
+    for size in sizes:
+        if type(size) is not int or not 0 <= size <= limit:
+            return None
+        total += size
+    return sizes if total <= limit else None
 
 
 class FrameReader:
     """Incremental reader: feed it bytes, take complete frames out. Enforces size caps.
 
     ``next_frame`` is total: any byte sequence gives frames whose header is a dict and whose
-    blobs match ``blob_sizes``, ``None`` (need more bytes) or ``WireError``."""
+    blobs are read-only memoryviews of the sizes ``blob_sizes`` lists, ``None`` (need more bytes)
+    or ``WireError``. The blobs of a frame are views of one bytes object of that frame alone, which
+    nothing changes afterwards."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES * 2, max_header: int = MAX_HEADER_BYTES) -> None:
-        self._buffer = bytearray()
+        #: What has arrived and is not yet taken: the bytes of one read as they came (the usual case, a
+        #: whole frame in one read, then costs no copy), or a bytearray gathering several reads.
+        self._buffer: bytes | bytearray = b""
         self._max = max_bytes
         self._max_header = max_header
-        #: The current frame's header and blob sizes once parsed: its arrays may arrive in many reads,
-        #: and parsing an 8 MiB header again for each would cost the grader seconds per frame.
-        self._parsed: tuple[dict, list[int]] | None = None
+        #: The current frame's header, blob sizes and end once parsed: its arrays may arrive in many
+        #: reads, and parsing an 8 MiB header again for each would cost the grader seconds per frame.
+        self._parsed: tuple[dict, list[int], int] | None = None
 
     def feed(self, data: bytes) -> None:
-        self._buffer += data
+        if not self._buffer and type(data) is bytes:
+            self._buffer = data  # immutable: kept as it is
+        else:
+            if type(self._buffer) is not bytearray:
+                self._buffer = bytearray(self._buffer)
+            self._buffer += data
         if len(self._buffer) > self._max + self._max_header + 1024:
             raise WireError("frame too large")
 
-    def next_frame(self) -> tuple[dict, list[bytes]] | None:
+    def next_frame(self) -> tuple[dict, list[memoryview]] | None:
         buffer = self._buffer
-        if len(buffer) >= 4 and bytes(buffer[:4]) != MAGIC:
+        if len(buffer) >= 4 and buffer[:4] != MAGIC:
             raise WireError("bad frame marker")
         if len(buffer) < 8:
             return None
-        (length,) = _HEADER.unpack(bytes(buffer[4:8]))
+        (length,) = _HEADER.unpack_from(buffer, 4)
         if length > self._max_header:
             raise WireError("frame header too large")
         if len(buffer) < 8 + length:
             return None
         if self._parsed is None:
-            self._parsed = self._parse_header(bytes(buffer[8:8 + length]))
-        header, sizes = self._parsed
-        end = 8 + length + sum(sizes)
+            with memoryview(buffer) as view:  # a view of a bytearray must be gone before it is resized
+                try:
+                    text = str(view[8:8 + length], "utf-8")
+                except ValueError:
+                    text = None
+            if text is None:
+                raise WireError("bad frame header: not UTF-8")
+            header, sizes = self._parse_header(text)
+            self._parsed = header, sizes, 8 + length + sum(sizes)
+        header, sizes, end = self._parsed
         if len(buffer) < end:
             return None
-        blobs, offset = [], 8 + length
-        for size in sizes:
-            blobs.append(bytes(buffer[offset:offset + size]))
-            offset += size
-        del buffer[:end]
+        if len(buffer) == end and type(buffer) is bytes:
+            frame, self._buffer = buffer, b""
+        else:  # a frame that came in several reads, or with more behind it in the same read
+            with memoryview(buffer) as view:
+                frame = view[:end].tobytes()
+                if type(buffer) is bytes:
+                    self._buffer = bytearray(view[end:])
+            if type(buffer) is bytearray:
+                del buffer[:end]  # cheap: a bytearray moves its start instead of its contents
         self._parsed = None
+        blobs, offset, view = [], 8 + length, memoryview(frame)
+        for size in sizes:
+            blobs.append(view[offset:offset + size])
+            offset += size
         return header, blobs
 
-    def _parse_header(self, text: bytes) -> tuple[dict, list[int]]:
-        if text.count(b"[") + text.count(b"{") > MAX_CONTAINERS:
+    def _parse_header(self, text: str) -> tuple[dict, list[int]]:
+        if text.count("[") + text.count("{") > MAX_CONTAINERS:
             raise WireError("frame header too complex")
         try:
             header = json.loads(text)
-        except (ValueError, RecursionError) as error:  # bad JSON or UTF-8, huge numbers, deep nesting
+        except (ValueError, RecursionError) as error:  # bad JSON, huge numbers, deep nesting
             raise WireError(f"bad frame header: {type(error).__name__}") from None
         if type(header) is not dict:
             raise WireError("bad frame header: not an object")
@@ -372,7 +411,7 @@ class FrameReader:
         return header, sizes
 
 
-def read_frame_blocking(fd: int, reader: FrameReader) -> tuple[dict, list[bytes]]:
+def read_frame_blocking(fd: int, reader: FrameReader) -> tuple[dict, list[memoryview]]:
     """Block until one whole frame has arrived on ``fd`` (used by the worker)."""
     while True:
         frame = reader.next_frame()

@@ -383,7 +383,7 @@ def test_raw_bytes_on_every_descriptor_cost_only_that_function(tmp_path):
     # many tiny frames of no use, then the honest answer: ignored, the answer is judged
     ([{"op": "noise"}] * 20000, None),
     # a dependency call of a function this one may not call: refused inside the student's code
-    ([{"op": "dep", "name": "rnn_forward", "payload": {"t": "none"}}], None),
+    ([{"op": "dep", "name": "rnn_forward", "payload": None}], None),
 ])
 def test_forged_frames_from_inside_the_worker(tmp_path, frames, says):
     good = [c for c in base_cells() if "def rnn_cell_forward(" in c][0]
@@ -417,15 +417,14 @@ def _raw_list(frames: list[dict]) -> str:
 def test_decoded_booleans_are_canonical_and_odd_shapes_are_plain():
     # A forged frame may carry any byte in a bool array; numpy then holds a "true" that is 2, and
     # comparisons with True disagree. The decoder gives only 0 and 1.
-    tree = {"t": "ndarray", "exact": True, "dtype": "|b1", "shape": [4], "blob": 0}
+    tree = ["a", "|b1", [4]]
     array = wire.decode(tree, [bytes([0, 1, 2, 255])])
     assert array.dtype == np.bool_ and array.view(np.uint8).tolist() == [0, 1, 1, 1]
     assert (array == True).tolist() == [False, True, True, True]  # noqa: E712 - the point of the test
-    empty = wire.decode({"t": "ndarray", "exact": True, "dtype": "<f8", "shape": [1 << 40, 0], "blob": 0}, [b""])
+    empty = wire.decode(["a", "<f8", [1 << 40, 0]], [b""])
     assert type(empty) is np.ndarray and empty.size == 0
     for dtype in ("|O", "|V8", "<M8[s]", "<m8", "|S4", "<U1", "[('a', '<f8')]"):
-        assert isinstance(wire.decode({"t": "ndarray", "exact": True, "dtype": dtype, "shape": [1], "blob": 0},
-                                      [b"\0" * 8]), wire.Opaque)
+        assert isinstance(wire.decode(["a", dtype, [1]], [b"\0" * 8]), wire.Opaque)
 
 
 def test_a_header_that_waits_for_its_arrays_is_parsed_once(monkeypatch):

@@ -51,7 +51,7 @@ def test_wire_refuses_oversized_and_malformed_frames():
     with pytest.raises(wire.WireError):
         reader.next_frame()
     with pytest.raises(wire.WireError):
-        wire.decode({"t": "ndarray", "dtype": "<f8", "shape": [10], "blob": 0, "exact": True}, [b"\x00" * 8])
+        wire.decode(["a", "<f8", [10]], [b"\x00" * 8])
 
 
 def test_compare_checks_type_shape_finiteness_and_values_in_that_order():
