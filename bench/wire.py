@@ -118,7 +118,7 @@ def same(a: object, b: object) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--before", default="HEAD", help="git revision of the baseline wire.py")
+    parser.add_argument("--before", default="f3d44c3~1", help="git revision of the baseline wire.py (default: before the compact format)")
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

@@ -39,12 +39,13 @@ import numpy as np
 # Bound here so that student code patching builtins (in the worker) cannot change how values are sent
 # (tests/test_wire_properties.py checks that every builtin a function here reads is among them).
 (issubclass, type, len, list, dict, str, int, float, bool, tuple, hash, sum, zip, bytes, bytearray,  # noqa: A001
- memoryview, slice, min, divmod, id, ValueError, TypeError, RecursionError, BlockingIOError, EOFError) = (
+ memoryview, slice, min, divmod, id, ValueError, TypeError, RecursionError, BlockingIOError, EOFError,
+ BufferError) = (
     builtins.issubclass, builtins.type, builtins.len, builtins.list, builtins.dict,
     builtins.str, builtins.int, builtins.float, builtins.bool, builtins.tuple, builtins.hash,
     builtins.sum, builtins.zip, builtins.bytes, builtins.bytearray, builtins.memoryview, builtins.slice,
     builtins.min, builtins.divmod, builtins.id, builtins.ValueError, builtins.TypeError, builtins.RecursionError,
-    builtins.BlockingIOError, builtins.EOFError)
+    builtins.BlockingIOError, builtins.EOFError, builtins.BufferError)
 # And numpy's, for the same reason (the worker's student code shares this numpy module).
 _ndarray, _generic, _dtype, _UINT8, _BOOL = np.ndarray, np.generic, np.dtype, np.dtype(np.uint8), np.dtype(np.bool_)
 
@@ -65,8 +66,9 @@ _DTYPES = frozenset(kind + str(size) for kind, sizes in
                     (("b", (1,)), ("i", (1, 2, 4, 8)), ("u", (1, 2, 4, 8)), ("f", (2, 4, 8, 16)), ("c", (8, 16, 32)))
                     for size in sizes)
 _DTYPE = re.compile(r"^[<>|=]?([biufc][0-9]{1,2})$")
-#: Descriptions already found allowed, with their dtype: arrays arrive by the thousand per notebook.
-_ALLOWED_DTYPES: dict[str, np.dtype] = {}
+#: Descriptions already found allowed, with their dtype, its itemsize and whether it is bool: arrays
+#: arrive by the thousand per notebook.
+_ALLOWED_DTYPES: dict[str, tuple[np.dtype, int, bool]] = {}
 #: The other way: dtypes of arrays already sent, with their description (``dtype.str`` is computed
 #: anew on each read). At most a few dozen: byte orders x kinds x sizes.
 _SENDABLE_DTYPES: dict[np.dtype, str] = {}
@@ -134,8 +136,18 @@ class _Encoder:
         self.left = left
         self.nodes -= 1
         kind = type(value)
-        if kind is _ndarray or id(kind) in _SCALAR_TYPE_IDS:
-            return self.array(value, kind is _ndarray)
+        if kind is _ndarray or id(kind) in _SCALAR_TYPE_IDS:  # numpy's own code: safe to read
+            descr = _SENDABLE_DTYPES.get(value.dtype)
+            if descr is None:
+                descr = _sendable(value.dtype)
+                if descr is None:
+                    return _opaque(value, f"dtype {value.dtype}")
+            size = value.nbytes
+            if size > left:
+                return _opaque(value, "too large")
+            self.left = left - size
+            self.blobs.append(value.tobytes())  # C order, whatever the array's own layout
+            return ["a", descr, list(value.shape)] if kind is _ndarray else ["s", descr]
         if kind is str:
             if len(value) > left:
                 return _opaque(value, "too large")
@@ -160,19 +172,13 @@ class _Encoder:
             return _opaque(value, "ndarray subclass")
         return _opaque(value, "unsupported type")
 
-    def array(self, value: Any, exact_array: bool) -> list:
-        """An exact ndarray or a scalar of numpy's own types: numpy's code, safe to read."""
-        dtype = value.dtype
-        descr = _SENDABLE_DTYPES.get(dtype)
-        if descr is None:
-            if dtype.kind not in "biufc" or dtype.hasobject:
-                return _opaque(value, f"dtype {dtype}")
-            descr = _SENDABLE_DTYPES[dtype] = dtype.str
-        if value.nbytes > self.left:
-            return _opaque(value, "too large")
-        self.left -= value.nbytes
-        self.blobs.append(value.tobytes())  # C order, whatever the array's own layout
-        return ["a", descr, list(value.shape)] if exact_array else ["s", descr]
+
+def _sendable(dtype: np.dtype) -> str | None:
+    """``dtype.str`` if arrays of ``dtype`` may cross, remembered (``dtype.str`` is computed on each read)."""
+    if dtype.kind not in "biufc" or dtype.hasobject:
+        return None
+    descr = _SENDABLE_DTYPES[dtype] = dtype.str
+    return descr
 
 
 def decode(tree: Any, blobs: list[bytes | memoryview]) -> Any:
@@ -252,8 +258,8 @@ def _decode_array(tree: list, state: _Decoding) -> Any:
     descr = tree[1]
     if type(descr) is not str:
         raise WireError("malformed array: dtype is not a string")
-    dtype = _ALLOWED_DTYPES.get(descr)
-    if dtype is None:
+    known = _ALLOWED_DTYPES.get(descr)
+    if known is None:
         match = _DTYPE.match(descr)
         if match is None or match.group(1) not in _DTYPES:
             return Opaque("ndarray", f"dtype {descr[:20]}")
@@ -261,7 +267,8 @@ def _decode_array(tree: list, state: _Decoding) -> Any:
             dtype = _dtype(descr)
         except TypeError:  # a size this platform lacks (f16 without long double)
             return Opaque("ndarray", f"dtype {descr[:20]}")
-        _ALLOWED_DTYPES[descr] = dtype  # at most a few dozen: byte orders x _DTYPES
+        known = _ALLOWED_DTYPES[descr] = dtype, dtype.itemsize, dtype.kind == "b"  # a few dozen at most
+    dtype, itemsize, is_bool = known
     shape = () if scalar else tree[2]
     if not scalar and (type(shape) is not list or len(shape) > 32):
         raise WireError("bad array shape")
@@ -272,18 +279,18 @@ def _decode_array(tree: list, state: _Decoding) -> Any:
         count *= n  # Python ints: a product that would wrap around in int64 is caught below
     if type(data) is bytes:
         size = len(data)
-    elif type(data) is memoryview and data.contiguous:
+    elif type(data) is memoryview and data.c_contiguous:
         size = data.nbytes
     else:
         raise WireError("an array buffer that is not bytes")
-    if count * dtype.itemsize != size:
+    if count * itemsize != size:
         raise WireError("array size does not match its shape")
     try:
-        if dtype.kind == "b":  # any byte may arrive; numpy's booleans must be 0 or 1 (a 2 is "true" yet != True)
+        if is_bool:  # any byte may arrive; numpy's booleans must be 0 or 1 (a 2 is "true" yet != True)
             array = _ndarray(shape, _UINT8, data).astype(_BOOL)  # (!= 0 made a 0-d array a scalar)
         else:  # a copy: writable, aligned, its own memory (not the frame's)
             array = _ndarray(shape, dtype, data).copy()
-    except (ValueError, TypeError):  # dimensions whose product passes no size of memory ([1 << 40, 1 << 40, 0])
+    except (ValueError, TypeError, BufferError):  # dimensions whose product passes no size of memory ([1 << 40, 1 << 40, 0])
         raise WireError("bad array shape") from None
     return array[()] if scalar else array
 
