@@ -2,8 +2,8 @@
 
     python bench/wire.py [--before REV] [--repeat 15]
 
-The baseline is ``grader/wire.py`` as of REV (default HEAD, i.e. without uncommitted changes; give the
-commit before the change once it is committed), loaded from ``git show`` into a module of its own.
+The baseline is ``grader/wire.py`` as of REV (default: the commit before the compact format, f3d44c3~1;
+``--before HEAD`` measures uncommitted changes), loaded from ``git show`` into a module of its own.
 Both are loaded as plain files, the way the worker imports wire.py.
 
 Frames are the ones grading an RNN notebook sends by the hundred (shapes of its published cases:
@@ -118,7 +118,8 @@ def same(a: object, b: object) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--before", default="f3d44c3~1", help="git revision of the baseline wire.py (default: before the compact format)")
+    parser.add_argument("--before", default="f3d44c3~1",
+                        help="git revision of the baseline wire.py (default: before the compact format)")
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

@@ -273,6 +273,19 @@ def test_shapes_past_any_memory_are_wire_errors():
     assert wire.decode(["a", "<f8", [1 << 40, 0]], [b""]).shape == (1 << 40, 0)
 
 
+def test_a_blob_is_bytes_or_a_c_ordered_view():
+    """What FrameReader hands out (views of one frame's bytes) or bytes; any other buffer is refused."""
+    raw = np.arange(4.0).tobytes()
+    for blob in (raw, memoryview(raw), memoryview(bytearray(raw)), memoryview(raw).cast("d"),
+                 memoryview(raw).cast("B", (2, 16))):
+        assert _same(wire.decode(["a", "<f8", [2, 2]], [blob]), np.arange(4.0).reshape(2, 2))
+    fortran = memoryview(np.asfortranarray(np.zeros((2, 2))))
+    for blob, shape in ((bytearray(raw), [4]), (np.zeros(4), [4]), (memoryview(raw)[::2], [2]), (fortran, [4]),
+                        (raw.hex(), [8])):
+        with pytest.raises(wire.WireError):
+            wire.decode(["a", "<f8", shape], [blob])
+
+
 def test_values_outside_the_grammar_are_wire_errors():
     for tree in ({"t": "none"}, ["l", {"t": "none"}], [], [None], ["x"], ["o", "int"], ["d", 1],
                  ["a", "<f8", [1], 0], ["s", "<f8", []], b"bytes", ("t",), 1j):
