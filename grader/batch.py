@@ -32,7 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
@@ -222,6 +222,24 @@ class BatchSummary:
     assignment_reason: str = ""
     missing: list[str] = field(default_factory=list)
     """Roster ids with no notebook."""
+    kept: Kept = field(default_factory=lambda: Kept(), repr=False)
+    """What this run already did towards the outputs (``write_outputs(out, kept)``)."""
+
+
+@dataclass
+class Kept:
+    """Work towards the outputs done while the batch ran, so that its end need not redo it. Nothing
+    here is trusted beyond this process: the end uses an item only when it is exactly what it would
+    compute (same notebook bytes and code version, same record), else computes as always."""
+
+    prints: dict[str, dict] = field(default_factory=dict)
+    """``similarity.notebook_key`` -> the graded functions' fingerprints, made in the grading process."""
+    exported: dict[str, str] = field(default_factory=dict)
+    """Student -> ``repr`` of the record (as ``write_outputs`` reads it, overrides applied) that its
+    feedback/ and gradescope/ files were written from when its result arrived: ``repr``, as ``==``
+    takes 0 for 0.0 and the files would not (``"score": 0`` against ``0.0``)."""
+    drawer: Any = None
+    """A ``classreport.charts.Drawer`` started before grading (matplotlib imported by the end), or None."""
 
 
 #: The assignment a class was graded as, kept in --out: a rerun or a regrade of a few students grades
@@ -289,13 +307,17 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
         else:
             pending.append((entry, digest))
 
-    def finished(entry: Entry, digest: str, result: NotebookResult) -> None:
+    def finished(entry: Entry, digest: str, result: NotebookResult, prints: tuple[str, dict] | None = None) -> None:
         path = out / "results" / f"{entry.student}.json"
         record = _record(entry, result, digest, print_)
         history = _regrade_history(path)
         if history:  # `grade regrade`'s record of this student's regrades outlives a batch regrading it
             record["regrades"] = history
-        atomic_write(path, json.dumps(record, indent=1))
+        text = json.dumps(record, indent=1)
+        atomic_write(path, text)
+        if prints is not None:
+            summary.kept.prints[prints[0]] = prints[1]
+        _export_early(out, json.loads(text), summary.kept)  # while the others are graded, not at the end
         summary.durations[entry.student] = result.duration
         if result.graded:
             summary.graded += 1
@@ -353,7 +375,7 @@ def loose_modules(entries: list[Entry]) -> list[str]:
 
 
 def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, others: list[str],
-              finished: Callable[[Entry, str, NotebookResult], None],
+              finished: Callable[..., None],
               on_event: Callable[[str, Entry], None] | None) -> list[tuple[Entry, str]]:
     """Grade in separate grader processes (the grader's own work is CPU-bound Python too).
 
@@ -370,7 +392,7 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, 
                 # of idling while this process stores the last result and submits another.
                 while waiting and len(running) < 2 * jobs:
                     entry, digest = waiting.pop(0)
-                    running[pool.submit(grade_notebook, entry.path, _config_for(entry, config, others))] = (entry, digest)
+                    running[pool.submit(grade_and_print, entry.path, _config_for(entry, config, others))] = (entry, digest)
                 done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in running:  # "started" once a grading process may have it, for the progress bar
                     if on_event and future not in announced and (future.running() or future.done()):
@@ -379,21 +401,38 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, 
                 for future in done:
                     announced.discard(future)
                     entry, digest = running.pop(future)
+                    prints = None
                     try:
-                        result = future.result()
+                        result, prints = future.result()
                     except BrokenProcessPool:
                         finished(entry, digest, NotebookResult(str(entry.path), None, None,
                                                                error="internal grader error: the grading process died"))
                         return [*running.values(), *waiting]
                     except Exception as error:  # a grader bug must not lose the batch
                         result = NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}")
-                    finished(entry, digest, result)
+                    finished(entry, digest, result, prints)
         except KeyboardInterrupt:
             for future in running:
                 future.cancel()
             _stop_processes(pool)
             raise
     return []
+
+
+def grade_and_print(path: Path, config: GradeConfig) -> tuple[NotebookResult, tuple[str, dict] | None]:
+    """In a grading process: the notebook's result, and for a graded one the similarity fingerprints
+    of its graded functions (``similarity.prints_of``: our code reading its bytes, in parallel here
+    rather than for the whole class at the end; the class report uses them)."""
+    result = grade_notebook(path, config)
+    prints = None
+    if result.graded:
+        try:
+            from .similarity import prints_of
+
+            prints = prints_of(path)
+        except Exception:  # noqa: BLE001  never costs a grade: the report fingerprints it itself
+            prints = None
+    return result, prints
 
 
 def _stop_processes(pool: ProcessPoolExecutor) -> None:
@@ -433,10 +472,17 @@ def load_results(out: Path) -> list[dict]:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and all(isinstance(data.get(k), t) for k, t in REQUIRED_FIELDS.items()):
-            data.setdefault("functions", [])
+        if _readable(data):
             results.append(data)
     return results
+
+
+def _readable(data: object) -> bool:
+    """Whether ``load_results`` takes this record (then given ``functions`` when it has none)."""
+    if isinstance(data, dict) and all(isinstance(data.get(k), t) for k, t in REQUIRED_FIELDS.items()):
+        data.setdefault("functions", [])
+        return True
+    return False
 
 
 def gradebook_columns(results: list[dict], assignment: str | None = None) -> list[str]:
@@ -581,9 +627,12 @@ def _saved_assignment(out: Path) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def write_outputs(out: Path) -> list[dict]:
+def write_outputs(out: Path, kept: Kept | None = None) -> list[dict]:
+    """Every output from every result in ``out``. ``kept``: what the batch that just ran did already
+    (``BatchSummary.kept``); the files come out the same with it or without."""
     from . import overrides as score_overrides
 
+    kept = kept or Kept()
     results, not_applied = score_overrides.apply_all(out, load_results(out))  # a TA's overrides, after every (re)grade
     for problem in not_applied:  # kept in overrides.json, never dropped: said at every write
         print(f"grade: note: {problem}", file=sys.stderr)
@@ -592,24 +641,60 @@ def write_outputs(out: Path) -> list[dict]:
     atomic_write(out / "gradebook.csv", gradebook_csv(results, missing, _saved_assignment(out)))
     atomic_write(out / "results.json", json.dumps({"schema_version": RESULT_SCHEMA_VERSION, "results": results}, indent=1))
     for data in results:
-        try:
-            gradescope = gradescope_json(data)
-            feedback = markdown_feedback(_as_result(data)) + score_overrides.feedback_section(data)
-        except (KeyError, TypeError, ValueError):  # a record from an older or foreign run: keep it, skip these
-            continue
-        atomic_write(out / "gradescope" / f"{data['student']}.json", json.dumps(gradescope, indent=1))
-        atomic_write(out / "feedback" / f"{data['student']}.md", feedback)
-    _write_class_report(out)
+        if kept.exported.get(data["student"]) == repr(data) and all(path.is_file() for path in _exports(out, data)):
+            continue  # written from this very record when its result arrived
+        _export(out, data)
+    _write_class_report(out, kept)
     return results
 
 
-def _write_class_report(out: Path) -> None:
+def _exports(out: Path, data: dict) -> tuple[Path, Path]:
+    return out / "gradescope" / f"{data['student']}.json", out / "feedback" / f"{data['student']}.md"
+
+
+def _export(out: Path, data: dict) -> bool:
+    """The student's own files (Gradescope's results.json, Markdown feedback) from their record;
+    False for a record from an older or foreign run, which keeps its row but gets none."""
+    from . import overrides as score_overrides
+
+    try:
+        gradescope = gradescope_json(data)
+        feedback = markdown_feedback(_as_result(data)) + score_overrides.feedback_section(data)
+    except (KeyError, TypeError, ValueError):
+        return False
+    gradescope_path, feedback_path = _exports(out, data)
+    atomic_write(gradescope_path, json.dumps(gradescope, indent=1))
+    atomic_write(feedback_path, feedback)
+    return True
+
+
+def _export_early(out: Path, data: dict, kept: Kept) -> None:
+    """As a result arrives: its student's files, from the record as ``write_outputs`` will read it
+    (``load_results``, then the overrides in force applied). At the end ``write_outputs`` skips them
+    when that record is still the same; anything else (an override given meanwhile) writes them again."""
+    from . import overrides as score_overrides
+
+    if not _readable(data):
+        return
+    try:
+        record, _ = score_overrides.apply(data, score_overrides.in_force(score_overrides.load(out)))
+        written = _export(out, record)
+    except Exception:  # noqa: BLE001  an unreadable overrides file...: the end writes them, and says what is wrong
+        return
+    if written:
+        kept.exported[record["student"]] = repr(record)
+
+
+def _write_class_report(out: Path, kept: Kept | None = None) -> None:
     """report.html beside the gradebook (classreport/). Written last and guarded: whatever goes wrong
     there, the gradebook and results above are already on disk."""
     try:
         from .classreport import write_report
 
-        write_report(out)
+        if kept is None:
+            write_report(out)
+        else:
+            write_report(out, known_prints=kept.prints, drawer=kept.drawer)
     except Exception as error:  # the report is a view of the results, never a reason to fail the batch
         print(f"grade: note: the class report could not be written ({type(error).__name__}: {error}); "
               f"try `grade report {out}`", file=sys.stderr)
@@ -884,20 +969,31 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
                         + (f", skipped {counts['skipped']}" if counts["skipped"] else ""))
                 progress.update(task, counts=text)
 
+        from .classreport.charts import Drawer
+
+        drawer = Drawer.start()  # draws the report's charts at the end; imports matplotlib while we grade
         started = time.monotonic()
         try:
             summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event, runner=runner)
-        except KeyboardInterrupt:
-            # Ctrl-C: the finished results are on disk; write the gradebook and the rest for them, so the
-            # TA has the finished part at once, then exit 130 (cli.main). Rerunning grades the rest.
-            progress.stop()
-            write_outputs(out)
-            console.print(textsafe.terminal(f"interrupted: {out / 'gradebook.csv'} has the notebooks graded so far; "
-                                            f"run the same command again to grade the rest", style="yellow"))
+        except BaseException as error:
+            if drawer is not None:
+                drawer.close()
+            if isinstance(error, KeyboardInterrupt):
+                # Ctrl-C: the finished results are on disk; write the gradebook and the rest for them, so
+                # the TA has the finished part at once, then exit 130 (cli.main). Rerunning grades the rest.
+                progress.stop()
+                write_outputs(out)
+                console.print(textsafe.terminal(f"interrupted: {out / 'gradebook.csv'} has the notebooks graded so "
+                                                f"far; run the same command again to grade the rest", style="yellow"))
             raise
     summary.problems = problems + summary.problems + prune_removed(out, entries)
     summary.assignment_reason = reason  # decided here, before grading, and shown then
-    results = write_outputs(out)
+    summary.kept.drawer = drawer
+    try:
+        results = write_outputs(out, summary.kept)
+    finally:
+        if drawer is not None:
+            drawer.close()
     if class_roster is not None:
         summary.missing = missing_from(class_roster, [d["student"] for d in results])
     console.print(summary_renderable(results, summary))

@@ -25,18 +25,30 @@ in a notebook is the course's own text. The method is winnowing (Schleimer, Wilk
    what is left once the course's code is discounted shorter still: a whole-notebook copy may share
    only a few fingerprints per function).
 
-Pure functions apart from ``load_student_code`` and ``course_fingerprints`` (which read files).
+Pure functions apart from ``load_student_code``, ``course_fingerprints`` and ``notebook_key`` (which
+read files).
+
+Fingerprinting 200 notebooks takes seconds, so a batch fingerprints each notebook in its grading
+process right after grading it (``prints_of``, in parallel) and hands the prints to the class report
+(``similarity(..., known=...)``). They are keyed by ``notebook_key``: the notebook's SHA-256 and the
+version of this code, so a print is only ever used for exactly the bytes and the code that made it;
+any notebook without one (a result kept from an earlier run, ``grade report`` on its own) is read
+and fingerprinted here as always.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import keyword
+import os
 import re
+import stat
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 from .errors import GraderError
 from .course import ASSIGNMENTS
@@ -51,6 +63,11 @@ DEFAULT_MIN_SHARED = 6
 COMMON_FRACTION = 0.2
 COMMON_MIN_CLASS = 20
 """The common-fingerprint filter only applies to classes at least this large."""
+MAX_NOTEBOOK_MB = 50
+"""Larger notebooks are not read (``read_notebook``'s limit)."""
+PRINTS_FORMAT = 1
+"""Part of every ``notebook_key``, with the hash of the grader's code: raise it when what
+``load_student_code`` keeps changes shape."""
 
 
 
@@ -290,7 +307,7 @@ _DEFINES = re.compile(r"^def\s+(\w+)\s*\(", re.MULTILINE)
 
 
 def load_student_code(student: str, notebook: Path, discount: frozenset[int] = frozenset(),
-                      max_mb: float = 50) -> StudentCode:
+                      max_mb: float = MAX_NOTEBOOK_MB) -> StudentCode:
     """The fingerprints of every graded function the notebook wrote (untouched stubs left out).
 
     Only the cells that define a graded function are parsed (the last definition wins, as when
@@ -384,9 +401,70 @@ def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD
     return SimilarityResult(tuple(students), tuple(pairs), threshold, min_shared, discounted, common)
 
 
+# --- prints kept from grading --------------------------------------------------------------------
+
+def notebook_key(notebook: Path) -> str | None:
+    """What a print of this notebook is kept under: the version of the fingerprinting code and the
+    SHA-256 of the notebook's bytes as they are now; None for anything but a regular file of at most
+    ``MAX_NOTEBOOK_MB`` (``read_notebook`` then says why, when it is fingerprinted the ordinary way)."""
+    try:
+        info = os.lstat(notebook)
+        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= MAX_NOTEBOOK_MB * 1024 * 1024:
+            return None
+        with open(notebook, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    return f"{_code_version()}:{hashlib.sha256(data).hexdigest()}"
+
+
+@functools.lru_cache(maxsize=None)
+def _code_version() -> str:
+    """The version of the fingerprinting: PRINTS_FORMAT and the hash of the grader's code (as in every
+    result's fingerprint), so a print made by other code than this is never used."""
+    from .fingerprint import grader_identity  # cached once per process
+
+    return f"{PRINTS_FORMAT}-{K}-{WINDOW}-{grader_identity()[1]}"
+
+
+def prints_of(notebook: Path) -> tuple[str, dict[str, FunctionPrint]] | None:
+    """(``notebook_key``, the graded functions' prints, nothing discounted) of a notebook that could
+    be read, or None. Our own code reading the student's bytes, as ``load_student_code`` always did:
+    no student code runs. The key is taken before and after reading: a notebook that changed
+    meanwhile gets no print (it is fingerprinted when the report is written)."""
+    key = notebook_key(notebook)
+    if key is None:
+        return None
+    code = load_student_code("", notebook)
+    if code.problem or notebook_key(notebook) != key:
+        return None
+    return key, code.functions
+
+
+def _discounted(function: FunctionPrint, discount: frozenset[int]) -> FunctionPrint:
+    """``function`` less the ``discount`` hashes: what ``function_print`` gives with that discount, as
+    each fingerprint's lines come from its own k-grams only."""
+    if not discount:
+        return function
+    return FunctionPrint(function.name, function.source, function.lines,
+                         {value: lines for value, lines in function.prints.items() if value not in discount})
+
+
+def _student_code(student: str, notebook: Path | str, discount: frozenset[int],
+                  known: Mapping[str, dict[str, FunctionPrint]]) -> StudentCode:
+    key = notebook_key(Path(notebook)) if known else None
+    functions = known.get(key) if key is not None else None
+    if functions is None:
+        return load_student_code(student, notebook, discount)
+    return StudentCode(student, str(notebook), {name: _discounted(f, discount) for name, f in functions.items()})
+
+
 def similarity(notebooks: list[tuple[str, Path]], *, threshold: float = DEFAULT_THRESHOLD,
-               min_shared: int = DEFAULT_MIN_SHARED, course_folders: list[Path] | None = None) -> SimilarityResult:
-    """Read every (student, notebook), discount the course's own code, and compare all pairs."""
+               min_shared: int = DEFAULT_MIN_SHARED, course_folders: list[Path] | None = None,
+               known: Mapping[str, dict[str, FunctionPrint]] | None = None) -> SimilarityResult:
+    """Read every (student, notebook), discount the course's own code, and compare all pairs.
+    ``known``: prints made while grading (``prints_of``), by ``notebook_key``; a notebook whose
+    current bytes have none is read and fingerprinted here."""
     discount = course_fingerprints(default_course_folders() if course_folders is None else course_folders)
-    students = [load_student_code(student, path, discount) for student, path in notebooks]
+    students = [_student_code(student, path, discount, known or {}) for student, path in notebooks]
     return compare(students, threshold=threshold, min_shared=min_shared, discounted=len(discount))

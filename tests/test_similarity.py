@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ASSIGNMENTS, ROOT, SOLUTIONS, make_notebook, replace_function, solution_cells
-from grader.similarity import (K, WINDOW, compare, course_fingerprints, function_print, kgrams, load_student_code,
-                               normalise, similarity, winnow)
+from grader.similarity import (K, WINDOW, FunctionPrint, compare, course_fingerprints, function_print, kgrams,
+                               load_student_code, normalise, notebook_key, prints_of, similarity, winnow)
 
 RENAMES = {"a_next": "h_new", "yt_pred": "y_hat", "concat": "stacked", "ft": "forget_g", "it": "input_g",
            "cct": "cand", "c_next": "c_new", "ot": "out_g", "a_prev": "h_old", "xt": "x_now"}
@@ -288,3 +288,39 @@ def test_grade_similarity_writes_the_page(tmp_path, capsys):
     assert "copied" in page and "mine" in page and "not a verdict" in page
     assert main(["similarity", str(folder / "mine.ipynb"), "-o", str(tmp_path / "x.html")]) == 2
     assert "at least two notebooks" in capsys.readouterr().err
+
+
+def test_prints_kept_from_grading_give_the_same_comparison_and_only_for_the_same_bytes(tmp_path):
+    # A batch fingerprints each notebook in its grading process (prints_of) and the class report
+    # uses those prints (similarity(known=...)) instead of reading every notebook again at the end.
+    own = OWN_RNN_CELL
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    mine = make_notebook(tmp_path / "mine.ipynb", *replace_function(cells, "rnn_cell_forward", own))
+    copied = make_notebook(tmp_path / "copied.ipynb", *replace_function(cells, "rnn_cell_forward", plant_copy(own)))
+    blank = tmp_path / "blank.ipynb"
+    blank.write_bytes((ASSIGNMENTS / "rnn_step_by_step.ipynb").read_bytes())
+    class_ = [("mine", mine), ("copied", copied), ("blank", blank), ("reference", SOLUTIONS / "rnn_step_by_step.ipynb")]
+    known = dict(print_ for _, path in class_ if (print_ := prints_of(path)) is not None)
+    assert len(known) == 4
+    assert similarity(class_, known=known) == similarity(class_)  # every print used, the discount applied after
+
+    # A notebook changed since it was fingerprinted: its print is not used; its bytes now are read.
+    copy_notebook(mine, copied, lambda source: source + "\n# mine now")
+    assert notebook_key(copied) not in known
+    assert similarity(class_, known=known) == similarity(class_)
+
+    # A print only counts under the key of these very bytes and this code: under another key it is never used.
+    planted = {name: FunctionPrint(name, "planted", (1,), {1: (1,)}) for name in ("rnn_cell_forward",)}
+    version, digest = notebook_key(mine).rsplit(":", 1)
+    foreign = {f"0-other-code:{digest}": planted, f"{version}:{'0' * 64}": planted}
+    assert similarity(class_, known=foreign) == similarity(class_)
+    assert similarity(class_, known={notebook_key(mine): planted}) != similarity(class_)  # (the key is what decides)
+
+
+def test_unreadable_notebooks_get_no_print(tmp_path):
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(SOLUTIONS / "rnn_step_by_step.ipynb")
+    assert prints_of(broken) is None and prints_of(link) is None and prints_of(tmp_path / "gone.ipynb") is None
+    assert notebook_key(link) is None  # read_notebook refuses a link: so does the key, and the report says why

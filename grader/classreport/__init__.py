@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
-from ..similarity import DEFAULT_MIN_SHARED, DEFAULT_THRESHOLD, SimilarityResult, similarity
-from . import page
-from .stats import attention, common_mistakes, function_order, function_stats, overview, student_from_record
+from ..similarity import DEFAULT_MIN_SHARED, DEFAULT_THRESHOLD, FunctionPrint, SimilarityResult, similarity
+from . import charts, page
+from .stats import (FunctionStats, Overview, Student, attention, common_mistakes, function_order, function_stats,
+                    overview, student_from_record)
 
 FRAGMENTS_SHOWN = 40
 """Pairs whose shared fragments the class report shows (the similarity page shows every pair's)."""
@@ -44,8 +46,11 @@ def load_records(out: Path) -> list[dict[str, Any]]:
 
 
 def report_similarity(records: list[dict[str, Any]], *, threshold: float = DEFAULT_THRESHOLD,
-                      min_shared: int = DEFAULT_MIN_SHARED) -> tuple[SimilarityResult | None, str]:
-    """Similarity of the graded notebooks still at their recorded paths, or None and why not."""
+                      min_shared: int = DEFAULT_MIN_SHARED,
+                      known_prints: Mapping[str, dict[str, FunctionPrint]] | None = None,
+                      ) -> tuple[SimilarityResult | None, str]:
+    """Similarity of the graded notebooks still at their recorded paths, or None and why not.
+    ``known_prints``: fingerprints made while grading (``similarity.similarity``'s ``known``)."""
     notebooks = []
     for data in records:
         path = data.get("notebook")
@@ -54,14 +59,47 @@ def report_similarity(records: list[dict[str, Any]], *, threshold: float = DEFAU
     if len(notebooks) < 2:
         return None, ("Not computed: fewer than two graded notebooks are still at the paths the results record. "
                       "Run `grade similarity SUBMISSIONS/ -o similarity.html` on the submissions folder.")
-    return similarity(notebooks, threshold=threshold, min_shared=min_shared), ""
+    return similarity(notebooks, threshold=threshold, min_shared=min_shared, known=known_prints), ""
+
+
+@dataclass(frozen=True)
+class _Class:
+    """The class's statistics, and its charts being drawn (``charts.Drawer``) or to draw here."""
+
+    students: list[Student]
+    view: Overview
+    functions: list[FunctionStats]
+    charts: dict[str, Callable[[], str] | None]
+
+
+def _prepare(records: list[dict[str, Any]], drawer: charts.Drawer | None) -> _Class:
+    ordered = sorted(records, key=lambda d: str(d.get("student", "")))
+    students = [student_from_record(f"s{number}", data) for number, data in enumerate(ordered, start=1)]
+    view = overview(students)
+    functions = function_stats(students)
+    drawn: dict[str, Callable[[], str] | None] = {name: None for name in charts.CHARTS}
+    if drawer is not None:  # started now, so that they are drawn while the rest of the page is built
+        items = [item for f in functions for item in f.cases]
+        if view.percents:
+            drawn["score_histogram"] = drawer.draw("score_histogram", list(view.percents), view.mean, view.median)
+        if functions:
+            drawn["status_bars"] = drawer.draw("status_bars", functions)
+        if items:
+            drawn["item_scatter"] = drawer.draw("item_scatter", items)
+    return _Class(students, view, functions, drawn)
 
 
 def build_report(records: list[dict[str, Any]], *, title: str = "Class report", source: str = "",
-                 similar: SimilarityResult | None = None, similarity_note: str = "") -> str:
-    """The report page for these result records."""
-    ordered = sorted(records, key=lambda d: str(d.get("student", "")))
-    students = [student_from_record(f"s{number}", data) for number, data in enumerate(ordered, start=1)]
+                 similar: SimilarityResult | None = None, similarity_note: str = "",
+                 drawer: charts.Drawer | None = None) -> str:
+    """The report page for these result records (the charts drawn by ``drawer``, or here)."""
+    return _page(_prepare(records, drawer), title=title, source=source, similar=similar,
+                 similarity_note=similarity_note)
+
+
+def _page(prepared: _Class, *, title: str, source: str, similar: SimilarityResult | None,
+          similarity_note: str) -> str:
+    students, view = prepared.students, prepared.view
     names = function_order(students)
     keys = {s.name: s.key for s in students}
     resembling: dict[str, list[str]] = {}
@@ -69,16 +107,23 @@ def build_report(records: list[dict[str, Any]], *, title: str = "Class report", 
         for pair in similar.pairs:
             resembling.setdefault(pair.a.student, []).append(pair.b.student)
             resembling.setdefault(pair.b.student, []).append(pair.a.student)
-    view = overview(students)
     optional = {f.name for s in students for f in s.functions if f.section == "optional"}
+    # The sections with charts are built last, so that charts drawn elsewhere have the most time.
+    attention_html = page.attention_section(attention(students, resembling))
+    heatmap_html = page.heatmap_section(students, names, optional)
+    mistakes_html = page.mistakes_section(common_mistakes(students))
+    similarity_html = page.similarity_section(similar, keys, similarity_note or "Not computed.",
+                                              fragments=FRAGMENTS_SHOWN)
+    students_html = page.students_section(students)
+    drawn = prepared.charts
     body = "".join([
-        page.glance_section(view),
-        page.attention_section(attention(students, resembling)),
-        page.items_section(function_stats(students)),
-        page.heatmap_section(students, names, optional),
-        page.mistakes_section(common_mistakes(students)),
-        page.similarity_section(similar, keys, similarity_note or "Not computed.", fragments=FRAGMENTS_SHOWN),
-        page.students_section(students),
+        page.glance_section(view, drawn["score_histogram"]),
+        attention_html,
+        page.items_section(prepared.functions, drawn["status_bars"], drawn["item_scatter"]),
+        heatmap_html,
+        mistakes_html,
+        similarity_html,
+        students_html,
     ])
     subtitle = f"{view.graded} of {view.total} notebooks graded" + (f" · from {page.esc(source)}" if source else "")
     nav = [("glance", "Overview"), ("attention", "Look at"), ("items", "Items"), ("heatmap-section", "Heatmap"),
@@ -87,12 +132,17 @@ def build_report(records: list[dict[str, Any]], *, title: str = "Class report", 
 
 
 def write_report(out: Path, output: Path | None = None, *, with_similarity: bool = True,
-                 threshold: float = DEFAULT_THRESHOLD) -> Path:
-    """Write the report of the batch folder ``out`` (default ``out/report.html``); returns its path."""
+                 threshold: float = DEFAULT_THRESHOLD,
+                 known_prints: Mapping[str, dict[str, FunctionPrint]] | None = None,
+                 drawer: charts.Drawer | None = None) -> Path:
+    """Write the report of the batch folder ``out`` (default ``out/report.html``); returns its path.
+    ``known_prints``, ``drawer``: the similarity fingerprints a batch made while grading and the
+    process it started to draw the charts (``batch.Kept``)."""
     records = load_records(out)
-    similar, note = report_similarity(records, threshold=threshold) if with_similarity else \
-        (None, "Not computed (--no-similarity).")
-    text = build_report(records, source=str(out), similar=similar, similarity_note=note)
+    prepared = _prepare(records, drawer)  # the charts first: they are drawn while similarity is computed
+    similar, note = report_similarity(records, threshold=threshold, known_prints=known_prints) if with_similarity \
+        else (None, "Not computed (--no-similarity).")
+    text = _page(prepared, title="Class report", source=str(out), similar=similar, similarity_note=note)
     target = output if output is not None else out / "report.html"
     _atomic_write(target, text)
     return target

@@ -2,14 +2,17 @@
 
 Each function returns an SVG string ready to paste into the page, or raises ChartsUnavailable when
 matplotlib is not installed; the page then says what it could not draw. matplotlib is imported on
-first use only: batches that never write a report never pay for it. Text in the SVG is escaped by
+first use only: commands that never draw a chart never pay for it; a batch draws them in a ``Drawer``
+process started before grading, which has imported it by the end. Text in the SVG is escaped by
 matplotlib's own writer; mathtext is turned off so a ``$`` in a name is just a dollar sign.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
 import re
-from typing import Any
+from typing import Any, Callable
 
 from .stats import CaseItem, DISCRIMINATING_FROM, HARD_BELOW, FunctionStats, STATUSES
 
@@ -34,6 +37,79 @@ def _pyplot() -> Any:
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "grader", "text.parse_math": False,
                          "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
     return plt
+
+
+CHARTS = ("score_histogram", "status_bars", "item_scatter")
+DRAWER_WAIT = 120.0
+"""Seconds a chart may take in the drawing process before it is drawn here instead."""
+
+
+class Drawer:
+    """A process of our own that draws the charts, started ahead (a batch starts it before grading):
+    matplotlib is imported there meanwhile, and at the end the charts (half a second) are drawn there
+    while this process builds the rest of the page. Only plain values go in (the class's numbers and
+    names) and SVG text comes back; a chart it cannot deliver is drawn here as before.
+
+        drawer = Drawer.start()       # None without matplotlib
+        svg = drawer.draw("status_bars", functions)   # started now; svg() waits for it
+        drawer.close()
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    def start(cls) -> Drawer | None:
+        if importlib.util.find_spec("matplotlib") is None:
+            return None
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_drawer_set_up)
+            pool.submit(int)  # start it now (processes start on demand), so its imports run ahead
+        except Exception:  # noqa: BLE001  no process to be had: the charts are drawn here
+            return None
+        return cls(pool)
+
+    def draw(self, name: str, *args: Any) -> Callable[[], str]:
+        """Start drawing the chart ``name`` (one of CHARTS) of ``args``; the returned function gives its
+        SVG (or raises ChartsUnavailable), drawing it here if the process could not."""
+        here = functools.partial(globals()[name], *args)
+        try:
+            future = self._pool.submit(_draw, name, *args)
+        except Exception:  # noqa: BLE001  closed or broken: here then
+            return here
+
+        def result() -> str:
+            try:
+                return future.result(timeout=DRAWER_WAIT)
+            except ChartsUnavailable:
+                raise
+            except Exception:  # noqa: BLE001  the process died or hung: the page still gets its chart
+                return here()
+        return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _drawer_set_up() -> None:
+    """In the drawing process: a Ctrl-C is for the command, which closes us (no traceback here)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _pyplot()
+    except Exception:  # noqa: BLE001  each chart then says why it cannot be drawn
+        pass
+
+
+def _draw(name: str, *args: Any) -> str:
+    if name not in CHARTS:
+        raise ValueError(f"no chart {name!r}")
+    return globals()[name](*args)
 
 
 def _svg(figure: Any, prefix: str) -> str:

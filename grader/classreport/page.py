@@ -6,8 +6,10 @@ never at anything a student wrote.
 """
 from __future__ import annotations
 
+import re
 from typing import Callable, Collection, Iterable
 
+from ..textsafe import html as safe_html
 from ..similarity import K, WINDOW, Pair, SimilarityResult
 from . import charts
 from .assets import CSS, JS, content_security_policy
@@ -16,9 +18,16 @@ from .stats import (DISCRIMINATING_FROM, HARD_BELOW, STATUS_LABELS, STATUSES, At
 
 
 def esc(value: object) -> str:
-    from ..textsafe import html as safe_html  # escaped, and no control characters or bidi overrides
-
+    """``textsafe.html``: escaped, and no control characters or bidi overrides. A page of 300 students
+    escapes tens of thousands of strings, most of them names and words that need nothing: those are
+    given back as they are (``textsafe.html`` would return them unchanged)."""
+    if type(value) is str and _PLAIN(value):
+        return value
     return safe_html(value)
+
+
+_PLAIN = re.compile(r"[\t\n !#-%(-;=?-~]*").fullmatch
+"""Printable ASCII, tab and newline, without ``" & ' < >``: what ``textsafe.html`` leaves as it is."""
 
 
 def _pct(value: float | None) -> str:
@@ -74,7 +83,9 @@ def shell(title: str, subtitle: str, nav: list[tuple[str, str]], body: str) -> s
 
 # --- sections --------------------------------------------------------------------------------------
 
-def glance_section(view: Overview) -> str:
+def glance_section(view: Overview, histogram: Callable[[], str] | None = None) -> str:
+    """``histogram``: the chart's SVG when called (``charts.Drawer``: drawn in a process of its own);
+    by default drawn here."""
     cards = [("students", str(view.total)), ("graded", str(view.graded)),
              ("not graded", str(view.total - view.graded)), ("mean", _pct(view.mean)),
              ("median", _pct(view.median)), ("quartiles", f"{_pct(view.q1)} – {_pct(view.q3)}"),
@@ -86,10 +97,10 @@ def glance_section(view: Overview) -> str:
         items = "".join(f"<li>{count} × {esc(reason)}</li>" for reason, count in view.reasons)
         reasons = f"<h3>Why notebooks could not be graded</h3><ul class=\"compact\">{items}</ul>"
     assignments = ", ".join(f"{esc(name)} ({count})" for name, count in view.assignments)
-    histogram = chart(lambda: charts.score_histogram(list(view.percents), view.mean, view.median), "score histogram") \
-        if view.percents else '<p class="note">No graded notebook.</p>'
+    drawn = histogram or (lambda: charts.score_histogram(list(view.percents), view.mean, view.median))
+    histogram_html = chart(drawn, "score histogram") if view.percents else '<p class="note">No graded notebook.</p>'
     return (f'<section id="glance"><h2>The class at a glance</h2><div class="cards">{html_cards}</div>'
-            f'<div class="row"><div>{histogram}</div><div><p>Assignments: {assignments or "–"}</p>'
+            f'<div class="row"><div>{histogram_html}</div><div><p>Assignments: {assignments or "–"}</p>'
             f"<p class=\"note\">Scores are the required part, in % of its points; quartiles are the 25th and 75th "
             f"percentiles of the graded notebooks.</p>{reasons}</div></div></section>")
 
@@ -145,18 +156,20 @@ def _case_row(i: CaseItem) -> str:
             f'<td class="num" data-v="{order:.4f}">{shown}</td><td>{_flags(i)}</td></tr>')
 
 
-def items_section(functions: list[FunctionStats]) -> str:
+def items_section(functions: list[FunctionStats], bars: Callable[[], str] | None = None,
+                  scatter: Callable[[], str] | None = None) -> str:
+    """``bars``, ``scatter``: the charts' SVG when called (as ``glance_section``'s histogram)."""
     rows = "".join(_function_row(f) for f in functions)
     items = [item for f in functions for item in f.cases]
     case_rows = "".join(_case_row(i) for i in items)
-    bars = chart(lambda: charts.status_bars(functions), "status per function") if functions else ""
-    scatter = chart(lambda: charts.item_scatter(items), "item analysis") if items else ""
+    bars_html = chart(bars or (lambda: charts.status_bars(functions)), "status per function") if functions else ""
+    scatter_html = chart(scatter or (lambda: charts.item_scatter(items)), "item analysis") if items else ""
     return (
         '<section id="items"><h2>Graded items</h2>'
         '<table class="sortable wide"><thead><tr><th class="sort">function</th><th class="sort num">points</th>'
         '<th class="sort num">students</th><th class="sort num">pass rate</th><th class="sort num">mean score</th>'
         f"<th>status</th><th>points earned</th></tr></thead><tbody>{rows}</tbody></table>"
-        f'<div class="row"><div>{bars}</div><div>{scatter}</div></div>'
+        f'<div class="row"><div>{bars_html}</div><div>{scatter_html}</div></div>'
         '<h3 id="item-analysis">Item analysis per case</h3>'
         f'<p class="note">Difficulty: share of the students who passed the case; <span class="flag hard">hard</span> '
         f"below {HARD_BELOW:.0%}. Discrimination: point-biserial correlation between passing the case and the "
