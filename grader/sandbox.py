@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import fcntl
 import functools
 import glob
 import json
@@ -437,20 +436,6 @@ def _install_cleanup_hooks() -> None:
     install_signal_handlers()
 
 
-#: fcntl's F_SETPIPE_SZ (Linux). A stand-in's answer with a 50-unit RNN's parameters and gradients is
-#: ~100 KB: through the default 64 KiB pipe, every such frame took several turns of both processes.
-F_SETPIPE_SZ = 1031
-PIPE_BYTES = 1 << 20
-
-
-def _widen_pipe(fd: int) -> None:
-    """Give a pipe to the worker room for a whole frame (best effort: capped by fs.pipe-max-size)."""
-    try:
-        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
-    except OSError:  # above the system's maximum for this user, or not Linux: the default size works too
-        pass
-
-
 class Worker:
     """One sandboxed worker process. Use as a context manager; ``close`` always cleans up.
 
@@ -534,8 +519,6 @@ class Worker:
     def _start(self) -> None:
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
-        for fd in (req_r, resp_w):
-            _widen_pipe(fd)
         config = self._worker_config(req_r, resp_w)
         zygote = Zygote.get() if self.config.use_zygote else None
         try:
