@@ -15,8 +15,8 @@ anything else crosses as an ``Opaque`` marker carrying its type name. The tree:
 
 An array's or a scalar's bytes are the next unused blob, in the order the nodes come depth first (a
 dict's keys before its values): each blob backs exactly one array. Decoding never runs code from
-the other side: arrays are copied out of the blobs with a whitelisted dtype, and anything outside
-the grammar above is a ``WireError``. Both sides always run the same checkout (the worker imports
+the other side: arrays are copied out of the blobs with a whitelisted dtype (any other dtype gives
+an ``Opaque``), and anything outside the grammar above is a ``WireError``. Both sides always run the same checkout (the worker imports
 this very file), so the format carries no version.
 
 This module is imported by the worker as a plain file (the package itself is hidden from student
@@ -63,7 +63,8 @@ MAX_HEADER_BYTES = 8 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_CONTAINERS = 500_000
 MAX_DIM = 1 << 40
-#: An int crosses if it is at most 400 characters written out (str(int) of more is refused anyway).
+#: An int crosses if it is at most 400 characters written out (the decoder's limit when ints crossed as
+#: text); a bigger one crosses as Opaque("int", "too large").
 _INT_LOW, _INT_HIGH = -10 ** 399, 10 ** 400
 _DTYPES = frozenset(kind + str(size) for kind, sizes in
                     (("b", (1,)), ("i", (1, 2, 4, 8)), ("u", (1, 2, 4, 8)), ("f", (2, 4, 8, 16)), ("c", (8, 16, 32)))
