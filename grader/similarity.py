@@ -276,18 +276,35 @@ def function_print(name: str, source: str, discount: frozenset[int] = frozenset(
 # --- reading notebooks and the course's own code -------------------------------------------------
 
 def course_fingerprints(folders: list[Path]) -> frozenset[int]:
-    """Every k-gram hash of every code cell of the notebooks in ``folders`` (starter code, reference)."""
+    """Every k-gram hash of every code cell of the notebooks in ``folders`` (starter code, reference).
+    Each notebook's are kept for this process by the SHA-256 of its bytes (a batch reads them while it
+    grades, so that its report need not)."""
     hashes: set[int] = set()
     for folder in folders:
         for path in sorted(folder.glob("*.ipynb")):
-            try:
-                notebook = read_notebook(path, max_mb=50)
-            except GraderError:
-                continue
-            for kind, text in notebook.cells:
-                source = to_python(text)[0] if kind == "code" else None
-                if source:
-                    hashes.update(value for value, _, _ in kgrams(normalise(source)))
+            key = notebook_key(path)
+            found = _COURSE.get(key) if key is not None else None
+            if found is None:
+                found = _course_notebook(path)
+                if key is not None and notebook_key(path) == key:  # unchanged while read
+                    _COURSE[key] = found
+            hashes.update(found)
+    return frozenset(hashes)
+
+
+_COURSE: dict[str, frozenset[int]] = {}
+
+
+def _course_notebook(path: Path) -> frozenset[int]:
+    try:
+        notebook = read_notebook(path, max_mb=MAX_NOTEBOOK_MB)
+    except GraderError:
+        return frozenset()
+    hashes: set[int] = set()
+    for kind, text in notebook.cells:
+        source = to_python(text)[0] if kind == "code" else None
+        if source:
+            hashes.update(value for value, _, _ in kgrams(normalise(source)))
     return frozenset(hashes)
 
 

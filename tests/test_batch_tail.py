@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from grader.batch import discover, grade_batch, write_outputs
+from grader.batch import RESULT_SCHEMA_VERSION, discover, grade_batch, results_json, write_outputs
 from grader.classreport import charts
 from grader.classreport.stats import function_stats, student_from_record
 
@@ -128,3 +128,12 @@ def test_the_drawing_process_draws_what_this_process_draws(tmp_path):
     finally:
         drawer.close()
     assert drawer.draw("status_bars", functions)() == charts.status_bars(functions)  # closed: drawn here
+
+
+def test_results_json_from_each_records_text_is_what_json_dumps_writes():
+    records = [{"student": "a", "score": 0, "functions": [{"name": "f", "messages": ["x\ny", "é \u202e"], "cases": []}],
+                "notes": [], "nested": {"empty": {}, "list": [[], [1, 2.5, None, True]]}},
+               {"student": "b", "score": 0.0, "error": "not graded: \"quoted\"", "functions": []}]
+    for chosen in ([], records[:1], records):
+        expected = json.dumps({"schema_version": RESULT_SCHEMA_VERSION, "results": chosen}, indent=1)
+        assert results_json([json.dumps(record, indent=1) for record in chosen]) == expected

@@ -92,7 +92,16 @@ class Drawer:
         return result
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the process at once: it holds nothing but what it drew, and leaving the ordinary way
+        (its interpreter's teardown, matplotlib loaded) took a sixth of a second at the batch's end."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())  # no public handle
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            try:
+                process.terminate()
+                process.join(5)
+            except (OSError, ValueError, AssertionError):  # already gone, or already closed
+                pass
 
 
 def _drawer_set_up() -> None:
