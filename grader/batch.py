@@ -16,6 +16,7 @@ whose content and grading options are unchanged (``--force`` regrades all).
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import hashlib
 import io
@@ -639,10 +640,12 @@ def write_outputs(out: Path, kept: Kept | None = None) -> list[dict]:
     (``BatchSummary.kept``); the files come out the same with it or without."""
     from . import overrides as score_overrides
 
-    kept = kept or Kept()
     results, not_applied = score_overrides.apply_all(out, load_results(out))  # a TA's overrides, after every (re)grade
     for problem in not_applied:  # kept in overrides.json, never dropped: said at every write
         print(f"grade: note: {problem}", file=sys.stderr)
+    # After a batch, the report's charts are drawn (in the drawer's process) while the rest is written.
+    report = _start_class_report(out, kept) if kept is not None else functools.partial(_write_class_report, out)
+    kept = kept or Kept()
     roster = _roster(out, None)
     missing = missing_from(roster, [d["student"] for d in results]) if roster is not None else []
     atomic_write(out / "gradebook.csv", gradebook_csv(results, missing, _saved_assignment(out)))
@@ -654,7 +657,7 @@ def write_outputs(out: Path, kept: Kept | None = None) -> list[dict]:
         if kept_ and all(path.is_file() for path in _exports(out, data)):
             continue  # written from this very record when its result arrived
         _export(out, data)
-    _write_class_report(out, kept)
+    report()
     return results
 
 
@@ -706,19 +709,39 @@ def _export_early(out: Path, data: dict, kept: Kept) -> None:
         kept.exported[record["student"]] = (repr(record), json.dumps(record, indent=1))
 
 
-def _write_class_report(out: Path, kept: Kept | None = None) -> None:
+def _write_class_report(out: Path) -> None:
     """report.html beside the gradebook (classreport/). Written last and guarded: whatever goes wrong
     there, the gradebook and results above are already on disk."""
     try:
         from .classreport import write_report
 
-        if kept is None:
-            write_report(out)
-        else:
-            write_report(out, known_prints=kept.prints, drawer=kept.drawer)
+        write_report(out)
     except Exception as error:  # the report is a view of the results, never a reason to fail the batch
-        print(f"grade: note: the class report could not be written ({type(error).__name__}: {error}); "
-              f"try `grade report {out}`", file=sys.stderr)
+        _report_failed(out, error)
+
+
+def _start_class_report(out: Path, kept: Kept) -> Callable[[], None]:
+    """``_write_class_report`` at a batch's end, in two steps (``classreport.start_report``): the results
+    read and the charts started now, the page written by the returned function, last. Guarded alike:
+    a failure in either step is said once the other outputs are written."""
+    try:
+        from .classreport import start_report
+
+        finish = start_report(out, known_prints=kept.prints, drawer=kept.drawer)
+    except Exception as error:  # noqa: BLE001  as _write_class_report
+        return functools.partial(_report_failed, out, error)
+
+    def written() -> None:
+        try:
+            finish()
+        except Exception as error:  # the report is a view of the results, never a reason to fail the batch
+            _report_failed(out, error)
+    return written
+
+
+def _report_failed(out: Path, error: Exception) -> None:
+    print(f"grade: note: the class report could not be written ({type(error).__name__}: {error}); "
+          f"try `grade report {out}`", file=sys.stderr)
 
 
 def _as_result(data: dict) -> NotebookResult:

@@ -263,6 +263,30 @@ def test_a_batch_writes_the_report_and_a_report_failure_keeps_the_gradebook(tmp_
     assert "class report could not be written" in capsys.readouterr().err
 
 
+def test_at_a_batchs_end_a_report_failure_keeps_the_other_outputs_too(tmp_path, monkeypatch, capsys):
+    # The end of a batch starts the report first (its charts drawn meanwhile) and writes it last.
+    from grader import batch, classreport
+
+    out = write_results(tmp_path / "grades", tiny_class())
+    batch.write_outputs(out, batch.Kept())
+    first = (out / "report.html").read_bytes()
+    batch.write_outputs(out)
+    assert (out / "report.html").read_bytes() == first  # the same page as without anything kept
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    def broken_later(*args, **kwargs):
+        return broken
+
+    for failing in (broken, broken_later):  # in the first step, or in the last
+        monkeypatch.setattr(classreport, "start_report", failing)
+        (out / "gradebook.csv").unlink()
+        batch.write_outputs(out, batch.Kept())
+        assert (out / "gradebook.csv").is_file() and (out / "results.json").is_file()
+        assert "class report could not be written (RuntimeError: boom)" in capsys.readouterr().err
+
+
 def test_a_real_batch_writes_a_report_of_its_results(tmp_path, capsys):
     """End to end, on the result format the batch writes today: the reference, the starter notebook,
     a broken file and a reference copied under a hostile file name."""

@@ -22,11 +22,22 @@ from .stats import (FunctionStats, Overview, Student, attention, common_mistakes
 FRAGMENTS_SHOWN = 40
 """Pairs whose shared fragments the class report shows (the similarity page shows every pair's)."""
 
-__all__ = ["build_report", "load_records", "report_similarity", "similarity_page", "write_report"]
+__all__ = ["build_report", "load_records", "report_similarity", "similarity_page", "start_report", "write_report"]
 
 
 def load_records(out: Path) -> list[dict[str, Any]]:
     """Every result record under ``out/results`` (or ``out/results.json``); foreign files passed over."""
+    records = _result_files(out)
+    if not records and (out / "results.json").is_file():
+        try:
+            data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        records = [r for r in (data.get("results") if isinstance(data, dict) else None) or [] if isinstance(r, dict)]
+    return records
+
+
+def _result_files(out: Path) -> list[dict[str, Any]]:
     records = []
     for path in sorted((out / "results").glob("*.json")):
         try:
@@ -36,12 +47,6 @@ def load_records(out: Path) -> list[dict[str, Any]]:
         if isinstance(data, dict):
             data.setdefault("student", path.stem)
             records.append(data)
-    if not records and (out / "results.json").is_file():
-        try:
-            data = json.loads((out / "results.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        records = [r for r in (data.get("results") if isinstance(data, dict) else None) or [] if isinstance(r, dict)]
     return records
 
 
@@ -146,6 +151,26 @@ def write_report(out: Path, output: Path | None = None, *, with_similarity: bool
     target = output if output is not None else out / "report.html"
     _atomic_write(target, text)
     return target
+
+
+def start_report(out: Path, *, known_prints: Mapping[str, dict[str, FunctionPrint]] | None = None,
+                 drawer: charts.Drawer | None = None) -> Callable[[], Path]:
+    """``write_report(out, ...)`` in two steps, for a batch's end: now the result files are read and the
+    charts started in ``drawer``'s process; the returned function writes the page (call it once the
+    other outputs are written: the charts are drawn meanwhile). When ``out/results`` holds no record,
+    all is left to that function (``load_records`` then reads ``results.json``, which the batch
+    rewrites in between)."""
+    records = _result_files(out)
+    if not records:
+        return lambda: write_report(out, known_prints=known_prints, drawer=drawer)
+    prepared = _prepare(records, drawer)
+
+    def finish() -> Path:
+        similar, note = report_similarity(records, known_prints=known_prints)
+        text = _page(prepared, title="Class report", source=str(out), similar=similar, similarity_note=note)
+        _atomic_write(out / "report.html", text)
+        return out / "report.html"
+    return finish
 
 
 def similarity_page(result: SimilarityResult, source: str = "") -> str:
