@@ -344,12 +344,13 @@ class FrameReader:
 
     ``next_frame`` is total: any byte sequence gives frames whose header is a dict and whose
     blobs are read-only memoryviews of the sizes ``blob_sizes`` lists, ``None`` (need more bytes)
-    or ``WireError``. The blobs of a frame are views of one bytes object of that frame alone, which
-    nothing changes afterwards."""
+    or ``WireError``. The blobs of a frame are views of one buffer of that frame alone (the bytes
+    of a read, or the bytearray its reads were gathered in), which nothing refers to or changes
+    afterwards: no copy of a frame is made when nothing came behind it."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES * 2, max_header: int = MAX_HEADER_BYTES) -> None:
-        #: What has arrived and is not yet taken: the bytes of one read as they came (the usual case, a
-        #: whole frame in one read, then costs no copy), or a bytearray gathering several reads.
+        #: What has arrived and is not yet taken: the bytes of one read as they came (a whole frame in
+        #: one read then costs no copy), or a bytearray gathering several reads.
         self._buffer: bytes | bytearray = b""
         self._max = max_bytes
         self._max_header = max_header
@@ -391,9 +392,9 @@ class FrameReader:
         header, sizes, end = self._parsed
         if len(buffer) < end:
             return None
-        if len(buffer) == end and type(buffer) is bytes:
+        if len(buffer) == end:  # the usual case: nothing behind this frame; the buffer becomes the frame's
             frame, self._buffer = buffer, b""
-        else:  # a frame that came in several reads, or with more behind it in the same read
+        else:  # more frames behind this one in the same reads
             with memoryview(buffer) as view:
                 frame = view[:end].tobytes()
                 if type(buffer) is bytes:
@@ -401,7 +402,8 @@ class FrameReader:
             if type(buffer) is bytearray:
                 del buffer[:end]  # cheap: a bytearray moves its start instead of its contents
         self._parsed = None
-        blobs, offset, view = [], 8 + length, memoryview(frame)
+        # Read-only views of a buffer that only they refer to from now on (a bytearray no longer ours).
+        blobs, offset, view = [], 8 + length, memoryview(frame).toreadonly()
         for size in sizes:
             blobs.append(view[offset:offset + size])
             offset += size
