@@ -10,7 +10,7 @@ Frames are the ones grading an RNN notebook sends by the hundred (shapes of its 
 n_x=3, n_a=5, n_y=2, m=10): a stand-in's dependency call with its arguments (worker -> grader), the
 reference's answer with its cache and the arguments' state after the call (grader -> worker), and a
 graded function's result with its caches (worker -> grader), and the reference's answer of
-Dinosaur Island's rnn_backward (n_a=100, 27 characters: ~190 KB, more than a pipe holds). For each,
+Dinosaur Island's rnn_backward (n_a=100, 27 characters: ~420 KB, more than a pipe holds). For each,
 the CPU time of
 
   encode   wire.encode + wire.pack (what the sending side pays)

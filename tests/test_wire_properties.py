@@ -233,8 +233,8 @@ def test_frames_read_together_stay_apart(values, chunks):
 def test_decoded_arrays_are_writable_and_their_own(values, chunks):
     """Arrays come out C-ordered, aligned and writable, each with its own memory: writing into one
     changes neither the others nor the frame they came in."""
-    data = wire.pack({"op": "result", "payload": wire.encode(values)[0]}, wire.encode(values)[1])
-    [(header, blobs)] = read_all(data, chunks)
+    tree, blobs = wire.encode(values)
+    [(header, blobs)] = read_all(wire.pack({"op": "result", "payload": tree}, blobs), chunks)
     before = [blob.tobytes() for blob in blobs]
     got = wire.decode(header["payload"], blobs)
     for array in got:
