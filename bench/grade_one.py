@@ -5,7 +5,8 @@
 floor    `python -c "import numpy"` in a fresh process (what any Python grader pays at least)
 nbclient executing the same notebook with nbclient + ipykernel (training demo cell removed)
 grade    grade_notebook() in-process, the default engine (what a batch pays per notebook)
-cli      `python -m grader NOTEBOOK --json` in a fresh process (what a student's command pays)
+cli      `python -m grader NOTEBOOK --json` in a fresh process (what a student's command pays), and
+         `python -m grader NOTEBOOK` (the Rich report a student reads), each beside its own floor runs
 
 Fresh processes are measured alternately with the floor (so both see the same machine load), as the
 median wall time and the median CPU time of the whole process tree (zygote and sandboxed worker
@@ -62,6 +63,7 @@ def main() -> None:
         assert result.score == result.max_score, result
         grade = median_seconds(lambda: grade_notebook(path, GradeConfig()), args.repeat)
         floor, floor_cpu, cli, cli_cpu = alternate([sys.executable, "-m", "grader", str(path), "--json"], args.repeat)
+        floor2, floor2_cpu, shown, shown_cpu = alternate([sys.executable, "-m", "grader", str(path)], args.repeat)
         baseline = median_seconds(lambda: nbclient_execute(path, assignment), max(1, args.repeat // 2))
         print(f"{assignment}")
         print(f"  floor: python -c 'import numpy'    {floor:6.3f} s   CPU {floor_cpu:6.3f} s")
@@ -71,6 +73,8 @@ def main() -> None:
         print(f"  grade (CLI, fresh process)         {cli:6.3f} s   {cli / floor:4.1f}x floor   "
               f"CPU {cli_cpu:6.3f} s ({cli_cpu / floor_cpu:4.1f}x the floor's)   "
               f"{baseline / cli:4.1f}x faster than nbclient")
+        print(f"  the same with the report (no --json) {shown:6.3f} s   {shown / floor2:4.1f}x floor   "
+              f"CPU {shown_cpu:6.3f} s ({shown_cpu / floor2_cpu:4.1f}x the floor's; its own floor run)")
 
 
 if __name__ == "__main__":

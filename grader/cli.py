@@ -340,6 +340,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _import_report() -> None:
+    from importlib import import_module
+
+    try:
+        import_module(".report", __package__)  # Rich's console and tables with it
+    except Exception:  # noqa: BLE001  then the main thread's own import says what is wrong
+        pass
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's own flush at exit does not fail again."""
     import os
@@ -406,19 +415,28 @@ def _fail_line(message: str) -> None:
 def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace, console: Console) -> int:
     from .pipeline import grade_notebook
 
+    # Rich and the report (not needed for --json) are imported while the first notebook is graded:
+    # the thread runs while this one waits for the sandboxed worker (~35 ms less to wait).
+    importing = None if args.json else threading.Thread(target=_import_report, name="grader-import-report", daemon=True)
+    if importing is not None:
+        importing.start()
     status = EXIT_OK
     results = []
     for path in paths:
         result = grade_notebook(path, config)
         results.append(result)
         if not args.json and (result.graded or len(paths) > 1):
-            from .report import notebook_report  # Rich and the report: not needed for --json
+            if importing is not None:
+                importing.join()  # gone before the command leaves (run() leaves quickly only with no thread left)
+            from .report import notebook_report
 
             console.print(notebook_report(result))
         if not result.graded:
             status = EXIT_ERROR
         elif args.fail_under is not None and result.percent < args.fail_under and status == EXIT_OK:
             status = EXIT_LOW_SCORE
+    if importing is not None:
+        importing.join()
     if args.json:
         payload = results[0].to_json() if len(results) == 1 else [r.to_json() for r in results]
         print(json.dumps(payload, indent=2))
