@@ -241,6 +241,8 @@ class Kept:
     results.json holds it). ``repr``, as ``==`` takes 0 for 0.0 and the files would not."""
     drawer: Any = None
     """A ``classreport.charts.Drawer`` started before grading (matplotlib imported by the end), or None."""
+    ahead: _ChartsAhead | None = None
+    """The charts being started as the last result arrived (``classreport.charts_ahead``), or None."""
 
 
 #: The assignment a class was graded as, kept in --out: a rerun or a regrade of a few students grades
@@ -279,12 +281,13 @@ def choose_assignment(entries: list[Entry], config: GradeConfig, out: Path | Non
 
 def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: int | None = None,
                 force: bool = False, on_event: Callable[[str, Entry], None] | None = None,
-                runner: Callable[..., list[str]] | None = None) -> BatchSummary:
+                runner: Callable[..., list[str]] | None = None, kept: Kept | None = None) -> BatchSummary:
     """Grade every entry not graded yet; each result is on disk the moment it is done.
 
     ``runner`` grades elsewhere (a Dask cluster: dask_batch.DaskRunner); it is called with the
     pending (entry, digest) pairs, the config, the folders to hide, ``finished`` and ``on_event``,
-    calls ``finished`` once per entry, and returns its problems."""
+    calls ``finished`` once per entry, and returns its problems. ``kept``: where to keep what the
+    batch does towards its outputs (``summary.kept``; given, with a chart ``Drawer``, by ``batch_main``)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
     config = grading_secret.for_batch(config, out)  # hidden cases keyed with the class's own secret
@@ -294,6 +297,8 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     print_ = fingerprint(config)
     others = sorted({str(e.path.resolve().parent) for e in entries} | {str(out.resolve())})
     summary = BatchSummary(total=len(entries), assignment=assignment, assignment_reason=reason)
+    if kept is not None:
+        summary.kept = kept
     summary.problems.extend(loose_modules(entries))
     pending = []
     from .course import get_assignment  # here: the course package imports modules that import this one
@@ -327,6 +332,9 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
                     pass
         _export_early(out, json.loads(text), summary.kept)  # while the others are graded, not at the end
         summary.durations[entry.student] = result.duration
+        if len(summary.durations) == len(pending) and summary.kept.drawer is not None:
+            summary.kept.ahead = _ChartsAhead(out, summary.kept.drawer)  # the last one: drawn while the grading
+            summary.kept.ahead.start()  # processes leave (a thread: this one only waits for them meanwhile)
         if result.graded:
             summary.graded += 1
         else:
@@ -650,11 +658,11 @@ def write_outputs(out: Path, kept: Kept | None = None) -> list[dict]:
     missing = missing_from(roster, [d["student"] for d in results]) if roster is not None else []
     atomic_write(out / "gradebook.csv", gradebook_csv(results, missing, _saved_assignment(out)))
     early = [kept.exported.get(data["student"]) for data in results]
-    same = [written is not None and written[0] == repr(data) for written, data in zip(early, results)]
-    texts = [written[1] if kept_ else json.dumps(data, indent=1) for written, kept_, data in zip(early, same, results)]
+    unchanged = [written is not None and written[0] == repr(data) for written, data in zip(early, results)]
+    texts = [written[1] if same else json.dumps(data, indent=1) for written, same, data in zip(early, unchanged, results)]
     atomic_write(out / "results.json", results_json(texts))
-    for data, kept_ in zip(results, same):
-        if kept_ and all(path.is_file() for path in _exports(out, data)):
+    for data, same in zip(results, unchanged):
+        if same and all(path.is_file() for path in _exports(out, data)):
             continue  # written from this very record when its result arrived
         _export(out, data)
     report()
@@ -709,6 +717,26 @@ def _export_early(out: Path, data: dict, kept: Kept) -> None:
         kept.exported[record["student"]] = (repr(record), json.dumps(record, indent=1))
 
 
+class _ChartsAhead(threading.Thread):
+    """``classreport.charts_ahead`` in a thread of its own; ``value()`` waits for it."""
+
+    def __init__(self, out: Path, drawer: Any) -> None:
+        super().__init__(name="grader-charts-ahead", daemon=True)
+        self.out, self.drawer, self._value = out, drawer, None
+
+    def run(self) -> None:
+        try:
+            from .classreport import charts_ahead
+
+            self._value = charts_ahead(self.out, self.drawer)
+        except Exception:  # noqa: BLE001  the report starts them itself
+            self._value = None
+
+    def value(self) -> Any:
+        self.join()
+        return self._value
+
+
 def _write_class_report(out: Path) -> None:
     """report.html beside the gradebook (classreport/). Written last and guarded: whatever goes wrong
     there, the gradebook and results above are already on disk."""
@@ -727,7 +755,8 @@ def _start_class_report(out: Path, kept: Kept) -> Callable[[], None]:
     try:
         from .classreport import start_report
 
-        finish = start_report(out, known_prints=kept.prints, drawer=kept.drawer)
+        ahead = kept.ahead.value() if kept.ahead is not None else None
+        finish = start_report(out, known_prints=kept.prints, drawer=kept.drawer, ahead=ahead)
     except Exception as error:  # noqa: BLE001  as _write_class_report
         return functools.partial(_report_failed, out, error)
 
@@ -1018,7 +1047,8 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         drawer = Drawer.start()  # draws the report's charts at the end; imports matplotlib while we grade
         started = time.monotonic()
         try:
-            summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event, runner=runner)
+            summary = grade_batch(entries, out, config, jobs=jobs, force=force, on_event=on_event, runner=runner,
+                                  kept=Kept(drawer=drawer))
         except BaseException as error:
             if drawer is not None:
                 drawer.close()
@@ -1032,7 +1062,6 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
             raise
     summary.problems = problems + summary.problems + prune_removed(out, entries)
     summary.assignment_reason = reason  # decided here, before grading, and shown then
-    summary.kept.drawer = drawer
     try:
         results = write_outputs(out, summary.kept)
     finally:

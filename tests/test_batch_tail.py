@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from grader.batch import RESULT_SCHEMA_VERSION, discover, grade_batch, results_json, write_outputs
+from grader.batch import RESULT_SCHEMA_VERSION, Kept, discover, grade_batch, results_json, write_outputs
 from grader.classreport import charts
 from grader.classreport.stats import function_stats, student_from_record
 
@@ -60,17 +60,19 @@ def test_the_end_of_a_batch_writes_the_same_files_with_what_grading_kept(tmp_pat
     _class(tmp_path / "class")
     out = tmp_path / "out"
     entries, _ = discover([str(tmp_path / "class")])
-    summary = grade_batch(entries, out, CONFIG, jobs=2)
-    kept = summary.kept
-    assert len(kept.prints) == 4  # made by the grading processes: ann, ben, cleo, dan (eve was not graded)
-    assert sorted(kept.exported) == ["ann", "ben", "cleo", "dan", "eve"]
-    assert (out / "feedback" / "ann.md").is_file()  # written as ann's result arrived, before the end
-    kept.drawer = charts.Drawer.start()
+    drawer = charts.Drawer.start()  # as batch_main: None without matplotlib
     try:
+        summary = grade_batch(entries, out, CONFIG, jobs=2, kept=Kept(drawer=drawer))
+        kept = summary.kept
+        assert len(kept.prints) == 4  # made by the grading processes: ann, ben, cleo, dan (eve was not graded)
+        assert sorted(kept.exported) == ["ann", "ben", "cleo", "dan", "eve"]
+        assert (out / "feedback" / "ann.md").is_file()  # written as ann's result arrived, before the end
+        assert (kept.ahead is not None and kept.ahead.value() is not None) == (drawer is not None)  # started as the
+        # last result arrived
         write_outputs(out, kept)
     finally:
-        if kept.drawer is not None:
-            kept.drawer.close()
+        if drawer is not None:
+            drawer.close()
     at_the_end = _files(out)
     report = at_the_end["report.html"].decode()
     assert "ann" in report and "ben" in report and ("<svg" in report) == (kept.drawer is not None)
@@ -82,13 +84,20 @@ def test_a_record_changed_after_its_files_were_written_is_written_again(tmp_path
     _class(tmp_path / "class")
     out = tmp_path / "out"
     entries, _ = discover([str(tmp_path / "class")])
-    summary = grade_batch(entries, out, CONFIG, jobs=2)
-    # Between the result's arrival and the end (a TA's override, a regrade's note): the record moves on.
-    path = out / "results" / "dan.json"
-    data = json.loads(path.read_text())
-    data["functions"][0]["messages"] = ["changed after the early export"]
-    path.write_text(json.dumps(data, indent=1))
-    write_outputs(out, summary.kept)
+    drawer = charts.Drawer.start()
+    try:
+        summary = grade_batch(entries, out, CONFIG, jobs=2, kept=Kept(drawer=drawer))
+        # Between the result's arrival and the end (a TA's override, a regrade's note): the record moves on,
+        # and with it what was started ahead (feedback, charts).
+        path = out / "results" / "dan.json"
+        data = json.loads(path.read_text())
+        data["functions"][0]["messages"] = ["changed after the early export"]
+        data["functions"][0]["status"] = "crashed"  # the status chart changes too
+        path.write_text(json.dumps(data, indent=1))
+        write_outputs(out, summary.kept)
+    finally:
+        if drawer is not None:
+            drawer.close()
     assert "changed after the early export" in (out / "feedback" / "dan.md").read_text()
     (out / "gradescope" / "ann.json").unlink()  # a file gone since: written again too
     write_outputs(out, summary.kept)

@@ -22,7 +22,8 @@ from .stats import (FunctionStats, Overview, Student, attention, common_mistakes
 FRAGMENTS_SHOWN = 40
 """Pairs whose shared fragments the class report shows (the similarity page shows every pair's)."""
 
-__all__ = ["build_report", "load_records", "report_similarity", "similarity_page", "start_report", "write_report"]
+__all__ = ["Ahead", "build_report", "charts_ahead", "load_records", "report_similarity", "similarity_page",
+           "start_report", "write_report"]
 
 
 def load_records(out: Path) -> list[dict[str, Any]]:
@@ -153,17 +154,37 @@ def write_report(out: Path, output: Path | None = None, *, with_similarity: bool
     return target
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """The charts of a class started from its result files as they were (``charts_ahead``)."""
+
+    records: str
+    """``repr`` of the records they were drawn from: used only for the very same records."""
+    prepared: _Class
+
+
+def charts_ahead(out: Path, drawer: charts.Drawer) -> Ahead:
+    """Start drawing the class's charts now, from the result files as they are (a batch does so as its
+    last result arrives, while its grading processes leave): ``start_report`` uses them when the
+    records are still the same then, and draws them again otherwise."""
+    records = _result_files(out)
+    return Ahead(repr(records), _prepare(records, drawer))
+
+
 def start_report(out: Path, *, known_prints: Mapping[str, dict[str, FunctionPrint]] | None = None,
-                 drawer: charts.Drawer | None = None) -> Callable[[], Path]:
+                 drawer: charts.Drawer | None = None, ahead: Ahead | None = None) -> Callable[[], Path]:
     """``write_report(out, ...)`` in two steps, for a batch's end: now the result files are read and the
-    charts started in ``drawer``'s process; the returned function writes the page (call it once the
-    other outputs are written: the charts are drawn meanwhile). When ``out/results`` holds no record,
-    all is left to that function (``load_records`` then reads ``results.json``, which the batch
-    rewrites in between)."""
+    charts started in ``drawer``'s process (or taken from ``ahead``, when drawn from the same records);
+    the returned function writes the page (call it once the other outputs are written: the charts are
+    drawn meanwhile). When ``out/results`` holds no record, all is left to that function
+    (``load_records`` then reads ``results.json``, which the batch rewrites in between)."""
     records = _result_files(out)
     if not records:
         return lambda: write_report(out, known_prints=known_prints, drawer=drawer)
-    prepared = _prepare(records, drawer)
+    if ahead is not None and ahead.records == repr(records):
+        prepared = ahead.prepared
+    else:
+        prepared = _prepare(records, drawer)
 
     def finish() -> Path:
         similar, note = report_similarity(records, known_prints=known_prints)

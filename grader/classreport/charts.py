@@ -95,13 +95,14 @@ class Drawer:
         """Stop the process at once: it holds nothing but what it drew, and leaving the ordinary way
         (its interpreter's teardown, matplotlib loaded) took a sixth of a second at the batch's end."""
         processes = list((getattr(self._pool, "_processes", None) or {}).values())  # no public handle
-        self._pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             try:
                 process.terminate()
-                process.join(5)
-            except (OSError, ValueError, AssertionError):  # already gone, or already closed
+            except (OSError, ValueError):  # already gone, or already closed
                 pass
+        # then the pool's own thread is joined: `grade` leaves without the interpreter's teardown only
+        # when no other thread is left (cli.run)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _drawer_set_up() -> None:
