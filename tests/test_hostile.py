@@ -224,7 +224,7 @@ def test_sleep_and_input(tmp_path):  # C4
 @pytest.mark.parametrize("bomb", ["np.ones((10**6, 10**6))", "x = []\nwhile True:\n    x.append(bytearray(10**8))"])
 def test_memory_bomb(tmp_path, bomb):  # C5
     _, functions = graded(notebook(tmp_path, replace={"rnn_cell_forward": cell_forward(bomb)}),
-                          ONLY.with_changes(memory_mb=1024))
+                          ONLY.with_changes(memory_mb=1024, cell_timeout=60, call_timeout=60))  # not a race with the clock
     assert "MemoryError" in functions["rnn_cell_forward"].messages[0] or functions["rnn_cell_forward"].status == Status.CRASHED
     assert_only_cell_forward_lost(functions)
 

@@ -827,7 +827,7 @@ def test_the_worker_s_processes_share_one_memory_limit(tmp_path):
     os.close(release_w)
     statuses = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
     raise RuntimeError('PROBE ' + json.dumps({'held': len(ready), 'statuses': statuses}))
-    """, ONLY.with_changes(memory_mb=512, call_timeout=60))
+    """, ONLY.with_changes(memory_mb=512, call_timeout=60, cell_timeout=60))  # the load-time test cell runs it too
     assert seen["held"] < 5 and -9 in seen["statuses"], seen
 
 
