@@ -71,7 +71,7 @@ def _grade(tmp_path, source: str):
                  "    text = ''.join(ix_to_char[ix] for ix in sample_ix)\n"
                  "    return text[0].upper() + text[1:]\n")
     notebook = make_notebook(tmp_path / "dinosaur_island.ipynb", *cells)
-    result = grade_notebook(notebook, FAST.with_changes(only=("model",), call_timeout=60))
+    result = grade_notebook(notebook, FAST.with_changes(only=("model",), call_timeout=60, cell_timeout=60))
     assert result.graded, result.error
     return result.functions[0]
 

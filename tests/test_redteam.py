@@ -788,7 +788,7 @@ def test_empty_files_are_bounded_too(tmp_path):
         for number in range(1, count):
             os.unlink(os.path.join(folder, 'e%d' % number))
     raise RuntimeError('PROBE ' + json.dumps(made))
-    """, ONLY.with_changes(call_timeout=60))
+    """, ONLY.with_changes(call_timeout=60, cell_timeout=60))  # the load-time test cell runs it too
     for folder, (count, error) in seen.items():
         assert error == "No space left on device" and count <= 20000, (folder, count, error)
 
