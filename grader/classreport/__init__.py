@@ -39,14 +39,29 @@ def load_records(out: Path) -> list[dict[str, Any]]:
 
 
 def _result_files(out: Path) -> list[dict[str, Any]]:
-    records = []
+    return _parse(_result_texts(out))
+
+
+def _result_texts(out: Path) -> list[tuple[str, str]]:
+    """(file name, text) of every readable file in ``out/results``."""
+    texts = []
     for path in sorted((out / "results").glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            texts.append((path.name, path.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             continue
+    return texts
+
+
+def _parse(texts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    records = []
+    for name, text in texts:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
         if isinstance(data, dict):
-            data.setdefault("student", path.stem)
+            data.setdefault("student", Path(name).stem)
             records.append(data)
     return records
 
@@ -158,17 +173,19 @@ def write_report(out: Path, output: Path | None = None, *, with_similarity: bool
 class Ahead:
     """The charts of a class started from its result files as they were (``charts_ahead``)."""
 
-    records: str
-    """``repr`` of the records they were drawn from: used only for the very same records."""
+    texts: list[tuple[str, str]]
+    """The result files (name, text) they were drawn from: used only for the very same files."""
+    records: list[dict[str, Any]]
     prepared: _Class
 
 
 def charts_ahead(out: Path, drawer: charts.Drawer) -> Ahead:
     """Start drawing the class's charts now, from the result files as they are (a batch does so as its
     last result arrives, while its grading processes leave): ``start_report`` uses them when the
-    records are still the same then, and draws them again otherwise."""
-    records = _result_files(out)
-    return Ahead(repr(records), _prepare(records, drawer))
+    files are still the same then, and draws them again otherwise."""
+    texts = _result_texts(out)
+    records = _parse(texts)
+    return Ahead(texts, records, _prepare(records, drawer))
 
 
 def start_report(out: Path, *, known_prints: Mapping[str, dict[str, FunctionPrint]] | None = None,
@@ -178,13 +195,14 @@ def start_report(out: Path, *, known_prints: Mapping[str, dict[str, FunctionPrin
     the returned function writes the page (call it once the other outputs are written: the charts are
     drawn meanwhile). When ``out/results`` holds no record, all is left to that function
     (``load_records`` then reads ``results.json``, which the batch rewrites in between)."""
-    records = _result_files(out)
-    if not records:
-        return lambda: write_report(out, known_prints=known_prints, drawer=drawer)
-    if ahead is not None and ahead.records == repr(records):
-        prepared = ahead.prepared
+    texts = _result_texts(out)
+    if ahead is not None and ahead.texts == texts:  # the same files: the same records, statistics and charts
+        records, prepared = ahead.records, ahead.prepared
     else:
-        prepared = _prepare(records, drawer)
+        records = _parse(texts)
+        prepared = _prepare(records, drawer) if records else None
+    if not records or prepared is None:
+        return lambda: write_report(out, known_prints=known_prints, drawer=drawer)
 
     def finish() -> Path:
         similar, note = report_similarity(records, known_prints=known_prints)
