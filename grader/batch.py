@@ -44,6 +44,7 @@ from . import lms, textsafe
 from . import secret as grading_secret
 from .config import GradeConfig
 from .errors import UsageError
+from .exiting import leave_at_process_exit
 from .fingerprint import fingerprint
 from .load import WRONG_ASSIGNMENT
 from .pipeline import grade_notebook, helper_files
@@ -400,7 +401,9 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, 
     context = multiprocessing.get_context("spawn")
     waiting = list(pending)
     running: dict[Future, tuple[Entry, str]] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    # A grading process leaves without the interpreter's teardown once the pool is done with it:
+    # together they took 0.2 s after the last notebook, every batch.
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=leave_at_process_exit) as pool:
         try:
             announced: set[Future] = set()
             while waiting or running:

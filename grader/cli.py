@@ -16,7 +16,6 @@ print with one Console, and turn GraderError into a one-line message and an exit
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
 import sys
@@ -248,13 +247,9 @@ def run() -> NoReturn:
     code = main()
     if threading.active_count() > 1:
         sys.exit(code)
-    atexit._run_exitfuncs()  # what the interpreter runs at exit: removing workers, stopping the zygote
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # `grade nb.ipynb --json | head`: the reader is gone
-            pass
-    os._exit(code)
+    from .exiting import leave
+
+    leave(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
