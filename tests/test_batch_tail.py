@@ -13,22 +13,10 @@ from grader.classreport import charts
 from grader.classreport.stats import function_stats, student_from_record
 
 from conftest import ASSIGNMENTS, FAST, SOLUTIONS, make_notebook, replace_function, solution_cells
+from test_similarity import OWN_RNN_CELL as OWN_CELL  # a student's own rnn_cell_forward, not the reference's
 
 CONFIG = FAST.with_changes(hidden_cases=1, assignment="rnn_step_by_step")
 
-OWN_CELL = '''# GRADED FUNCTION: rnn_cell_forward
-
-def rnn_cell_forward(xt, a_prev, parameters):
-    ### START CODE HERE ###
-    Wax, Waa, Wya = parameters["Wax"], parameters["Waa"], parameters["Wya"]
-    pre_activation = Waa @ a_prev + Wax @ xt + parameters["ba"]
-    a_next = np.tanh(pre_activation)
-    scores = Wya @ a_next + parameters["by"]
-    yt_pred = np.exp(scores - scores.max(axis=0)) / np.exp(scores - scores.max(axis=0)).sum(axis=0)
-    cache = (a_next, a_prev, xt, parameters)
-    ### END CODE HERE ###
-    return a_next, yt_pred, cache
-'''
 
 
 def _class(folder: Path) -> None:
