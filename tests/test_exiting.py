@@ -41,3 +41,21 @@ def test_leave_flushes_and_keeps_the_exit_status(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 3 and run.stdout == "kept" * 1000 and marker.read_text() == "ran"
+
+
+def test_leave_waits_for_the_resource_tracker_a_spawn_pool_started(tmp_path):
+    # The tracker leaves when the last holder of its pipe is gone; without leave() stopping it, it
+    # outlived the command by a moment (a survivor after Ctrl-C on a batch).
+    code = ("import multiprocessing\n"
+            "from concurrent.futures import ProcessPoolExecutor\n"
+            "from multiprocessing import resource_tracker\n"
+            "with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn')) as pool:\n"
+            "    pool.submit(int).result()\n"
+            "print(resource_tracker._resource_tracker._pid, flush=True)\n"
+            "from grader.exiting import leave\n"
+            "leave(0)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    tracker = int(run.stdout)
+    assert not Path(f"/proc/{tracker}").exists()  # reaped by leave(), not only exiting
