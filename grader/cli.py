@@ -256,9 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] not in (["release"], ["gradescope"], ["export"], ["report"], ["similarity"], ["override"]) \
             and not {"--help", "-h", "--version", "--list-assignments"} & set(argv):
-        from .zygote import Zygote
+        if not _grades_elsewhere(argv):
+            from .zygote import Zygote
 
-        Zygote.get()  # boots (numpy import) while the grader imports the rest
+            Zygote.get()  # boots (numpy import) while the grader imports the rest
         from .sandbox import install_signal_handlers
 
         install_signal_handlers()  # SIGTERM/SIGHUP: an orderly exit that removes workers and their folders
@@ -333,6 +334,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `grade nb.ipynb --json | head`: the reader left; no traceback for that
         _quiet_stdout()
         return EXIT_OK
+
+
+def _grades_elsewhere(argv: list[str]) -> bool:
+    """A batch (``--out``, ``regrade``) grades in its own processes, each with its zygote; one here
+    would only cost a numpy import. A guess before parsing (an abbreviated --out still starts one)."""
+    return argv[:1] == ["regrade"] or any(arg == "--out" or arg.startswith("--out=") or arg == "--dry-run"
+                                          for arg in argv)
 
 
 def _import_report() -> None:

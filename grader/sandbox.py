@@ -362,7 +362,8 @@ def _kill_uid(uid: int) -> None:
 #: Every Worker from its first line until its ``close`` has finished. ``close_all_workers`` (run at
 #: exit and on SIGTERM/SIGHUP) closes what an exception or a signal left open.
 _LIVE: "set[Worker]" = set()
-_LIVE_LOCK = threading.Lock()
+# Reentrant: the SIGTERM handler's close_all_workers may run while this thread holds it (in a close).
+_LIVE_LOCK = threading.RLock()
 _HOOKS: list[bool] = []
 _EXITING: list[int] = []
 

@@ -5,6 +5,7 @@ itself is still importing; by the time the first worker is needed, the zygote is
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -63,7 +64,9 @@ class Zygote:
     workers left: their processes, their user id's processes and their temporary folders."""
 
     _instance: "Zygote | None" = None
-    _lock = threading.Lock()
+    # Reentrant only so that ``_ask`` can tell it was re-entered (see there), never to nest requests.
+    _lock = threading.RLock()
+    _stop_at_exit: list[bool] = []
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
@@ -84,6 +87,11 @@ class Zygote:
                     cls._instance = Zygote()
                 except OSError:
                     cls._instance = None
+                if cls._instance is not None and not cls._stop_at_exit:
+                    # Whoever starts one stops it: left to notice its channel closing, it outlived
+                    # the command by a moment (a process of ours still running after Ctrl-C).
+                    cls._stop_at_exit.append(True)
+                    atexit.register(cls.stop)
             return cls._instance
 
     @classmethod
@@ -106,6 +114,12 @@ class Zygote:
 
     def _ask(self, request: dict, fds: tuple[int, ...] = ()) -> dict:
         """One request, one newline-terminated JSON answer, within ZYGOTE_TIMEOUT."""
+        if self._lock._is_owned():
+            # Re-entered on this thread: a signal handler (SIGTERM's cleanup killing the workers) ran
+            # while this thread was mid-request. Waiting for the lock would wait for ourselves forever
+            # (a grading process stuck until the batch killed it); the caller takes the answer as
+            # unknown and kills the worker by its user id instead. The zygote is left as it is.
+            raise OSError("the zygote is busy with this thread's own request")
         with self._lock:
             try:
                 socket.send_fds(self.channel, [json.dumps(request).encode()], list(fds))

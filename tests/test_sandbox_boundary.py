@@ -178,6 +178,45 @@ def test_a_zygote_that_stops_answering_is_dropped_and_workers_still_start(monkey
             stuck.process.wait()
 
 
+def test_closing_workers_from_a_signal_handler_mid_zygote_request_does_not_wait_for_itself():
+    """SIGTERM's cleanup (close_all_workers) runs on the thread it interrupted; if that thread was
+    asking the zygote something, the cleanup must not wait for the zygote's lock that thread holds
+    (a grading process stuck until the batch killed it, 30 s after a Ctrl-C)."""
+    import threading
+
+    from grader import zygote as zygote_module
+    from grader.sandbox import close_all_workers
+
+    outcome: list[object] = []
+
+    def interrupted_mid_request() -> None:
+        try:
+            worker = Worker(FAST, {})
+            assert isinstance(worker.process, zygote_module.ZygoteChild)
+            zygote = worker.process.zygote
+            with zygote._lock:  # as _ask holds it while waiting for an answer
+                close_all_workers()  # what _exit_on_signal runs
+            outcome.append((worker.process.pid, zygote))
+        except BaseException as error:  # noqa: BLE001  reported by the main thread
+            outcome.append(error)
+
+    thread = threading.Thread(target=interrupted_mid_request, daemon=True)
+    thread.start()
+    thread.join(120)  # only stops a hang: the cleanup itself takes milliseconds
+    assert not thread.is_alive(), "close_all_workers waited for a lock its own thread holds"
+    assert outcome and not isinstance(outcome[0], BaseException), outcome
+    pid, zygote = outcome[0]
+    assert not Path(f"/proc/{pid}").exists() or _state(pid) == "Z"  # the worker is killed all the same
+    assert zygote.process.poll() is not None  # and the zygote stopped, as at exit
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
 # --- cleanup on every exit path ------------------------------------------------------------------
 
 HANG = """

@@ -39,6 +39,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            line = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{pid}/stat") as handle:
+            return f"{line or '(exiting)'}: {handle.read()[:80]}"
+    except OSError:
+        return "(gone)"
+
+
 def _processes_of_uid(uid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -99,7 +109,7 @@ def test_ctrl_c_stops_every_process_removes_folders_and_keeps_the_finished_part(
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr
     survivors = [pid for pid in seen if _alive(pid)]
-    assert not survivors, survivors
+    assert not survivors, [(pid, _command_line(pid)) for pid in survivors]
     for uid in uids:  # the worker's private user id
         assert not _processes_of_uid(uid)
     assert not list(temporary.glob("grader-*")), list(temporary.iterdir())
