@@ -164,8 +164,11 @@ def test_a_killed_grader_leaves_no_kernel_behind(tmp_path):
     cell = (f"import subprocess\nsubprocess.Popen(['sh', '-c', 'while :; do :; done', '{marker}'])\n"
             "while True:\n    pass")
     path = hostile.notebook(tmp_path, cell)
+    temporary = tmp_path / "tmp"  # the run's folders, told apart from other runs on this machine
+    temporary.mkdir()
+    temporary.chmod(0o777)
     grader = subprocess.Popen([sys.executable, "-c", GRADE_ONE, str(path)], cwd=ROOT,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                              env=dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(temporary)))
     try:
         assert _wait_until(lambda: _processes_with(marker), 300), "the hanging cell never started"
         kernel = _parent(_processes_with(marker)[0])
@@ -177,6 +180,9 @@ def test_a_killed_grader_leaves_no_kernel_behind(tmp_path):
     assert _wait_until(lambda: not _processes_with(marker), 60), "the kernel's child survived the grader"
     for what, pid in (("the kernel", kernel), ("the driver", driver)):
         assert _wait_until(lambda: not _alive(pid), 60), f"{what} survived the grader"
+    # and the folders the grader would have removed (the kernel's, a tmpfs as root; its log folder)
+    assert not list(temporary.glob("grader-*")), list(temporary.iterdir())
+    assert str(temporary) not in Path("/proc/mounts").read_text()
 
 
 def _parent(pid: str) -> str:
