@@ -12,8 +12,9 @@ import atexit
 import os
 import signal
 import sys
+import threading
 import time
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 #: How long ``leave`` waits for multiprocessing's resource tracker to go once its pipe is closed.
 TRACKER_WAIT = 10.0
@@ -68,3 +69,19 @@ def stop_resource_tracker(wait: float = TRACKER_WAIT) -> None:
             time.sleep(0.002)
     except OSError:  # already reaped, or not our child after all
         pass
+
+
+def leave_with_parent(on_gone: Callable[[], object] | None = None, poll: float = 0.5) -> None:
+    """Once the process that started this one is gone, call ``on_gone`` (default: leave at once, for
+    a helper that holds nothing to clean up, like the chart drawer). A pool's process otherwise
+    waits for work forever: a batch killed outright (SIGKILL, the OOM killer) left it running."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        if on_gone is None:
+            os._exit(0)
+        on_gone()
+
+    threading.Thread(target=watch, daemon=True, name="grader-exit-with-parent").start()

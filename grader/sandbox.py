@@ -416,14 +416,6 @@ def install_signal_handlers() -> None:
             pass
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A batch's grading process whose parent died (killed outright) stops like on SIGTERM,
-    instead of grading on with nobody to collect the result."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _install_cleanup_hooks() -> None:
     if not _HOOKS:
         _HOOKS.append(True)
@@ -432,8 +424,11 @@ def _install_cleanup_hooks() -> None:
             import multiprocessing
 
             if multiprocessing.parent_process() is not None:
-                threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                                 name="grader-exit-with-parent").start()
+                from .exiting import leave_with_parent
+
+                # A batch's grading process whose parent died (killed outright) stops like on
+                # SIGTERM, instead of grading on with nobody to collect the result.
+                leave_with_parent(functools.partial(os.kill, os.getpid(), signal.SIGTERM))
     install_signal_handlers()
 
 

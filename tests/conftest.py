@@ -1,6 +1,7 @@
 """Shared fixtures: repository paths, ../shared (skipped when absent), a tiny-notebook factory."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -47,3 +48,21 @@ def solution_cells(name: str) -> list[str]:
 def replace_function(cells: list[str], name: str, new_source: str) -> list[str]:
     """Swap the cell defining ``name`` for ``new_source``."""
     return [new_source if f"def {name}(" in cell and "GRADED FUNCTION" in cell else cell for cell in cells]
+
+
+def descendants(root: int) -> set[int]:
+    """Every live descendant of ``root`` (by /proc's parent links)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found

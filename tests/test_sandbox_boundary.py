@@ -25,7 +25,7 @@ from grader.pipeline import grade_notebook
 from grader.results import Status
 from grader.sandbox import Worker, WorkerLost, filesystem_view
 
-from conftest import FAST, ROOT, SOLUTIONS, make_notebook, replace_function, solution_cells
+from conftest import FAST, ROOT, SOLUTIONS, descendants, make_notebook, replace_function, solution_cells
 
 ONLY = FAST.with_changes(only=("rnn_cell_forward", "rnn_forward"), hidden_cases=1)
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="the allowlist view and private user ids need root")
@@ -279,6 +279,7 @@ def _stop_mid_run(stop: int, batch: bool) -> None:
             assert _wait_until(lambda: len(list(tmpdir.glob("grader-*/started"))) >= running or grader.poll() is not None)
             assert grader.poll() is None
             started = [json.loads(path.read_text()) for path in tmpdir.glob("grader-*/started")]
+            ours = descendants(grader.pid)  # grading processes, zygotes, the chart drawer, workers
             grader.send_signal(stop)
             grader.wait(timeout=120)
         finally:
@@ -291,11 +292,12 @@ def _stop_mid_run(stop: int, batch: bool) -> None:
 
         def nothing_left() -> bool:
             processes = _live_processes()
-            return (not any(pid in pids or uid in uids or marker in command for pid, uid, command in processes)
+            return (not any(pid in pids or pid in ours or uid in uids or marker in command
+                            for pid, uid, command in processes)
                     and not any(tmpdir.iterdir()))
 
         assert _wait_until(nothing_left), (list(tmpdir.iterdir()),
-                                           [p for p in _live_processes() if marker in p[2] or p[1] in uids])
+                                           [p for p in _live_processes() if marker in p[2] or p[1] in uids or p[0] in ours])
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
         shutil.rmtree(inputs, ignore_errors=True)

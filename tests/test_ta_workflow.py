@@ -11,24 +11,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, SOLUTIONS, make_notebook, solution_cells
-
-
-def _children(root: int) -> set[int]:
-    """Every live descendant of ``root`` (by /proc's parent links)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
+from conftest import ROOT, SOLUTIONS, descendants, make_notebook, solution_cells
 
 
 def _alive(pid: int) -> bool:
@@ -91,14 +74,14 @@ def test_ctrl_c_stops_every_process_removes_folders_and_keeps_the_finished_part(
     uids: set[int] = set()
     while time.monotonic() < deadline and process.poll() is None:
         done = len(list((out / "results").glob("*.json"))) if (out / "results").is_dir() else 0
-        seen |= _children(process.pid)
+        seen |= descendants(process.pid)
         workdirs = [path for path in temporary.glob("grader-*") if not path.name.startswith("grader-log-")]
         if done == 3 and workdirs:
             uids |= {path.stat().st_uid for path in workdirs} - {os.getuid()}
             break
         time.sleep(0.05)
     assert process.poll() is None, process.stderr.read().decode()
-    seen |= _children(process.pid)
+    seen |= descendants(process.pid)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     try:
         process.wait(timeout=120)

@@ -110,6 +110,9 @@ def _drawer_set_up() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from ..exiting import leave_with_parent
+
+    leave_with_parent()  # a batch killed outright cannot close us
     try:
         _pyplot()
     except Exception:  # noqa: BLE001  each chart then says why it cannot be drawn
