@@ -168,6 +168,13 @@ class CaseLimits:
 
     def admit(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """Count the call and check it; raises DependencyRefused (nothing has been computed then)."""
+        self.count(name)
+        self.check(name, args, kwargs)
+
+    def count(self, name: str) -> None:
+        """Count the call against the case's budget and deadline (raises DependencyRefused). Alone
+        for a call whose very bytes were admitted before (answer_memo): the envelope check is a
+        function of the arguments, the count and the clock are not."""
         self.calls += 1
         if self.clock() >= self.deadline:
             raise DependencyRefused(
@@ -178,6 +185,9 @@ class CaseLimits:
                 f"{self.caller} called {name} more than {self.envelope.max_calls} times on one test case, far more "
                 f"than the case's sizes need; the grader stopped answering (look for a loop that calls {name} "
                 "too often, or never ends)")
+
+    def check(self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """The arguments against the case's envelope (raises DependencyRefused)."""
         check = _Check(self.envelope, name, f"this test case allows arrays of at most {self.envelope.max_dim} along any axis, "
                          f"{self.envelope.max_ndim} axes and {self.envelope.max_elements} numbers per call. "
                          f"The grader answers {name} with its reference solution and takes only inputs the size of "

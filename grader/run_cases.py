@@ -10,6 +10,7 @@ import ast
 import difflib
 import functools
 import json
+import random
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .answer_memo import ANSWERS, AnswerMemo, Reply
 from .course.recipes import RecipeError, build_call
 from .course.reference import call_reference
 from .course.spec import AssignmentSpec, FunctionSpec, Tolerance
@@ -59,23 +61,68 @@ def _snapshot(value: Any) -> Any:
     return value
 
 
-def dependency_handler(references: References, allowed: list[str], limits: CaseLimits | None = None):
+def dependency_handler(references: References, allowed: list[str], limits: CaseLimits | None = None,
+                       memo: AnswerMemo | None = ANSWERS) -> "DependencyHandler":
     """Answer the worker's calls of ``allowed`` functions with the reference solution.
 
     The inputs are the student's: ``limits`` (one per graded call) checks each call against the
     case's envelope, count and deadline before the reference runs, and refuses it otherwise
-    (DependencyRefused, which the student's code sees as an exception with the reason)."""
-    def handle(name: str, args: list, kwargs: dict):
-        if name not in allowed:
+    (DependencyRefused, which the student's code sees as an exception with the reason). ``memo``:
+    where answers are kept by the call's bytes (answer_memo), None to compute every one."""
+    return DependencyHandler(references, allowed, limits, memo)
+
+
+class DependencyHandler:
+    """See ``dependency_handler``. Called with (name, args, kwargs) for a DependencyAnswer; the
+    worker's side (sandbox.Worker) also asks ``recall`` first and offers the encoded reply to
+    ``remember`` after a computed one."""
+
+    def __init__(self, references: References, allowed: list[str], limits: CaseLimits | None,
+                 memo: AnswerMemo | None) -> None:
+        self.references, self.allowed, self.limits, self.memo = references, allowed, limits, memo
+        self.memorable = False
+        """Whether the last computed answer depends on its arguments alone (set by ``__call__``)."""
+
+    def __call__(self, name: str, args: list, kwargs: dict) -> "DependencyAnswer":
+        self.memorable = False
+        if name not in self.allowed:
             raise RuntimeError(f"{name} is not available here")
-        if limits is not None:
-            limits.admit(name, args, kwargs)
+        if self.limits is not None:
+            self.limits.admit(name, args, kwargs)
         before = _snapshot(args)
-        value = call_reference(references[name], args, kwargs)
+        states = _random_states()
+        value = call_reference(self.references[name], args, kwargs)
+        # A reference that drew from (or seeded) a global random state answered from more than its
+        # arguments, or changed what the next one draws: such an answer is never replayed.
+        self.memorable = _random_states() == states
         changed = [after if not _same(after, old) else None for after, old in zip(args, before)]
         return DependencyAnswer(value, changed if any(item is not None for item in changed) else None,
                                 alias_paths(value, args))
-    return handle
+
+    def _key(self, name: str, digest: bytes) -> tuple:
+        envelope = self.limits.envelope if self.limits is not None else None
+        return digest, name, envelope
+
+    def recall(self, name: Any, digest: bytes) -> Reply | None:
+        """The reply once computed for a request of these very bytes, the call counted against the
+        case's budget and deadline (DependencyRefused when it is over); None to compute it."""
+        if self.memo is None or type(name) is not str or name not in self.allowed or name not in self.references:
+            return None
+        reply = self.memo.get(self._key(name, digest), self.references[name])
+        if reply is not None and self.limits is not None:
+            self.limits.count(name)
+        return reply
+
+    def remember(self, name: str, digest: bytes, reply: Reply) -> None:
+        """Keep the reply of the answer just computed, if it depends on its arguments alone."""
+        if self.memo is not None and self.memorable and name in self.references:
+            self.memo.put(self._key(name, digest), self.references[name], reply)
+
+
+def _random_states() -> tuple:
+    """numpy's and Python's global random states, comparable with ==."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return kind, keys.tobytes(), position, has_gauss, gauss, random.getstate()
 
 
 class DependencyAnswer(tuple):

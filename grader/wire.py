@@ -312,7 +312,12 @@ def pack(header: dict, blobs: list[bytes] = ()) -> bytes:
 def write_frame(fd: int, header: dict, blobs: list[bytes] = (), deadline: float | None = None) -> None:
     """Write one frame. With a deadline (time.monotonic()), ``fd`` must be non-blocking and the
     write gives up with ``WireTimeout`` when the other side has not taken it all by then."""
-    view = memoryview(pack(header, blobs))
+    write_packed(fd, pack(header, blobs), deadline)
+
+
+def write_packed(fd: int, frame: bytes, deadline: float | None = None) -> None:
+    """``write_frame`` of a frame already packed (``pack``)."""
+    view = memoryview(frame)
     while view:
         if deadline is not None:
             remaining = deadline - time.monotonic()
