@@ -291,10 +291,12 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     batch does towards its outputs (``summary.kept``; given, with a chart ``Drawer``, by ``batch_main``)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results").mkdir(exist_ok=True)
-    jobs = max(1, jobs or default_jobs())
+    # Never more grading processes than notebooks: each costs a Python, the grader and a zygote
+    # (~0.8 s of CPU), and regrading one student started the whole pool for it.
+    jobs = max(1, min(jobs or default_jobs(), len(entries)))
     # The grading processes start (Python, the grader, a zygote each) while this one decides the
     # assignment and hashes every notebook: for 200 notebooks ~0.9 s they would otherwise wait for.
-    early = _EarlyPool(_start_pool(jobs)) if runner is None else None
+    early = _EarlyPool(_start_pool(jobs)) if runner is None and entries else None
     try:
         return _grade_entries(entries, out, config, jobs, force, on_event, runner, kept, early)
     finally:

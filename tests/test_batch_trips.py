@@ -182,3 +182,27 @@ def test_release_check_names_cells_as_the_report_does_and_prints_plain_numbers(t
 
     shown = " ".join(differences(stored(0.5, [0.25, 1.0]), stored(np.float64(0.75), [np.float64(0.25), np.float64(2.0)])))
     assert "0.5 became 0.75" in shown and "(1.0 became 2.0)" in shown and "np." not in shown, shown
+
+
+def test_regrading_one_student_starts_one_grading_process_not_the_whole_pool(tmp_path, monkeypatch):
+    """Each grading process costs a Python, the grader and a zygote: a regrade of one student started
+    cores + 1 of them for one notebook."""
+    import shutil
+
+    from grader import batch
+    from grader.batch import Entry, grade_batch
+    from grader.config import GradeConfig
+
+    started: list[int] = []
+    real_start = batch._start_pool
+
+    def counting_start(jobs: int):
+        started.append(jobs)
+        return real_start(jobs)
+
+    monkeypatch.setattr(batch, "_start_pool", counting_start)
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "s0.ipynb")
+    config = GradeConfig(hidden_cases=0, only=("rnn_cell_forward",), assignment="rnn_step_by_step")
+    summary = grade_batch([Entry("s0", tmp_path / "s0.ipynb")], tmp_path / "out", config, jobs=4)
+    assert summary.graded == 1 and started == [1]
+    assert grade_batch([], tmp_path / "out2", config, jobs=4).total == 0 and started == [1]  # none for nothing
