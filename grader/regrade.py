@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .batch import Entry, atomic_write, grade_batch, load_results, write_outputs
+from .batch import Entry, Kept, atomic_write, grade_batch, load_results, write_outputs
+from .classreport.charts import Drawer
 from .config import GradeConfig
 from .errors import UsageError
 from .secret import BATCH_SECRET_NAME
@@ -125,14 +126,16 @@ def regrade_main(entries: list[Entry], out: Path, config: GradeConfig, console: 
                  reason: str = "") -> int:
     """Grade ``entries`` again (whatever their state), record it, rebuild every output of ``out``."""
     before = {entry.student: _read(out / "results" / f"{entry.student}.json") for entry in entries}
-    grade_batch(entries, out, config, jobs=jobs, force=True)
-    changes, at = [], _now()
-    for student, old in before.items():
-        path = out / "results" / f"{student}.json"
-        data = with_history(json.loads(path.read_text()), old, reason or "regraded", at)
-        atomic_write(path, json.dumps(data, indent=1))
-        changes.append((student, old.get("score")))
-    _table("Regraded", changes, write_outputs(out), console)
+    with Drawer.running() as drawer:  # matplotlib imports while the students are graded
+        grade_batch(entries, out, config, jobs=jobs, force=True)
+        changes, at = [], _now()
+        for student, old in before.items():
+            path = out / "results" / f"{student}.json"
+            data = with_history(json.loads(path.read_text()), old, reason or "regraded", at)
+            atomic_write(path, json.dumps(data, indent=1))
+            changes.append((student, old.get("score")))
+        results = write_outputs(out, Kept(drawer=drawer))
+    _table("Regraded", changes, results, console)
     _note_other_grading(before, out, console)
     console.print(f"outputs of {out} rebuilt; other students' results unchanged")
     return 0
@@ -158,24 +161,26 @@ def regrade_item(entries: list[Entry], out: Path, item: str, config: GradeConfig
     scratch.mkdir(parents=True)
     if (out / BATCH_SECRET_NAME).is_file():  # the same hidden cases as the batch that made the results
         shutil.copy2(out / BATCH_SECRET_NAME, scratch / BATCH_SECRET_NAME)
-    try:
-        # The worker must not see the class's results either (the batch hides only its own output folder).
-        config = config.with_changes(only=(item,), hide_paths=config.hide_paths + (str(out.resolve()),))
-        grade_batch(entries, scratch, config, jobs=jobs, force=True)
-        changes, kept, at = [], [], _now()
-        for entry in entries:
-            path = out / "results" / f"{entry.student}.json"
-            old, new = _read(path), _read(scratch / "results" / f"{entry.student}.json")
-            merged = merge_item(old, new, item)
-            if merged is None:
-                kept.append(entry.student)
-                continue
-            merged = with_history(merged, old, reason or f"{item} regraded", at, item)
-            atomic_write(path, json.dumps(merged, indent=1))
-            changes.append((entry.student, old.get("score")))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    _table(f"{item} regraded", changes, write_outputs(out), console)
+    with Drawer.running() as drawer:  # matplotlib imports while the students are graded
+        try:
+            # The worker must not see the class's results either (the batch hides only its own output folder).
+            config = config.with_changes(only=(item,), hide_paths=config.hide_paths + (str(out.resolve()),))
+            grade_batch(entries, scratch, config, jobs=jobs, force=True)
+            changes, kept, at = [], [], _now()
+            for entry in entries:
+                path = out / "results" / f"{entry.student}.json"
+                old, new = _read(path), _read(scratch / "results" / f"{entry.student}.json")
+                merged = merge_item(old, new, item)
+                if merged is None:
+                    kept.append(entry.student)
+                    continue
+                merged = with_history(merged, old, reason or f"{item} regraded", at, item)
+                atomic_write(path, json.dumps(merged, indent=1))
+                changes.append((entry.student, old.get("score")))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        results = write_outputs(out, Kept(drawer=drawer))
+    _table(f"{item} regraded", changes, results, console)
     if kept:
         console.print(Text(f"note: result kept as it was (not graded before or now, or no {item}): {', '.join(kept)}",
                            style="yellow"))

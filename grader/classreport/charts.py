@@ -8,11 +8,12 @@ matplotlib's own writer; mathtext is turned off so a ``$`` in a name is just a d
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import io
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .stats import CaseItem, DISCRIMINATING_FROM, HARD_BELOW, FunctionStats, STATUSES
 
@@ -72,6 +73,18 @@ class Drawer:
         except Exception:  # noqa: BLE001  no process to be had: the charts are drawn here
             return None
         return cls(pool)
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls) -> Iterator[Drawer | None]:
+        """``start`` then ``close``: for a command that grades or computes while matplotlib imports
+        (a regrade, ``grade report``) and writes the report last."""
+        drawer = cls.start()
+        try:
+            yield drawer
+        finally:
+            if drawer is not None:
+                drawer.close()
 
     def draw(self, name: str, *args: Any) -> Callable[[], str]:
         """Start drawing the chart ``name`` (one of CHARTS) of ``args``; the returned function gives its

@@ -33,7 +33,11 @@ def report_main(argv: Sequence[str], console: Any) -> int:
     if not load_records(args.out):
         raise UsageError(f"{args.out}: no results found (expected {args.out / 'results'}/*.json from "
                          f"`grade SUBMISSIONS --out {args.out}`)")
-    path = write_report(args.out, args.output, with_similarity=not args.no_similarity, threshold=args.threshold)
+    from .charts import Drawer
+
+    with Drawer.running() as drawer:  # the charts are drawn there while similarity is computed here
+        path = write_report(args.out, args.output, with_similarity=not args.no_similarity, threshold=args.threshold,
+                            drawer=drawer)
     console.print(f"class report: {path}", markup=False)
     return EXIT_OK
 
