@@ -155,14 +155,15 @@ def _digest(path: Path) -> str:
         return "unreadable"
 
 
-def _submission_digest(entry: Entry, assignment: AssignmentSpec) -> str:
+def _submission_digest(entry: Entry, assignment: AssignmentSpec, own_folder: bool) -> str:
     """What a rerun compares to keep a result: the notebook's SHA-256, and when the student's own
     helper modules are graded with it (a notebook alone in its folder), a hash over those too, as the
     hidden cases' seed does. So a changed own rnn_utils.py regrades, and so does a classmate's notebook
-    joining the folder (the module is then no one's, and the course's is used)."""
+    joining the folder (the module is then no one's, and the course's is used). ``own_folder``:
+    ``folder_is_own(entry.path)``, as the batch read it."""
     notebook = _digest(entry.path)
     try:
-        own = helper_files(assignment, entry.path, folder_is_own(entry.path)).own
+        own = helper_files(assignment, entry.path, own_folder).own
         helpers = {name: path.read_bytes() for name, path in own.items()}
     except OSError:
         return notebook + "-helpers-unreadable"
@@ -332,8 +333,11 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     from .course import get_assignment  # here: the course package imports modules that import this one
 
     spec = get_assignment(assignment)
+    # Each folder listed once, and the same answer for the digest and the grading: listing a shared
+    # folder per notebook made a flat class of n notebooks read n x n directory entries, three times.
+    alone = {folder: _notebooks_in(folder) <= 1 for folder in {entry.path.parent for entry in entries}}
     for entry in entries:
-        digest = _submission_digest(entry, spec)
+        digest = _submission_digest(entry, spec, alone[entry.path.parent])
         if not force and _already_done(out, entry, digest, print_):
             summary.skipped += 1
             if on_event:
@@ -358,7 +362,7 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
                     course_fingerprints(default_course_folders())
                 except Exception:  # noqa: BLE001  the report reads them itself
                     pass
-        _export_early(out, json.loads(text), summary.kept)  # while the others are graded, not at the end
+        _export_early(out, json.loads(text), summary.kept, text)  # while the others are graded, not at the end
         summary.durations[entry.student] = result.duration
         if len(summary.durations) == len(pending) and summary.kept.drawer is not None:
             summary.kept.ahead = _ChartsAhead(out, summary.kept.drawer)  # the last one: drawn while the grading
@@ -373,9 +377,12 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     if runner is not None:
         summary.problems.extend(runner(pending, config, others, finished, on_event))
         return summary
+    def config_of(entry: Entry) -> GradeConfig:
+        return _config_for(config, others, alone[entry.path.parent])
+
     queue = list(pending)
     while queue:  # more than one round only if a grading process itself died
-        queue = _run_pool(queue, jobs, config, others, finished, on_event, early.take() if early else None)
+        queue = _run_pool(queue, jobs, config_of, finished, on_event, early.take() if early else None)
     return summary
 
 
@@ -399,10 +406,10 @@ def _warm_up() -> None:
     from . import pipeline  # noqa: F401
 
 
-def _config_for(entry: Entry, config: GradeConfig, others: list[str]) -> GradeConfig:
+def _config_for(config: GradeConfig, others: list[str], own_folder: bool) -> GradeConfig:
     # Every submission folder, the student's own too: the worker gets the cells over its pipe and
     # its helper files in its own folder, so it never needs to read a submission.
-    return config.with_changes(hide_paths=config.hide_paths + tuple(others), folder_is_own=folder_is_own(entry.path))
+    return config.with_changes(hide_paths=config.hide_paths + tuple(others), folder_is_own=own_folder)
 
 
 def folder_is_own(notebook: Path) -> bool:
@@ -437,7 +444,7 @@ def loose_modules(entries: list[Entry]) -> list[str]:
     return problems
 
 
-def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, others: list[str],
+def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[Entry], GradeConfig],
               finished: Callable[..., None], on_event: Callable[[str, Entry], None] | None,
               started: ProcessPoolExecutor | None = None) -> list[tuple[Entry, str]]:
     """Grade in separate grader processes (the grader's own work is CPU-bound Python too), in the
@@ -455,7 +462,7 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config: GradeConfig, 
                 # of idling while this process stores the last result and submits another.
                 while waiting and len(running) < 2 * jobs:
                     entry, digest = waiting.pop(0)
-                    running[pool.submit(grade_and_print, entry.path, _config_for(entry, config, others))] = (entry, digest)
+                    running[pool.submit(grade_and_print, entry.path, config_of(entry))] = (entry, digest)
                 done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in running:  # "started" once a grading process may have it, for the progress bar
                     if on_event and future not in announced and (future.running() or future.done()):
@@ -747,10 +754,11 @@ def _export(out: Path, data: dict) -> bool:
     return True
 
 
-def _export_early(out: Path, data: dict, kept: Kept) -> None:
+def _export_early(out: Path, data: dict, kept: Kept, text: str | None = None) -> None:
     """As a result arrives: its student's files, from the record as ``write_outputs`` will read it
     (``load_results``, then the overrides in force applied). At the end ``write_outputs`` skips them
-    when that record is still the same; anything else (an override given meanwhile) writes them again."""
+    when that record is still the same; anything else (an override given meanwhile) writes them again.
+    ``text``: ``json.dumps(data, indent=1)``, already made (the indenting encoder is pure Python)."""
     from . import overrides as score_overrides
 
     if not _readable(data):
@@ -761,7 +769,9 @@ def _export_early(out: Path, data: dict, kept: Kept) -> None:
     except Exception:  # noqa: BLE001  an unreadable overrides file...: the end writes them, and says what is wrong
         return
     if written:
-        kept.exported[record["student"]] = (repr(record), json.dumps(record, indent=1))
+        shown = repr(record)  # repr, not ==: 0 == 0.0, but the files would differ
+        same = text is not None and shown == repr(data)
+        kept.exported[record["student"]] = (shown, text if same else json.dumps(record, indent=1))
 
 
 class _ChartsAhead(threading.Thread):
