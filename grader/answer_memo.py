@@ -30,6 +30,9 @@ from typing import Any, Callable, Hashable
 MEMO_BYTES = 48 * 1024 * 1024
 #: A single reply larger than this is not kept (it would push out many small ones).
 LARGEST_REPLY = 4 * 1024 * 1024
+#: What an entry costs beyond its reply's bytes (key, digest, list node): counted, so that a class
+#: of tiny distinct calls cannot hold millions of entries under the byte bound.
+ENTRY_OVERHEAD = 512
 
 
 def request_digest(header: dict, blobs: list) -> bytes:
@@ -54,7 +57,7 @@ class Reply:
 
     @property
     def size(self) -> int:
-        return len(self.frame)
+        return len(self.frame) + ENTRY_OVERHEAD
 
 
 class AnswerMemo:

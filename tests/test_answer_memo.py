@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.answer_memo import AnswerMemo, Reply, request_digest
+from grader.answer_memo import ENTRY_OVERHEAD, AnswerMemo, Reply, request_digest
 from grader.dependency_limits import CaseLimits, DependencyRefused, Envelope
 from grader.run_cases import DependencyHandler
 
@@ -33,14 +33,21 @@ def test_the_digest_tells_frames_apart_where_their_bytes_split_differently():
 
 
 def test_the_memo_keeps_what_fits_and_drops_the_least_recently_used_first():
-    memo = AnswerMemo(max_bytes=100)
+    memo = AnswerMemo(max_bytes=2 * ENTRY_OVERHEAD + 100)
     memo.put("a", twice, Reply(b"x" * 40))
     memo.put("b", twice, Reply(b"y" * 40))
     assert memo.get("a", twice) == Reply(b"x" * 40)  # "a" is now the most recently used
-    memo.put("c", twice, Reply(b"z" * 40))  # 120 bytes: the least recently used ("b") goes
+    memo.put("c", twice, Reply(b"z" * 40))  # three entries do not fit: the least recently used ("b") goes
     assert memo.get("b", twice) is None and memo.get("a", twice) is not None and memo.get("c", twice) is not None
-    memo.put("huge", twice, Reply(b"w" * 101))  # never kept: larger than the whole memo
+    memo.put("huge", twice, Reply(b"w" * (ENTRY_OVERHEAD + 101)))  # never kept: larger than the whole memo
     assert memo.get("huge", twice) is None and len(memo) == 2
+
+
+def test_tiny_entries_are_counted_with_their_overhead():
+    memo = AnswerMemo(max_bytes=100 * ENTRY_OVERHEAD)
+    for number in range(1000):
+        memo.put(number, twice, Reply(b""))
+    assert len(memo) == 100
 
 
 def test_an_entry_answers_only_for_the_function_it_came_from():
