@@ -29,7 +29,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wire  # noqa: E402  (a sibling file, as for the worker)
@@ -385,40 +384,19 @@ async def drive(config):
 
 def clean_up_for_the_grader(config):
     """The grader was killed before it could close us: remove what it would have removed (the
-    kernel's folder, a tmpfs when the grader runs as root, its log folder and memory cgroup), as the
-    zygote does for a worker. Runs after the kernel's process group is killed."""
-    import ctypes
-    import shutil
-
+    kernel's processes of its private user id, its folder, a tmpfs when the grader runs as root, its
+    log folder and memory cgroup), as the zygote does for a worker, with the worker's own code.
+    Runs after the kernel's process group is killed."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import worker  # a sibling file, as wire is (numpy with it: only on this rare path)
+    finally:
+        del sys.path[0]
     kernel = config.get("kernel", {})
     uid = kernel.get("uid")
-    for attempt in range(5 if type(uid) is int else 0):  # every process of its private user id
-        found = False
-        for entry in os.listdir("/proc"):
-            try:
-                if entry.isdigit() and os.stat("/proc/" + entry).st_uid == uid:
-                    os.kill(int(entry), signal.SIGKILL)
-                    found = True
-            except OSError:
-                pass
-        if not found:
-            break
-        time.sleep(0.002 * (attempt + 1))
-    libc = ctypes.CDLL(None, use_errno=True)
-    for folder in (config.get("workdir"), config.get("logdir")):
-        if isinstance(folder, str) and folder:
-            libc.umount2(folder.encode(), 2)  # MNT_DETACH; a no-op on a plain folder
-            shutil.rmtree(folder, ignore_errors=True)
-    cgroup = kernel.get("cgroup")
-    if isinstance(cgroup, str) and cgroup:
-        for attempt in range(50):  # empty once the killed processes have left it
-            try:
-                os.rmdir(cgroup)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.002 * (attempt + 1))
+    worker.kill_user_ids({uid} if type(uid) is int else set())
+    worker.remove_folders([folder for folder in (config.get("workdir"), config.get("logdir"), kernel.get("cgroup"))
+                           if isinstance(folder, str) and folder])
 
 
 def main():

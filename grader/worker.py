@@ -774,14 +774,18 @@ def kill_as(uid):
 def clean_up_after(spawned):
     """The zygote's last act: kill its workers and every process of their private user ids, then
     remove their folders."""
-    import shutil
-
-    uids = {uid for uid, _ in spawned.values() if uid is not None}
     for pid in spawned:
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+    kill_user_ids({uid for uid, _ in spawned.values() if uid is not None})
+    remove_folders([folder for _, folders in spawned.values() for folder in folders])
+
+
+def kill_user_ids(uids):
+    """Every process of these private user ids (kill_as, then a check: zombies stay listed, but
+    nothing of those ids still runs). Also used by the kernel driver when the grader is gone."""
     for uid in uids:
         kill_as(uid)
     for attempt in range(5):
@@ -797,11 +801,24 @@ def clean_up_after(spawned):
         if not found:
             break
         __import__("time").sleep(0.002 * (attempt + 1))
+
+
+def remove_folders(folders):
+    """Worker folders (a tmpfs as root: unmounted first), log folders and memory cgroups (removed
+    once the killed processes have left them)."""
+    import shutil
+
     libc = ctypes.CDLL(None, use_errno=True)
-    for _, folders in spawned.values():
-        for folder in folders:
-            libc.umount2(folder.encode(), MNT_DETACH)  # a worker folder is a tmpfs (sandbox.py); else a no-op
-            shutil.rmtree(folder, ignore_errors=True)
+    for folder in folders:
+        libc.umount2(folder.encode(), MNT_DETACH)  # a worker folder is a tmpfs (sandbox.py); else a no-op
+        shutil.rmtree(folder, ignore_errors=True)
+        for attempt in range(50):  # a cgroup's files cannot be removed, only the emptied folder itself
+            if not os.path.lexists(folder):
+                break
+            try:
+                os.rmdir(folder)
+            except OSError:
+                __import__("time").sleep(0.002 * (attempt + 1))
 
 
 def main():
