@@ -409,7 +409,8 @@ def _warm_up() -> None:
 def _config_for(config: GradeConfig, others: list[str], own_folder: bool) -> GradeConfig:
     # Every submission folder, the student's own too: the worker gets the cells over its pipe and
     # its helper files in its own folder, so it never needs to read a submission.
-    return config.with_changes(hide_paths=config.hide_paths + tuple(others), folder_is_own=own_folder)
+    return config.with_changes(hide_paths=config.hide_paths + tuple(others), folder_is_own=own_folder,
+                               remember_answers=True)  # a grading process grades notebook after notebook
 
 
 def folder_is_own(notebook: Path) -> bool:

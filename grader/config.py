@@ -55,6 +55,9 @@ class GradeConfig:
     """Use the reference solutions when available (hidden cases, reference dependencies)."""
     use_zygote: bool = True
     """Fork workers from a pre-started process holding numpy (faster); False starts each afresh."""
+    remember_answers: bool = False
+    """Keep the reference's answers to stand-in calls for the notebooks this process grades next
+    (answer_memo): a batch's grading processes and Dask workers set it; one notebook gains nothing."""
     hide_paths: tuple[str, ...] = field(default=())
     """Extra folders the worker must not see (a batch adds the other submissions and the output)."""
 

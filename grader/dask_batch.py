@@ -132,7 +132,8 @@ def grade_parcel(parcel: Parcel) -> dict:
         for name, content in parcel.helpers:
             (Path(folder) / name).write_bytes(content)
         config = parcel.config.with_changes(hide_paths=(*parcel.config.hide_paths, str(root)),
-                                            folder_is_own=parcel.folder_is_own)
+                                            folder_is_own=parcel.folder_is_own,
+                                            remember_answers=True)  # a Dask worker grades notebook after notebook
         result = grade_notebook(path, config).to_json()
     original = Path(parcel.original)
     return _relocate(_relocate(result, str(path), str(original)), folder, str(original.parent))

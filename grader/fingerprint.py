@@ -34,6 +34,8 @@ NOT_SCORING: dict[str, str] = {
                   "the worker locks itself down the same way either way",
     "secret_file": "where the secret is kept; a batch loads the secret itself into ``secret`` "
                    "(secret.for_batch), which is fingerprinted",
+    "remember_answers": "whether a stand-in call's answer is computed or replayed from the same bytes' "
+                        "answer (answer_memo): the reply is the same either way (tests/test_answer_memo.py)",
 }
 
 

@@ -62,20 +62,21 @@ def _snapshot(value: Any) -> Any:
 
 
 def dependency_handler(references: References, allowed: list[str], limits: CaseLimits | None = None,
-                       memo: AnswerMemo | None = ANSWERS) -> "DependencyHandler":
+                       memo: AnswerMemo | None = None) -> "DependencyHandler":
     """Answer the worker's calls of ``allowed`` functions with the reference solution.
 
     The inputs are the student's: ``limits`` (one per graded call) checks each call against the
     case's envelope, count and deadline before the reference runs, and refuses it otherwise
     (DependencyRefused, which the student's code sees as an exception with the reason). ``memo``:
-    where answers are kept by the call's bytes (answer_memo), None to compute every one."""
+    where answers are kept by the call's bytes (answer_memo; ``GradeConfig.remember_answers``), None
+    to compute every one."""
     return DependencyHandler(references, allowed, limits, memo)
 
 
 class DependencyHandler:
-    """See ``dependency_handler``. Called with (name, args, kwargs) for a DependencyAnswer; the
-    worker's side (sandbox.Worker) also asks ``recall`` first and offers the encoded reply to
-    ``remember`` after a computed one."""
+    """See ``dependency_handler``. Called with (name, args, kwargs) for a DependencyAnswer; with a
+    memo (``remembers``), the worker's side (sandbox.Worker) also asks ``recall`` first and offers
+    the encoded reply to ``remember`` after a computed one."""
 
     def __init__(self, references: References, allowed: list[str], limits: CaseLimits | None,
                  memo: AnswerMemo | None) -> None:
@@ -98,6 +99,11 @@ class DependencyHandler:
         changed = [after if not _same(after, old) else None for after, old in zip(args, before)]
         return DependencyAnswer(value, changed if any(item is not None for item in changed) else None,
                                 alias_paths(value, args))
+
+    @property
+    def remembers(self) -> bool:
+        """Whether requests are worth their digest: only with a memo to look them up in."""
+        return self.memo is not None
 
     def _key(self, name: str, digest: bytes) -> tuple:
         envelope = self.limits.envelope if self.limits is not None else None
@@ -266,7 +272,8 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
         if deps and references is not None:  # a fresh budget per call, drawn from this case's inputs
             session.ready()  # a worker restarted after a crash must not eat into the call's clock
             limits = CaseLimits(envelope_for(args, kwargs), _call_deadline(session), spec.name, dep_params)
-            handler = dependency_handler(references, deps, limits)
+            handler = dependency_handler(references, deps, limits,
+                                         memo=ANSWERS if session.config.remember_answers else None)
         outcome: CallOutcome = session.call(spec.name, args, kwargs, deps=deps, seed=recipe.get("seed", 0),
                                             return_args=bool(spec.check_args_after), on_dependency=handler,
                                             drive=judge_for(spec).drives)

@@ -633,7 +633,7 @@ class Worker:
                 if type(op) is not str:
                     self._lost_protocol("a frame without a valid op")
                 digest = None
-                if op == "dep" and op not in ops and hasattr(on_dependency, "recall"):
+                if op == "dep" and op not in ops and getattr(on_dependency, "remembers", False):
                     digest = answer_memo.request_digest(header, blobs)
                     if self._replay_dependency(header.get("name"), digest, on_dependency, deadline):
                         continue
@@ -692,9 +692,8 @@ class Worker:
             self._refuse_dependency(error, deadline)
             return
         frame = self._packed(*_framed({"op": "dep_result", "aliases": aliases}, value, args_after))
-        remember = getattr(handler, "remember", None)
-        if remember is not None and digest is not None:
-            remember(name, digest, answer_memo.Reply(frame))
+        if digest is not None:  # asked for by wait_for only of a handler that remembers
+            handler.remember(name, digest, answer_memo.Reply(frame))
         self._write(frame, deadline)
 
     def _replay_dependency(self, name: Any, digest: bytes, handler: Any, deadline: float) -> bool:

@@ -128,19 +128,29 @@ def _class(root: Path, count: int) -> list[Path]:
     return picked
 
 
-def test_a_class_graded_with_remembered_answers_gets_what_computing_every_answer_gives(monkeypatch, shared):
-    from grader import run_cases
+def test_a_class_graded_with_remembered_answers_gets_what_computing_every_answer_gives(shared):
+    from grader.answer_memo import ANSWERS
     from grader.pipeline import grade_notebook
 
     notebooks = _class(shared / "corpus", 4)
     config = FAST.with_changes(hidden_cases=1)
-    memo = run_cases.ANSWERS
-    memo.clear()
-    remembered = [_plain(grade_notebook(path, config)) for path in notebooks]
-    assert memo.hits > 0  # the same calls came back from one notebook to the next
-    memo.clear()
-    monkeypatch.setattr(memo, "max_bytes", 0)  # nothing kept: every answer computed
-    computed = [_plain(grade_notebook(path, config)) for path in notebooks]
-    assert memo.hits == 0
+    ANSWERS.clear()
+    remembered = [_plain(grade_notebook(path, config.with_changes(remember_answers=True))) for path in notebooks]
+    assert ANSWERS.hits > 0  # the same calls came back from one notebook to the next
+    ANSWERS.clear()
+    computed = [_plain(grade_notebook(path, config)) for path in notebooks]  # one notebook's default: none kept
+    assert ANSWERS.hits == ANSWERS.misses == len(ANSWERS) == 0
     for path, one, other in zip(notebooks, remembered, computed):
         assert one == other, path.name
+
+
+def test_a_batch_remembers_answers_and_one_notebook_does_not():
+    from grader.batch import _config_for
+    from grader.config import GradeConfig
+    from grader.fingerprint import fingerprint
+
+    assert GradeConfig().remember_answers is False
+    batch = _config_for(GradeConfig(), [], True)
+    assert batch.remember_answers is True
+    # the same verdicts either way, so a batch's results stay current for a rerun without it
+    assert fingerprint(batch) == fingerprint(batch.with_changes(remember_answers=False))
