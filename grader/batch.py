@@ -377,6 +377,7 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     if runner is not None:
         summary.problems.extend(runner(pending, config, others, finished, on_event))
         return summary
+
     def config_of(entry: Entry) -> GradeConfig:
         return _config_for(config, others, alone[entry.path.parent])
 

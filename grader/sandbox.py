@@ -711,6 +711,7 @@ class Worker:
 
     def _refuse_dependency(self, error: Exception, deadline: float) -> None:
         self.send({"op": "dep_error", "message": f"{type(error).__name__}: {str(error)[:500]}"}, deadline=deadline)
+
     def _death_note(self) -> str:
         code = self.process.poll()
         if code is None:
