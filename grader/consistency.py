@@ -24,8 +24,8 @@ from .course.spec import AssignmentSpec
 from .drift import differences
 from .errors import CourseMaterialError
 from .expected import StoredCase, case_entry, compute_expectation
-from .fingerprint import tree_digest
 from .judges import judge_for
+from .resources import file_signature
 
 
 def reference_disagreements(spec: AssignmentSpec, stored: dict[str, list[StoredCase]], references: dict) -> list[str]:
@@ -215,9 +215,10 @@ def verify_reference(spec: AssignmentSpec, stored: dict[str, list[StoredCase]], 
     """Raise a CourseMaterialError for the instructor when the reference fails its own stored cases."""
     solutions, expected = materials.get("solutions") or {}, materials.get("expected") or {}
     # The grader's own code is in the key too: a change of how cases are built or compared re-checks.
-    # It is the code this process imported, so hashed once per process (it was walked per notebook).
+    # By names, sizes and times (as Python tells a stale .pyc), not bytes: hashing ~80 files was
+    # ~8 ms of every one-notebook `grade`, and the stamp only ever skips a check (see _stamp).
     key = (spec.name, solutions.get("sha256", ""), expected.get("sha256", ""),
-           tree_digest(Path(__file__).resolve().parent))
+           hashlib.sha256(repr(file_signature(Path(__file__).resolve().parent)).encode()).hexdigest())
     if key not in _VERIFIED:
         stamp = _stamp(key)
         _VERIFIED[key] = [] if stamp.is_file() else reference_disagreements(spec, stored, references)

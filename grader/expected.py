@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .course.recipes import run_steps
 from .course.spec import AssignmentSpec, Case, Expectation, FunctionSpec, References, Tolerance
@@ -142,9 +143,19 @@ def load_stored(path: Path) -> dict[str, list[StoredCase]]:
     return _STORED[key]
 
 
+def _parse(data: bytes) -> Any:
+    """The stored file's JSON. orjson reads it ~7x faster than json (~20 ms of a one-notebook
+    `grade`: a Dinosaur file is ~1 MB of float text) and gives the same floats; it refuses NaN and
+    Infinity, which json.dumps writes for a reference that produced them, so json reads those files."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def _read_stored(path: Path) -> dict[str, list[StoredCase]]:
     try:
-        content = json.loads(path.read_text())
+        content = _parse(path.read_bytes())
     except (OSError, ValueError) as error:
         raise GraderError(f"cannot read the expected values {path}: {error}; run `grade release` "
                           f"to regenerate them") from None

@@ -81,10 +81,23 @@ def digest(folder: Path) -> str:
     """A short SHA-256 of every file under ``folder`` (relative names and bytes; caches left out).
 
     It names the solutions and expected values a run used, in reports and ``grade --version``."""
-    files = sorted(path for path in folder.rglob("*")
-                   if path.is_file() and "__pycache__" not in path.parts and ".ipynb_checkpoints" not in path.parts)
-    signature = tuple((str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns) for path in files)
-    return _digest(folder, signature)
+    return _digest(folder, file_signature(folder))
+
+
+def file_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """(relative name, size, mtime in ns) of every file under ``folder``, caches left out: what
+    Python itself checks to tell a stale .pyc, read without opening a file."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if name not in ("__pycache__", ".ipynb_checkpoints")]
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                status = os.stat(path)
+            except OSError:
+                continue
+            found.append((os.path.relpath(path, folder), status.st_size, status.st_mtime_ns))
+    return tuple(sorted(found, key=lambda item: item[0].split(os.sep)))  # the order of sorted Paths
 
 
 @functools.lru_cache(maxsize=32)

@@ -165,3 +165,46 @@ def test_release_names_checkout_modules_the_running_grader_does_not_have(tmp_pat
     out = " ".join(capsys.readouterr().out.split())
     assert "whose code differs from the checkout's (grader/" in out  # which ones: asserted above
     assert "python -m grader release" in out
+
+
+def test_a_change_of_the_graders_own_code_checks_the_material_again(tmp_path, monkeypatch):
+    from grader import consistency
+    from grader.course import get_assignment
+    from grader.course.reference import load_reference
+    from grader.expected import load_stored
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(consistency, "_VERIFIED", {})
+    spec = get_assignment("rnn_step_by_step")
+    material = resources.materials(True, spec)
+    stored = load_stored(resources.expected_dir(spec) / f"{spec.name}.json")
+    references = load_reference(spec, resources.solutions_dir(spec))
+    consistency.verify_reference(spec, stored, references, material)
+
+    checked = []
+    real = consistency.reference_disagreements
+    monkeypatch.setattr(consistency, "reference_disagreements", lambda *args: checked.append(1) or real(*args))
+    monkeypatch.setattr(consistency, "_VERIFIED", {})
+    signature = resources.file_signature(Path(consistency.__file__).parent)
+    edited = tuple((name, size + 1, mtime) if name == "compare.py" else (name, size, mtime)
+                   for name, size, mtime in signature)
+    assert edited != signature
+    monkeypatch.setattr(consistency, "file_signature", lambda folder: edited)
+    consistency.verify_reference(spec, stored, references, material)
+    assert checked == [1]
+    assert len(list((tmp_path / "cache" / "rnn-grader").glob("verified-*"))) == 2
+
+
+def test_stored_values_read_fast_are_the_values_json_reads_and_nan_still_reads(tmp_path):
+    from grader.expected import _parse, _read_stored
+
+    for path in sorted((ROOT / "expected").glob("*.json")):
+        data = path.read_bytes()
+        assert json.dumps(_parse(data)) == json.dumps(json.loads(data)), path.name
+    content = json.loads((ROOT / "expected" / "bptt_by_hand.json").read_text())
+    name = next(iter(content["functions"]))
+    content["functions"][name]["cases"][0]["expected"] = [float("nan"), float("inf"), 1.5]
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(content))  # json writes NaN and Infinity, which orjson refuses
+    value = _read_stored(path)[name][0].expectation.value
+    assert str(list(value)) == "[nan, inf, 1.5]"
