@@ -58,6 +58,9 @@ class GradeConfig:
     remember_answers: bool = False
     """Keep the reference's answers to stand-in calls for the notebooks this process grades next
     (answer_memo): a batch's grading processes and Dask workers set it; one notebook gains nothing."""
+    expect_ahead: bool = False
+    """Compute the hidden cases' expectations in a forked copy of the grader while the worker runs
+    (ahead.py): one notebook graded alone leaves a core idle; a batch's processes use every core."""
     hide_paths: tuple[str, ...] = field(default=())
     """Extra folders the worker must not see (a batch adds the other submissions and the output)."""
 

@@ -36,6 +36,8 @@ NOT_SCORING: dict[str, str] = {
                    "(secret.for_batch), which is fingerprinted",
     "remember_answers": "whether a stand-in call's answer is computed or replayed from the same bytes' "
                         "answer (answer_memo): the reply is the same either way (tests/test_answer_memo.py)",
+    "expect_ahead": "where the hidden cases' expectations are computed (a forked copy of the grader or "
+                    "the grader): the same code on the same recipes (tests/test_expect_ahead.py)",
 }
 
 

@@ -11,12 +11,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from . import resources
 from . import secret as grading_secret
+from .ahead import ExpectationsAhead, jobs_for
 from .config import GradeConfig
 from .consistency import verify_reference
 from .course import AssignmentSpec
@@ -157,17 +158,21 @@ def _cell_bindings(submission: Submission, issues: Sequence[CellIssue]) -> tuple
     return failed_binders(issues, sources), elsewhere
 
 
-def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig()) -> NotebookResult:
+def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig(),
+                   meanwhile: Callable[[], object] | None = None) -> NotebookResult:
+    """``meanwhile``: the caller's own work to start once the grader's processes are started, before
+    it waits for the worker (the CLI starts the report's import in a thread: fork copies one thread)."""
     path = Path(path)
     started = time.monotonic()
     try:
         submission = load_submission(path, config.max_notebook_mb, config.assignment)
-        return _grade(submission, config, started)
+        return _grade(submission, config, started, meanwhile)
     except GraderError as error:
         return NotebookResult(str(path), None, None, error=error.message, duration=time.monotonic() - started)
 
 
-def _grade(submission: Submission, config: GradeConfig, started: float) -> NotebookResult:
+def _grade(submission: Submission, config: GradeConfig, started: float,
+           meanwhile: Callable[[], object] | None = None) -> NotebookResult:
     spec = submission.assignment
     solutions = resources.solutions_dir(spec) if config.use_solutions else None
     references = load_reference(spec, solutions) if solutions is not None else None
@@ -192,14 +197,22 @@ def _grade(submission: Submission, config: GradeConfig, started: float) -> Noteb
     config = config.with_changes(hide_paths=(*config.hide_paths, str(submission.path.resolve().parent),
                                              *secret_folder))
     results: list[FunctionResult] = []
-    # The stored values and the reference's check of them are first needed to judge a call: read them
-    # while the worker runs the notebook's cells (one `grade nb.ipynb` waits ~20 ms less).
-    with Session(submission, config, files, [f.name for f in wanted], deadline,
-                 while_loading=functools.partial(_course_material, spec, references)) as session:
-        stored, materials = session.prepare()
-        results.extend(_grade_functions(wanted, session, submission, stored, references, rng, config, bundled))
-        notes.extend(f"sandbox: {note}" for note in session.report.sandbox_notes)
-        issues = session.report.issues
+    # Drawn up front, in the functions' order: a function graded or not draws the same cases.
+    hidden = {f.name: list(f.hidden(config.hidden_cases, rng)) for f in wanted
+              if references is not None and f.hidden is not None and rng is not None and config.hidden_cases > 0}
+    jobs = jobs_for(wanted, hidden, submission) if config.expect_ahead and references is not None else []
+    with ExpectationsAhead(jobs, references or {}, deadline) as ahead:
+        if meanwhile is not None:
+            meanwhile()
+        # The stored values and the reference's check of them are first needed to judge a call: read
+        # them while the worker runs the notebook's cells (one `grade nb.ipynb` waits ~20 ms less).
+        with Session(submission, config, files, [f.name for f in wanted], deadline,
+                     while_loading=functools.partial(_course_material, spec, references)) as session:
+            stored, materials = session.prepare()
+            results.extend(_grade_functions(wanted, session, submission, stored, references, hidden, ahead,
+                                            bundled))
+            notes.extend(f"sandbox: {note}" for note in session.report.sandbox_notes)
+            issues = session.report.issues
     return NotebookResult(
         notebook=str(submission.path), assignment=spec.name, course_version=submission.course_version,
         functions=tuple(note_failed_cells(note_own_dependencies(note_reference_help(results), spec),
@@ -220,11 +233,11 @@ def _course_material(spec: AssignmentSpec, references: dict | None) -> tuple[dic
 
 
 def _grade_functions(wanted: list, session: Session, submission: Submission, stored: dict, references: dict | None,
-                     rng: np.random.Generator | None, config: GradeConfig, bundled: dict) -> list[FunctionResult]:
+                     hidden: dict[str, list[dict]], ahead: ExpectationsAhead, bundled: dict) -> list[FunctionResult]:
     results: list[FunctionResult] = []
     issues = session.report.issues
     for function in wanted:
         results.append(grade_function(function, session, submission, stored.get(function.name, []),
-                                      references, rng, config.hidden_cases, issues,
-                                      bundled.get(function.name, "")))
+                                      references, hidden.get(function.name, []), issues,
+                                      bundled.get(function.name, ""), expectations=ahead.expectations))
     return results

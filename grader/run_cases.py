@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .ahead import compute_all
 from .answer_memo import ANSWERS, AnswerMemo, Reply
 from .course.recipes import RecipeError, build_call
 from .course.reference import call_reference
@@ -26,13 +27,15 @@ from .dependency_limits import CaseLimits, envelope_for
 from .diagnose import diagnose
 from . import resources
 from .execute import CELL_TIMED_OUT, CallOutcome, Session, graded_names_run
-from .expected import Expectation, StoredCase, compute_expectation
+from .expected import Expectation, StoredCase
 from .judges import judge, judge_for
 from .load import Submission, functions_in_source, parse_cell, to_python
 from .results import CaseResult, CellIssue, FunctionResult, Status
 from .score import score_cases, status_of
 
 References = dict[str, Callable[..., Any]]
+#: (spec, recipes, references, form) -> the recipes' expectations (ahead.compute_all, or a copy's).
+ExpectationSource = Callable[[FunctionSpec, list, References, "str | None"], list[Expectation]]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -230,10 +233,11 @@ def known_hang(spec: FunctionSpec, session: Session, issues: list[CellIssue], ow
 
 
 def grade_function(spec: FunctionSpec, session: Session, submission: Submission, stored: list[StoredCase],
-                   references: References | None, rng: np.random.Generator | None, hidden_count: int,
-                   issues: list[CellIssue], bundled_module: str = "") -> FunctionResult:
-    """``bundled_module``: the course's helper module this function was taken from, when it lives in
-    one and the student did not hand in their own copy."""
+                   references: References | None, hidden: list[dict], issues: list[CellIssue],
+                   bundled_module: str = "", expectations: ExpectationSource = compute_all) -> FunctionResult:
+    """``hidden``: the recipes of the hidden cases (none without references). ``bundled_module``: the
+    course's helper module this function was taken from, when it lives in one and the student did not
+    hand in their own copy. ``expectations``: what gives the hidden cases' expectations (ahead.py)."""
     info = session.report.functions.get(spec.name, {})
     if session.out_of_time:
         return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.TIMEOUT, messages=(
@@ -252,9 +256,9 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     # Items whose signature changed between published versions: the student's own parameters say which.
     form = judge_for(spec).input_form(info.get("params"))
     erratum = published_erratum(spec, submission)
-    if references is not None and spec.hidden is not None and rng is not None and hidden_count > 0:
-        for number, recipe in enumerate(spec.hidden(hidden_count, rng), start=1):
-            expectation = compute_expectation(spec, recipe, references, form)
+    if references is not None and hidden:
+        computed = expectations(spec, hidden, references, form)
+        for number, (recipe, expectation) in enumerate(zip(hidden, computed), start=1):
             plan.append((f"hidden #{number}", True, recipe, expectation, spec.tolerance))
     deps = [name for name in spec.depends_on if references is not None and name in references]
     dep_params = {name: spec_of.params for name in deps
