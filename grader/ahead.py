@@ -36,6 +36,9 @@ from .sandbox import PIPE_BYTES, widen_pipe
 _LENGTH = struct.Struct("<Q")
 #: A message longer than this is not ours (the pipe is private; it guards against a bug only).
 _LARGEST = 1 << 30
+#: Seconds the grader waits for the copy's next message before computing itself: the copy runs at
+#: the lowest priority, so on a machine kept busy by others it may get little CPU (here ~0.1 s in all).
+PATIENCE = 2.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -79,6 +82,8 @@ class ExpectationsAhead:
         self._pid: int | None = None
         self._read_fd: int | None = None
         self._pending = b""
+        self._heard = 0.0
+        """When the copy last sent something (or started)."""
         self._received: dict[str, tuple[str | None, list[Expectation] | None]] = {}
         self.used = 0
         """How many functions' expectations came from the copy (for tests and benches)."""
@@ -129,13 +134,13 @@ class ExpectationsAhead:
         if pid == 0:  # the copy: never returns
             _compute_in_copy(write_fd, parent, self.jobs, self.references)
         os.close(write_fd)
-        self._pid, self._read_fd = pid, read_fd
+        self._pid, self._read_fd, self._heard = pid, read_fd, time.monotonic()
 
     def _wait_for(self, name: str) -> tuple[str | None, list[Expectation] | None] | None:
         """The copy's message for ``name``; None once the copy is done without one, is gone, sends
-        something unreadable, or the notebook's deadline comes first."""
+        something unreadable, or sends nothing for PATIENCE seconds or until the notebook's deadline."""
         while name not in self._received and self._read_fd is not None:
-            remaining = self.deadline - time.monotonic()
+            remaining = min(self.deadline, self._heard + PATIENCE) - time.monotonic()
             if remaining <= 0:
                 self.close()
                 break
@@ -150,6 +155,7 @@ class ExpectationsAhead:
                 self.close()
                 break
             self._pending += data
+            self._heard = time.monotonic()
             self._take_messages()
         return self._received.get(name)
 
@@ -188,7 +194,7 @@ def _compute_in_copy(write_fd: int, parent: int, jobs: list, references: Referen
         # Hold no descriptor of the grader's (the zygote's channel above all: the zygote notices the
         # grader leaving when the last copy of it closes).
         os.closerange(3, write_fd)
-        os.closerange(write_fd + 1, 1 << 16)
+        os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
         for spec, recipes, form in jobs:
             try:
                 result: list[Expectation] | None = compute_all(spec, recipes, references, form)

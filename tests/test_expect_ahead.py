@@ -189,3 +189,29 @@ def test_real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives(f
     # both published signatures of model (data_x in v4, data before), and RNN's items
     notebooks = sorted((corpus / "dino").glob("*.ipynb"))[:6] + sorted((corpus / "rnn").glob("*.ipynb"))[:2]
     assert fresh.apply(_real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives, (notebooks,)) > 0
+
+
+def _a_starved_copy_is_waited_for_only_so_long():
+    references, jobs = _references(), _jobs(1)
+    grader = os.getpid()
+
+    def starved_in_the_copy(spec, recipes, refs, form):
+        if os.getpid() != grader:
+            time.sleep(120)  # as if it got no CPU at all
+        return compute_all(spec, recipes, refs, form)
+
+    ahead_module.compute_all, patience = starved_in_the_copy, ahead_module.PATIENCE
+    ahead_module.PATIENCE = 0.3
+    try:
+        with ExpectationsAhead(jobs, references, time.monotonic() + 600) as ahead:
+            child = ahead._pid
+            spec, recipes, form = jobs[0]
+            assert len(ahead.expectations(spec, recipes, references, form)) == len(recipes)
+            assert ahead.used == 0 and ahead._pid is None  # given up on, killed and reaped
+        assert child not in descendants(os.getpid())
+    finally:
+        ahead_module.compute_all, ahead_module.PATIENCE = compute_all, patience
+
+
+def test_a_starved_copy_is_waited_for_only_so_long(fresh):
+    fresh.apply(_a_starved_copy_is_waited_for_only_so_long)
