@@ -3,7 +3,6 @@ the very reply computing it gives, still counts against the case's budget, and i
 when the answer depended on more than the call's bytes."""
 from __future__ import annotations
 
-import dataclasses
 import random
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from grader.answer_memo import ENTRY_OVERHEAD, AnswerMemo, Reply, request_digest
 from grader.dependency_limits import CaseLimits, DependencyRefused, Envelope
 from grader.run_cases import DependencyHandler
 
-from conftest import FAST
+from conftest import FAST, without_timings
 
 ENVELOPE = Envelope(max_dim=10, max_ndim=3, max_elements=1000, max_length=10, max_text=100, max_nodes=100,
                     max_depth=5, max_calls=3)
@@ -108,17 +107,6 @@ def test_no_replay_for_a_function_the_call_may_not_use_or_under_another_envelope
     assert other.recall("f", b"digest") is None  # the envelope is part of the key
 
 
-def _plain(result) -> dict:
-    """A notebook's result without its timings."""
-    def strip(value):
-        if isinstance(value, dict):
-            return {key: strip(item) for key, item in value.items() if key != "duration"}
-        if isinstance(value, list):
-            return [strip(item) for item in value]
-        return value
-    return strip(dataclasses.asdict(result))
-
-
 def _class(root: Path, count: int) -> list[Path]:
     if not root.is_dir():
         pytest.skip("../shared/corpus is not here")
@@ -135,10 +123,11 @@ def test_a_class_graded_with_remembered_answers_gets_what_computing_every_answer
     notebooks = _class(shared / "corpus", 4)
     config = FAST.with_changes(hidden_cases=1)
     ANSWERS.clear()
-    remembered = [_plain(grade_notebook(path, config.with_changes(remember_answers=True))) for path in notebooks]
+    remembered = [without_timings(grade_notebook(path, config.with_changes(remember_answers=True)))
+                  for path in notebooks]
     assert ANSWERS.hits > 0  # the same calls came back from one notebook to the next
     ANSWERS.clear()
-    computed = [_plain(grade_notebook(path, config)) for path in notebooks]  # one notebook's default: none kept
+    computed = [without_timings(grade_notebook(path, config)) for path in notebooks]  # one notebook's default: none kept
     assert ANSWERS.hits == ANSWERS.misses == len(ANSWERS) == 0
     for path, one, other in zip(notebooks, remembered, computed):
         assert one == other, path.name

@@ -3,7 +3,6 @@ the same results as computing them in the grader, a fallback for every way the c
 no process left behind."""
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import signal
@@ -20,7 +19,7 @@ from grader.course.reference import load_reference
 from grader.load import load_submission
 from grader import resources
 
-from conftest import FAST, SOLUTIONS, descendants
+from conftest import FAST, SOLUTIONS, descendants, without_timings
 
 DINO = get_assignment("dinosaur_island")
 
@@ -142,16 +141,6 @@ def test_declared_params_read_the_last_definition():
     assert declared_params(submission, "no_such_function") is None
 
 
-def _plain(result) -> dict:
-    def strip(value):
-        if isinstance(value, dict):
-            return {key: strip(item) for key, item in value.items() if key != "duration"}
-        if isinstance(value, list):
-            return [strip(item) for item in value]
-        return value
-    return strip(dataclasses.asdict(result))
-
-
 def _real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives(notebooks: list) -> int:
     from grader.pipeline import grade_notebook
 
@@ -165,8 +154,8 @@ def _real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives(noteb
     ExpectationsAhead.close = counting_close
     try:
         for path in notebooks:
-            ahead = _plain(grade_notebook(path, FAST.with_changes(expect_ahead=True)))
-            inline = _plain(grade_notebook(path, FAST))
+            ahead = without_timings(grade_notebook(path, FAST.with_changes(expect_ahead=True)))
+            inline = without_timings(grade_notebook(path, FAST))
             assert ahead == inline, path.name
     finally:
         ExpectationsAhead.close = real_close

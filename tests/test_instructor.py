@@ -104,7 +104,8 @@ def test_a_demo_shape_changed_alone_is_reported(tmp_path):
     assert any(item.path == notebook and "(4, 10)" in item.reason for item in stale), stale
 
 
-def test_a_passed_check_is_remembered_and_a_failed_one_never_is(tmp_path, monkeypatch):
+def _verified_once(tmp_path, monkeypatch):
+    """The RNN material checked once in a fresh process with its own cache folder: what the check needs."""
     from grader import consistency
     from grader.course import get_assignment
     from grader.course.reference import load_reference
@@ -117,6 +118,11 @@ def test_a_passed_check_is_remembered_and_a_failed_one_never_is(tmp_path, monkey
     stored = load_stored(resources.expected_dir(spec) / f"{spec.name}.json")
     references = load_reference(spec, resources.solutions_dir(spec))
     consistency.verify_reference(spec, stored, references, material)
+    return consistency, spec, stored, references, material
+
+
+def test_a_passed_check_is_remembered_and_a_failed_one_never_is(tmp_path, monkeypatch):
+    consistency, spec, stored, references, material = _verified_once(tmp_path, monkeypatch)
     assert len(list((tmp_path / "cache" / "rnn-grader").glob("verified-*"))) == 1
 
     def must_not_run(*args):
@@ -168,18 +174,7 @@ def test_release_names_checkout_modules_the_running_grader_does_not_have(tmp_pat
 
 
 def test_a_change_of_the_graders_own_code_checks_the_material_again(tmp_path, monkeypatch):
-    from grader import consistency
-    from grader.course import get_assignment
-    from grader.course.reference import load_reference
-    from grader.expected import load_stored
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(consistency, "_VERIFIED", {})
-    spec = get_assignment("rnn_step_by_step")
-    material = resources.materials(True, spec)
-    stored = load_stored(resources.expected_dir(spec) / f"{spec.name}.json")
-    references = load_reference(spec, resources.solutions_dir(spec))
-    consistency.verify_reference(spec, stored, references, material)
+    consistency, spec, stored, references, material = _verified_once(tmp_path, monkeypatch)
 
     checked = []
     real = consistency.reference_disagreements
