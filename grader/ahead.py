@@ -192,7 +192,9 @@ def _compute_in_copy(write_fd: int, parent: int, jobs: list, references: Referen
         # loading) the copy would slow them down; once they take turns, a core is free for it.
         os.nice(19)
         # Hold no descriptor of the grader's (the zygote's channel above all: the zygote notices the
-        # grader leaving when the last copy of it closes).
+        # grader leaving when the last copy of it closes), and write nothing where `--json` prints.
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
         os.closerange(3, write_fd)
         os.closerange(write_fd + 1, os.sysconf("SC_OPEN_MAX"))
         for spec, recipes, form in jobs:

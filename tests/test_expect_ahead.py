@@ -3,11 +3,14 @@ the same results as computing them in the grader, a fallback for every way the c
 no process left behind."""
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,15 +25,27 @@ from grader import resources
 from conftest import FAST, SOLUTIONS, descendants, without_timings
 
 DINO = get_assignment("dinosaur_island")
+TESTS = Path(__file__).resolve().parent
+
+
+class _Fresh:
+    """Runs a scenario of this file in a new interpreter of its own. The copy is forked only from a
+    process with no other thread (a fork copies one thread), and this test process may hold threads
+    of earlier tests (Dask's, for one); a multiprocessing child would not do either: the sandbox
+    starts a thread there to leave with its parent."""
+
+    def apply(self, scenario, args: tuple = ()):
+        program = ("import json, sys; sys.path[:0] = sys.argv[1:3]; import test_expect_ahead as t; "
+                   "print(json.dumps(getattr(t, sys.argv[3])(*json.loads(sys.argv[4]))))")
+        done = subprocess.run([sys.executable, "-c", program, str(TESTS), str(TESTS.parent), scenario.__name__,
+                               json.dumps(args)], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
 def fresh():
-    """A process of its own (spawned: a fresh interpreter) to run a scenario in. The copy is forked
-    only from a process with no other thread (a fork copies one thread), and this test process
-    may hold threads of earlier tests (Dask's, for one)."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        yield pool
+    return _Fresh()
 
 
 def _references():
@@ -141,25 +156,25 @@ def test_declared_params_read_the_last_definition():
     assert declared_params(submission, "no_such_function") is None
 
 
-def _real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives(notebooks: list) -> int:
+def _real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives(notebooks: list) -> list[int]:
     from grader.pipeline import grade_notebook
 
     used = []
-    real_close = ExpectationsAhead.close
+    real_exit = ExpectationsAhead.__exit__
 
-    def counting_close(self):
+    def counting_exit(self, *exc_info):
         used.append(self.used)
-        real_close(self)
+        real_exit(self, *exc_info)
 
-    ExpectationsAhead.close = counting_close
+    ExpectationsAhead.__exit__ = counting_exit
     try:
         for path in notebooks:
             ahead = without_timings(grade_notebook(path, FAST.with_changes(expect_ahead=True)))
             inline = without_timings(grade_notebook(path, FAST))
-            assert ahead == inline, path.name
+            assert ahead == inline, path
     finally:
-        ExpectationsAhead.close = real_close
-    return sum(used)
+        ExpectationsAhead.__exit__ = real_exit
+    return used[::2]  # each notebook's graded with the copy (the second, inline, used none)
 
 
 @pytest.mark.parametrize("scenario", [_the_copy_gives_what_the_grader_computes_and_leaves_no_process,
@@ -177,7 +192,9 @@ def test_real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives(f
         pytest.skip("../shared/corpus is not here")
     # both published signatures of model (data_x in v4, data before), and RNN's items
     notebooks = sorted((corpus / "dino").glob("*.ipynb"))[:6] + sorted((corpus / "rnn").glob("*.ipynb"))[:2]
-    assert fresh.apply(_real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives, (notebooks,)) > 0
+    used = fresh.apply(_real_notebooks_graded_with_the_copy_get_what_grading_without_it_gives,
+                       ([str(path) for path in notebooks],))
+    assert used == [4] * 6 + [10] * 2  # every function with hidden cases, in every notebook, from the copy
 
 
 def _a_starved_copy_is_waited_for_only_so_long():
@@ -204,3 +221,34 @@ def _a_starved_copy_is_waited_for_only_so_long():
 
 def test_a_starved_copy_is_waited_for_only_so_long(fresh):
     fresh.apply(_a_starved_copy_is_waited_for_only_so_long)
+
+
+def _nothing_the_copy_prints_reaches_the_graders_output(folder: str) -> str:
+    references, jobs = _references(), _jobs(1)
+    grader = os.getpid()
+
+    def printing_in_the_copy(spec, recipes, refs, form):
+        if os.getpid() != grader:
+            os.write(1, b"printed by the copy\n")
+        return compute_all(spec, recipes, refs, form)
+
+    captured = os.path.join(folder, "stdout")
+    saved = os.dup(1)
+    ahead_module.compute_all = printing_in_the_copy
+    try:
+        with open(captured, "wb") as handle:
+            os.dup2(handle.fileno(), 1)  # where `grade --json` prints its result
+        with ExpectationsAhead(jobs, references, time.monotonic() + 60) as ahead:
+            spec, recipes, form = jobs[0]
+            ahead.expectations(spec, recipes, references, form)
+            assert ahead.used == 1
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        ahead_module.compute_all = compute_all
+    with open(captured) as handle:
+        return handle.read()
+
+
+def test_nothing_the_copy_prints_reaches_the_graders_output(fresh, tmp_path):
+    assert fresh.apply(_nothing_the_copy_prints_reaches_the_graders_output, (str(tmp_path),)) == ""
