@@ -297,12 +297,26 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
     jobs = max(1, min(jobs or default_jobs(), len(entries)))
     # The grading processes start (Python, the grader, a zygote each) while this one decides the
     # assignment and hashes every notebook: for 200 notebooks ~0.9 s they would otherwise wait for.
-    early = _EarlyPool(_start_pool(jobs)) if runner is None and entries else None
+    # Not for a rerun that finds a result for every notebook: most likely nothing is left to grade
+    # (the pool cost ~1 s of CPU for nothing); if some are stale after all, it starts when needed.
+    early = _EarlyPool(_start_pool(jobs)) if runner is None and entries and not _all_kept(out, entries, force) \
+        else None
     try:
         return _grade_entries(entries, out, config, jobs, force, on_event, runner, kept, early)
     finally:
         if early is not None and early.pool is not None:  # never used: nothing to grade, or stopped first
             _stop_processes(early.pool)
+
+
+def _all_kept(out: Path, entries: list[Entry], force: bool) -> bool:
+    """Whether OUT/results holds a result named for every entry (kept or not is decided later)."""
+    if force:
+        return False
+    try:
+        names = set(os.listdir(out / "results"))
+    except OSError:
+        return False
+    return all(f"{entry.student}.json" in names for entry in entries)
 
 
 @dataclass

@@ -206,3 +206,9 @@ def test_regrading_one_student_starts_one_grading_process_not_the_whole_pool(tmp
     summary = grade_batch([Entry("s0", tmp_path / "s0.ipynb")], tmp_path / "out", config, jobs=4)
     assert summary.graded == 1 and started == [1]
     assert grade_batch([], tmp_path / "out2", config, jobs=4).total == 0 and started == [1]  # none for nothing
+    # a rerun that finds every result kept starts none either; one that must regrade starts them then
+    again = grade_batch([Entry("s0", tmp_path / "s0.ipynb")], tmp_path / "out", config, jobs=4)
+    assert again.graded == 0 and again.skipped == 1 and started == [1]
+    stale = grade_batch([Entry("s0", tmp_path / "s0.ipynb")], tmp_path / "out", config.with_changes(call_timeout=7),
+                        jobs=4)
+    assert stale.graded == 1 and started == [1, 1]
