@@ -201,8 +201,13 @@ def _regrade_history(path: Path) -> list:
     return history if isinstance(history, list) else []
 
 
+def result_path(out: Path, student: str) -> Path:
+    """Where a batch keeps one student's result."""
+    return out / "results" / f"{student}.json"
+
+
 def _already_done(out: Path, entry: Entry, digest: str, print_: str) -> bool:
-    path = out / "results" / f"{entry.student}.json"
+    path = result_path(out, entry.student)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -310,13 +315,7 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
 
 def _all_kept(out: Path, entries: list[Entry], force: bool) -> bool:
     """Whether OUT/results holds a result named for every entry (kept or not is decided later)."""
-    if force:
-        return False
-    try:
-        names = set(os.listdir(out / "results"))
-    except OSError:
-        return False
-    return all(f"{entry.student}.json" in names for entry in entries)
+    return not force and all(result_path(out, entry.student).is_file() for entry in entries)
 
 
 @dataclass
@@ -360,7 +359,7 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
             pending.append((entry, digest))
 
     def finished(entry: Entry, digest: str, result: NotebookResult, prints: tuple[str, dict] | None = None) -> None:
-        path = out / "results" / f"{entry.student}.json"
+        path = result_path(out, entry.student)
         record = _record(entry, result, digest, print_)
         history = _regrade_history(path)
         if history:  # `grade regrade`'s record of this student's regrades outlives a batch regrading it
@@ -686,7 +685,7 @@ def prune_removed(out: Path, entries: list[Entry]) -> list[str]:
             continue
         # A roster added later renames students: the notebook is still in the class, under a new id.
         why = (f"is now graded as {graded_as[notebook]}" if notebook in graded_as else "is no longer in the class")
-        source = out / "results" / f"{student}.json"
+        source = result_path(out, student)
         target = out / "results" / REMOVED / source.name
         target.parent.mkdir(exist_ok=True)
         number = 1

@@ -37,8 +37,7 @@ class KernelWorker(Worker):
     kernel_pid: int | None = None
 
     def _start(self) -> None:
-        req_r, self._req_w = os.pipe()
-        self._resp_r, resp_w = os.pipe()
+        req_r, resp_w = self._open_pipes()  # the driver relays the worker protocol: the same pipes
         kernel_config = self._worker_config(req_fd=-1, resp_fd=-1)
         config = {
             "req_fd": req_r, "resp_fd": resp_w, "workdir": str(self.workdir), "logdir": str(self._logdir),

@@ -200,7 +200,7 @@ def _grade(submission: Submission, config: GradeConfig, started: float,
     # Drawn up front, in the functions' order: a function graded or not draws the same cases.
     hidden = {f.name: list(f.hidden(config.hidden_cases, rng)) for f in wanted
               if references is not None and f.hidden is not None and rng is not None and config.hidden_cases > 0}
-    jobs = jobs_for(wanted, hidden, submission) if config.expect_ahead and references is not None else []
+    jobs = jobs_for(wanted, hidden, submission) if config.expect_ahead else []  # no references: no hidden cases
     with ExpectationsAhead(jobs, references or {}, deadline) as ahead:
         if meanwhile is not None:
             meanwhile()

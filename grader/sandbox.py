@@ -533,11 +533,16 @@ class Worker:
                     "MPLBACKEND": "Agg", "GRADER_WORKER": "1", "TMPDIR": str(self.workdir)},
         }
 
-    def _start(self) -> None:
+    def _open_pipes(self) -> tuple[int, int]:
+        """The request and response pipes, 1 MiB each; the other end's two descriptors (req_r, resp_w)."""
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         widen_pipe(self._req_w)
         widen_pipe(resp_w)
+        return req_r, resp_w
+
+    def _start(self) -> None:
+        req_r, resp_w = self._open_pipes()
         config = self._worker_config(req_r, resp_w)
         zygote = Zygote.get() if self.config.use_zygote else None
         try:
