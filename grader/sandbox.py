@@ -278,25 +278,27 @@ def _own_cgroup(controller: str) -> Path | None:
     return None
 
 
-def _make_memory_cgroup(name: str, limit: int) -> Path | None:
-    """A memory cgroup of ``limit`` bytes under ours, for a worker and every process it starts: the
-    address-space limit is per process, and 64 processes of 2 GiB each would take the machine's memory
-    (the kernel's OOM killer then picks anyone, a classmate's worker or the grader). None where
-    cgroups cannot be made (cgroup v2 without delegation, no root): the per-process limits remain."""
+def _memory_cgroup_path(name: str) -> Path | None:
+    """Where a worker's memory cgroup ``name`` goes: under ours, where a cgroup v1 memory controller is mounted."""
     parent = _own_cgroup("memory")
-    if parent is None:
-        return None
-    folder = parent / name
+    return None if parent is None else parent / name
+
+
+def _make_memory_cgroup(folder: Path, limit: int) -> bool:
+    """A memory cgroup of ``limit`` bytes, for a worker and every process it starts: the
+    address-space limit is per process, and 64 processes of 2 GiB each would take the machine's memory
+    (the kernel's OOM killer then picks anyone, a classmate's worker or the grader). False where
+    cgroups cannot be made (cgroup v2 without delegation, no root): the per-process limits remain."""
     try:
         folder.mkdir()
     except OSError:
-        return None
+        return False
     try:
         (folder / "memory.limit_in_bytes").write_text(str(limit))
     except OSError:
         _remove_cgroup(folder)
-        return None
-    return folder
+        return False
+    return True
 
 
 def _remove_cgroup(folder: Path) -> None:
@@ -464,11 +466,13 @@ class Worker:
     _logdir: Path | None = None
     _mounted = False
     _cgroup: Path | None = None
+    _janitor: Zygote | None = None
 
     def __init__(self, config: GradeConfig, helper_files: dict[str, Path]) -> None:
         self.config = config
         self.notes: list[str] = []
         self.workdir: Path | None = None
+        self._claimed: list[str] = []
         _install_cleanup_hooks()
         with _LIVE_LOCK:
             _LIVE.add(self)
@@ -479,10 +483,43 @@ class Worker:
             self.close()
             raise
 
+    def _claim(self, paths: list[str]) -> None:
+        """Tell the zygote (the janitor) of folders about to be made, before making them: a grader
+        killed at any moment after this leaves nothing behind (zygote.py)."""
+        if self._janitor is not None:
+            try:
+                self._janitor.claim(paths)
+            except OSError:
+                self._janitor = None
+                return
+            self._claimed.extend(paths)
+
+    def _unclaim(self, paths: list[str]) -> None:
+        """Claimed paths that are no longer ours to remove: removed already, or never made by us."""
+        mine = [path for path in paths if path in self._claimed]
+        self._claimed = [path for path in self._claimed if path not in mine]
+        if mine and self._janitor is not None:
+            try:
+                self._janitor.release(mine)
+            except OSError:  # a zygote gone or busy: it had nothing of ours left to remove anyway
+                self._janitor = None
+
+    def _make_folder(self, prefix: str) -> Path:
+        """A new private folder in the temporary folder, as tempfile.mkdtemp makes one, claimed first."""
+        while True:
+            path = Path(tempfile.gettempdir(), prefix + secrets.token_hex(6))
+            self._claim([str(path)])
+            try:
+                path.mkdir(mode=0o700)
+                return path
+            except FileExistsError:  # someone else's (48 random bits: practically never)
+                self._unclaim([str(path)])
+
     def _prepare(self, helper_files: dict[str, Path]) -> None:
         self._isolated_uid = os.geteuid() == 0
         self.uid = secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0]) + _UID_RANGE[0] if self._isolated_uid else None
-        self.workdir = Path(tempfile.mkdtemp(prefix="grader-"))
+        self._janitor = Zygote.get() if self.config.use_zygote else None
+        self.workdir = self._make_folder("grader-")
         if self.uid is not None:
             size = WORKDIR_BYTES + sum(Path(source).stat().st_size for source in helper_files.values())
             problem = _mount_workdir(self.workdir, size, self.uid)
@@ -490,14 +527,20 @@ class Worker:
             if problem:
                 self.notes.append(f"the working folder is not size-limited ({problem}): it is on the disk")
             # All the worker's processes together: its memory limit, plus its tmpfs folders.
-            self._cgroup = _make_memory_cgroup(f"grader-{self.uid}", self.config.memory_mb * 1024 * 1024 + CGROUP_MARGIN)
+            cgroup = _memory_cgroup_path(f"grader-{self.uid}")
+            if cgroup is not None:
+                self._claim([str(cgroup)])
+                if _make_memory_cgroup(cgroup, self.config.memory_mb * 1024 * 1024 + CGROUP_MARGIN):
+                    self._cgroup = cgroup
+                else:  # not made, or another grader's
+                    self._unclaim([str(cgroup)])
         for name, source in helper_files.items():
             target = self.workdir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             if not _copy_regular_file(Path(source), target):
                 self.notes.append(f"{name} was not used: it was not a regular file when it was copied "
                                   "(a link or a pipe?); hand in the file itself")
-        self._logdir = Path(tempfile.mkdtemp(prefix="grader-log-"))
+        self._logdir = self._make_folder("grader-log-")
         if self.uid is not None:
             (self._logdir / "root").mkdir()  # where the worker mounts its fresh root (in its own namespace)
         if self.uid is not None:
@@ -549,9 +592,7 @@ class Worker:
             if zygote is None:
                 raise OSError("no zygote")
             # The zygote also cleans up after this worker if the grader dies without doing so.
-            self.process = zygote.spawn(config, (req_r, resp_w, self._stderr.fileno()),
-                                        leftovers=[str(self.workdir), str(self._logdir),
-                                                   *([str(self._cgroup)] if self._cgroup else [])])
+            self.process = zygote.spawn(config, (req_r, resp_w, self._stderr.fileno()))
         except OSError:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-B", str(WORKER_SCRIPT), json.dumps(config)],
@@ -606,6 +647,7 @@ class Worker:
         for folder in (self.workdir, self._logdir):
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)
+        self._unclaim(list(self._claimed))
         with _LIVE_LOCK:
             _LIVE.discard(self)
 

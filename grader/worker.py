@@ -60,6 +60,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
 #: pivot_root has no libc wrapper; where its number is unknown, chroot does the job.
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 
@@ -695,23 +696,29 @@ def zygote(control_fd):
     Runs no student code itself. Each request carries a worker's config and its three file
     descriptors (request pipe, response pipe, stderr log); the child starts a new session, locks
     itself down and serves. The zygote reaps its children and reports their exit status (never
-    blocking: the grader polls). When the grader's end of the channel closes (the grader exited or
-    was killed), it removes whatever its workers left: processes, their user ids' processes and
-    their temporary folders; the grader normally did that already."""
+    blocking: the grader polls). The grader claims its folders and cgroups before making them and
+    releases them once removed (no answer to either). When the grader's end of the channel closes
+    (the grader exited or was killed), it removes whatever is left: its workers' processes, their
+    user ids' processes and every folder still claimed; the grader normally did that already."""
     global MAIN_PID
     channel = socket.socket(fileno=control_fd)
     statuses = {}
-    spawned = {}  # pid -> (private uid or None, folders to remove)
+    spawned = {}  # pid -> private uid or None
+    claimed = set()  # folders and cgroups the grader made (or is about to make) and has not removed
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 3)
         except OSError:
             message = b""
         if not message:
-            clean_up_after(spawned)
+            clean_up_after(spawned, claimed)
             os._exit(0)
         request = json.loads(message)
-        if request["op"] == "spawn":
+        if request["op"] == "claim":
+            claimed.update(path for path in request["paths"] if type(path) is str and os.path.isabs(path))
+        elif request["op"] == "release":
+            claimed.difference_update(request["paths"])
+        elif request["op"] == "spawn":
             pid = os.fork()
             if pid == 0:
                 try:
@@ -721,6 +728,7 @@ def zygote(control_fd):
                     # none of this one's business: student code can walk up to this frame.
                     spawned.clear()
                     statuses.clear()
+                    claimed.clear()
                     message = None
                     request_fd, response_fd, log_fd = fds
                     null = os.open(os.devnull, os.O_RDWR)
@@ -738,7 +746,7 @@ def zygote(control_fd):
                     os._exit(0)
             for fd in fds:
                 os.close(fd)
-            spawned[pid] = (request["config"].get("uid"), request.get("leftovers", []))
+            spawned[pid] = request["config"].get("uid")
             channel.sendall(json.dumps({"pid": pid}).encode() + b"\n")
         elif request["op"] == "status":
             pid = request["pid"]
@@ -771,16 +779,16 @@ def kill_as(uid):
     os.waitpid(pid, 0)
 
 
-def clean_up_after(spawned):
+def clean_up_after(spawned, claimed):
     """The zygote's last act: kill its workers and every process of their private user ids, then
-    remove their folders."""
+    remove the folders and cgroups the grader claimed."""
     for pid in spawned:
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-    kill_user_ids({uid for uid, _ in spawned.values() if uid is not None})
-    remove_folders([folder for _, folders in spawned.values() for folder in folders])
+    kill_user_ids({uid for uid in spawned.values() if uid is not None})
+    remove_folders(sorted(claimed))
 
 
 def kill_user_ids(uids):
@@ -810,7 +818,10 @@ def remove_folders(folders):
 
     libc = ctypes.CDLL(None, use_errno=True)
     for folder in folders:
-        libc.umount2(folder.encode(), MNT_DETACH)  # a worker folder is a tmpfs (sandbox.py); else a no-op
+        if os.path.islink(folder):
+            continue  # never ours: the grader makes folders; a link in their place is left alone
+        # A worker folder is a tmpfs (sandbox.py); else a no-op.
+        libc.umount2(folder.encode(), MNT_DETACH | UMOUNT_NOFOLLOW)
         shutil.rmtree(folder, ignore_errors=True)
         for attempt in range(50):  # a cgroup's files cannot be removed, only the emptied folder itself
             if not os.path.lexists(folder):

@@ -59,9 +59,15 @@ class Zygote:
 
     It saves the interpreter start and the numpy import on every notebook; it never runs student
     code. One per grader process, started on first use; if it dies or stops answering within
-    ZYGOTE_TIMEOUT, workers start the slow way (or from a new zygote). When the grader goes away
-    without cleaning up (killed), the zygote notices its channel closing and removes what its
-    workers left: their processes, their user id's processes and their temporary folders."""
+    ZYGOTE_TIMEOUT, workers start the slow way (or from a new zygote).
+
+    It is also the grader's janitor. A Worker *claims* each folder and cgroup with the zygote before
+    making it (a message with no answer: it costs no wait, even while the zygote still imports numpy)
+    and releases it once removed. When the grader goes away without cleaning up (killed, at any
+    moment, even between making a folder and starting the worker), the zygote reads every claim
+    still queued, notices its channel closing and removes what is left: its workers' processes,
+    their user ids' processes and every claimed folder and cgroup. The channel keeps message
+    boundaries (SOCK_SEQPACKET), so a claim is never glued to the request after it."""
 
     _instance: "Zygote | None" = None
     # Reentrant only so that ``_ask`` can tell it was re-entered (see there), never to nest requests.
@@ -69,7 +75,7 @@ class Zygote:
     _stop_at_exit: list[bool] = []
 
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         ours.settimeout(ZYGOTE_TIMEOUT)
         self.channel = ours
         self._pending = b""
@@ -148,8 +154,27 @@ class Zygote:
         if Zygote._instance is self:
             Zygote._instance = None
 
-    def spawn(self, config: dict, fds: tuple[int, int, int], leftovers: list[str] = ()) -> ZygoteChild:
-        reply = self._ask({"op": "spawn", "config": config, "leftovers": list(leftovers)}, fds)
+    def _tell(self, request: dict) -> None:
+        """A message the zygote does not answer: sent at once (queued while it starts)."""
+        if self._lock._is_owned():  # re-entered from a signal handler: see _ask
+            raise OSError("the zygote is busy with this thread's own request")
+        with self._lock:
+            try:
+                self.channel.send(json.dumps(request).encode())
+            except OSError as error:
+                self._discard()
+                raise OSError(f"the zygote failed: {error}") from None
+
+    def claim(self, paths: list[str]) -> None:
+        """Folders (or cgroups) about to be made: the zygote removes them if the grader dies first."""
+        self._tell({"op": "claim", "paths": list(paths)})
+
+    def release(self, paths: list[str]) -> None:
+        """Claimed paths the grader has removed itself."""
+        self._tell({"op": "release", "paths": list(paths)})
+
+    def spawn(self, config: dict, fds: tuple[int, int, int]) -> ZygoteChild:
+        reply = self._ask({"op": "spawn", "config": config}, fds)
         if type(reply.get("pid")) is not int:
             raise OSError("the zygote did not start a worker")
         return ZygoteChild(self, reply["pid"])

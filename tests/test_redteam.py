@@ -135,14 +135,14 @@ for fd in range(4096):
 others, secret_seen, frames = [], False, []
 frame = sys._getframe()
 while frame is not None:
-    for name in ("spawned", "statuses"):
-        if isinstance(frame.f_locals.get(name), dict) and frame.f_locals[name]:
+    for name in ("spawned", "statuses", "claimed"):
+        if isinstance(frame.f_locals.get(name), (dict, set)) and frame.f_locals[name]:
             others.append(name)
     frames.append(frame.f_code.co_name)
     frame = frame.f_back
 for item in gc.get_objects():
-    if isinstance(item, dict) and "leftovers" in item:
-        others.append("a spawn request of the zygote still held")
+    if isinstance(item, dict) and item.get("op") in ("spawn", "claim", "release"):
+        others.append("a request to the zygote still held")
     if isinstance(item, (str, bytes)) and MARK in (item if isinstance(item, str) else item.decode("latin-1")):
         secret_seen = True
 for value in os.environ.values():

@@ -320,3 +320,65 @@ def test_a_failing_constructor_leaves_no_folder(tmp_path, monkeypatch):
         Worker(FAST, {})
     assert not list(tmp_path.iterdir())
     assert not sandbox._LIVE
+
+
+KILLED_AT = """
+import json, os, signal, sys
+from grader import sandbox
+from grader.config import GradeConfig
+from grader.zygote import Zygote
+
+def die(worker):
+    print(json.dumps({"zygote": Zygote._instance.process.pid,
+                      "cgroup": str(worker._cgroup) if worker._cgroup else None}), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+stage = sys.argv[1]
+if stage == "between-folders":  # the working folder made (a tmpfs as root), the log folder not yet
+    make_folder = sandbox.Worker._make_folder
+    def patched(self, prefix):
+        if prefix == "grader-log-":
+            die(self)
+        return make_folder(self, prefix)
+    sandbox.Worker._make_folder = patched
+elif stage == "before-start":  # every folder made, the zygote not yet asked for a worker
+    sandbox.Worker._start = die
+elif stage == "mid-close":  # the worker killed, its folders not yet removed
+    kill = sandbox.Worker.kill
+    def patched(self):
+        kill(self)
+        die(self)
+    sandbox.Worker.kill = patched
+worker = sandbox.Worker(GradeConfig(), {"helper.py": sys.argv[2]})
+worker.close()
+"""
+
+
+@pytest.mark.parametrize("stage", ["between-folders", "before-start", "mid-close"])
+def test_a_grader_killed_between_making_a_folder_and_removing_it_leaves_nothing(stage, tmp_path):
+    """The zygote removes what a killed grader leaves, and it is told of each folder and cgroup before
+    it is made: no moment of a worker's start or end leaves a folder (a tmpfs as root) to no one."""
+    tmpdir = Path(tempfile.mkdtemp(prefix="killed-at-test-", dir="/tmp"))
+    os.chmod(tmpdir, 0o755)
+    helper = tmp_path / "helper.py"
+    helper.write_text("VALUE = 1\n")
+    try:
+        process = subprocess.run([sys.executable, "-c", KILLED_AT, stage, str(helper)], cwd=ROOT, capture_output=True,
+                                 text=True, env=dict(os.environ, TMPDIR=str(tmpdir)), timeout=300)
+        assert process.returncode == -signal.SIGKILL, process.stderr
+        told = json.loads(process.stdout)
+        assert list(tmpdir.iterdir()), "the grader died before making any folder: nothing was tested"
+
+        def cleaned() -> bool:
+            zygote_alive = any(pid == told["zygote"] for pid, _, _ in _live_processes())
+            return not zygote_alive and not any(tmpdir.iterdir())
+
+        assert _wait_until(cleaned), list(tmpdir.iterdir())
+        assert str(tmpdir) not in Path("/proc/mounts").read_text()
+        if told["cgroup"]:
+            assert not os.path.exists(told["cgroup"])
+    finally:
+        for line in Path("/proc/mounts").read_text().splitlines():  # only if the test fails
+            if str(tmpdir) in line:
+                subprocess.run(["umount", "-l", line.split()[1]], check=False)
+        shutil.rmtree(tmpdir, ignore_errors=True)
