@@ -26,6 +26,7 @@ import collections
 import functools
 import hashlib
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -104,6 +105,19 @@ def _task_root() -> Path:
     return root
 
 
+def remove_orphans(root: Path | None = None) -> None:
+    """Task folders of Dask worker processes that died mid-task (killed, out of memory): each is
+    named after the process that made it, and that process would have removed it. Without this,
+    every killed worker leaves a student's notebook on the machine for good."""
+    from .sandbox import process_running
+
+    root = _task_root() if root is None else root
+    for folder in root.iterdir():
+        pid = folder.name.split("-", 1)[0]
+        if pid.isdigit() and not process_running(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _relocate(value: Any, old: str, new: str) -> Any:
     """The result with the worker's temporary paths replaced by the driver's (messages name files)."""
     if isinstance(value, str):
@@ -126,7 +140,8 @@ def grade_parcel(parcel: Parcel) -> dict:
                            f"{', '.join(differing)} than the driver: install the same grader version, solutions "
                            f"and numpy on every worker (pip install 'rnn-grader[dask]'), then rerun"}
     root = _task_root()
-    with tempfile.TemporaryDirectory(dir=root) as folder:
+    remove_orphans(root)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f"{os.getpid()}-") as folder:
         path = Path(folder) / parcel.name
         path.write_bytes(parcel.notebook)
         for name, content in parcel.helpers:
@@ -319,6 +334,10 @@ class DaskRunner:
         except KeyboardInterrupt:
             client.cancel(list(running))
             raise
+        try:  # what workers that died mid-task left on their machines (a task's start sweeps too)
+            client.run(remove_orphans)
+        except Exception:  # noqa: BLE001  best effort: the grades are written already
+            pass
         return problems
 
     def _watch(self, client: Any, running: dict, started: dict[str, float], announced: set[str], deadline: float,

@@ -325,7 +325,7 @@ def _process_count(uid: int) -> int:
     return count
 
 
-def _alive(pid: str) -> bool:
+def process_running(pid: int | str) -> bool:
     """Running, not a zombie waiting for a parent that may never reap it."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -370,7 +370,7 @@ def _kill_uid(uid: int) -> None:
             if not entry.isdigit():
                 continue
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid and _alive(entry):
+                if os.stat(f"/proc/{entry}").st_uid == uid and process_running(entry):
                     os.kill(int(entry), signal.SIGKILL)
                     found = True
             except OSError:

@@ -23,7 +23,7 @@ from conftest import ASSIGNMENTS, FAST, ROOT, SOLUTIONS, make_notebook, solution
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
 
-from grader.dask_batch import DaskRunner, parse_scheduler  # noqa: E402  (needs distributed)
+from grader.dask_batch import DaskRunner, _task_root, parse_scheduler  # noqa: E402  (needs distributed)
 
 CONFIG = FAST.with_changes(hidden_cases=1)
 #: Only stops a hang; no outcome depends on it.
@@ -152,6 +152,11 @@ def test_a_dask_worker_killed_mid_task_loses_nothing(tmp_path, client):
     holder = holder_of(client, "grade-blocker-")
     assert holder is not None
     pid = client.run(os.getpid, workers=[holder])[holder]
+    held = _task_root() / "never"
+    deadline = time.monotonic() + GENEROUS
+    while time.monotonic() < deadline and not (held := next(_task_root().glob(f"{pid}-*/blocker.ipynb"), held)).exists():
+        time.sleep(0.05)
+    assert held.exists()  # the notebook's copy on the Dask worker's machine, in the folder of its task
     os.kill(pid, signal.SIGKILL)  # the Dask worker dies while it holds the notebook
     marker.touch()
     batch.join(GENEROUS)
@@ -161,6 +166,8 @@ def test_a_dask_worker_killed_mid_task_loses_nothing(tmp_path, client):
     results = {data["student"]: data for data in write_outputs(tmp_path / "out")}
     assert sorted(results) == ["blocker", "s0", "s1", "s2"]
     assert all(data["score"] == 100 for data in results.values())
+    # The retried task removed the dead worker's folder: no student's notebook stays behind.
+    assert not held.parent.exists()
 
 
 def test_interrupted_dask_batch_resumes(tmp_path, client):
@@ -239,6 +246,31 @@ def install_killer(name: str) -> None:
         return original(path, *args, **kwargs)
 
     pipeline.grade_notebook = killing
+
+
+def test_what_dead_dask_workers_left_is_removed_at_the_end_of_a_batch(tmp_path, client):
+    """A worker killed mid-task leaves its task folder (a student's notebook); the next task on that
+    machine removes it, and so does the end of every batch, on every worker."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = _task_root() / f"{dead.pid}-left-by-a-dead-worker"
+    left.mkdir()
+    (left / "someone.ipynb").write_text("{}")
+    alive = _task_root() / f"{os.getpid()}-a-running-task"  # a process that still runs: never touched
+    alive.mkdir()
+    try:
+        folder = tmp_path / "class"
+        folder.mkdir()
+        # Only a notebook the driver grades itself (a link is never sent): no task starts anywhere.
+        (folder / "linked.ipynb").symlink_to(SOLUTIONS / "rnn_step_by_step.ipynb")
+        entries, _ = discover([str(folder)])
+        grade_batch(entries, tmp_path / "out", CONFIG.with_changes(assignment="rnn_step_by_step"),
+                    runner=DaskRunner(client))
+        assert not left.exists()
+        assert alive.exists()
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
+        shutil.rmtree(alive, ignore_errors=True)
 
 
 def test_a_notebook_whose_worker_keeps_dying_is_recorded_as_crashed(tmp_path):
