@@ -145,7 +145,9 @@ def read_file(path: Path) -> list[tuple[str, str, str, str]]:
 
 def _check(out: Path, student: str, item: str, points: str, reason: str, clear: bool) -> Override:
     """One override, checked against the student's result: the item exists and the points fit it."""
-    path = out / "results" / f"{student}.json"
+    from .batch import result_path
+
+    path = result_path(out, student)
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -207,7 +209,7 @@ def main(argv: Sequence[str], console: "Console") -> int:
 def apply_all(out: Path, results: list[dict]) -> tuple[list[dict], list[str]]:
     """Every result with the overrides in force, each changed result file rewritten (the class report
     and later commands read them), and the overrides that could not apply."""
-    from .batch import atomic_write
+    from .batch import atomic_write, result_path
 
     overrides = in_force(load(out))
     problems = []
@@ -216,7 +218,7 @@ def apply_all(out: Path, results: list[dict]) -> tuple[list[dict], list[str]]:
         new, issues = apply(data, overrides)
         problems.extend(issues)
         if new != data:
-            atomic_write(out / "results" / f"{data['student']}.json", json.dumps(new, indent=1))
+            atomic_write(result_path(out, data["student"]), json.dumps(new, indent=1))
         applied.append(new)
     present = {data["student"] for data in results}
     problems.extend(f"override of {student} {item} not applied: no result for {student} (moved to "

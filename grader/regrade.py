@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .batch import Entry, Kept, atomic_write, grade_batch, load_results, write_outputs
+from .batch import Entry, Kept, atomic_write, grade_batch, load_results, result_path, write_outputs
 from .classreport.charts import Drawer
 from .config import GradeConfig
 from .errors import UsageError
@@ -50,7 +50,7 @@ def from_results(out: Path, students: Sequence[str]) -> list[Entry]:
         return [Entry(data["student"], Path(data["notebook"]), data.get("batch_note", "")) for data in load_results(out)]
     entries = []
     for student in students:
-        path = out / "results" / f"{student}.json"
+        path = result_path(out, student)
         try:
             data = json.loads(path.read_text())
             entries.append(Entry(student, Path(data["notebook"]), data.get("batch_note", "")))
@@ -125,12 +125,12 @@ def _table(title: str, changes: list[tuple[str, Any]], results: list[dict], cons
 def regrade_main(entries: list[Entry], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
                  reason: str = "") -> int:
     """Grade ``entries`` again (whatever their state), record it, rebuild every output of ``out``."""
-    before = {entry.student: _read(out / "results" / f"{entry.student}.json") for entry in entries}
+    before = {entry.student: _read(result_path(out, entry.student)) for entry in entries}
     with Drawer.running() as drawer:  # matplotlib imports while the students are graded
         grade_batch(entries, out, config, jobs=jobs, force=True)
         changes, at = [], _now()
         for student, old in before.items():
-            path = out / "results" / f"{student}.json"
+            path = result_path(out, student)
             data = with_history(json.loads(path.read_text()), old, reason or "regraded", at)
             atomic_write(path, json.dumps(data, indent=1))
             changes.append((student, old.get("score")))
@@ -145,7 +145,7 @@ def _note_other_grading(before: dict[str, dict[str, Any]], out: Path, console: C
     """Say when the earlier result was graded with other options or another grader than this regrade
     (its fingerprint differs): then part of any change comes from that, not from the fix."""
     differ = [student for student, old in before.items() if old.get("fingerprint")
-              and old.get("fingerprint") != _read(out / "results" / f"{student}.json").get("fingerprint")]
+              and old.get("fingerprint") != _read(result_path(out, student)).get("fingerprint")]
     if differ:
         console.print(Text(f"note: graded before with other options or another version of the grader: "
                            f"{', '.join(differ)}; give the batch's options (--hidden-cases, --timeout, ...: "
@@ -168,8 +168,8 @@ def regrade_item(entries: list[Entry], out: Path, item: str, config: GradeConfig
             grade_batch(entries, scratch, config, jobs=jobs, force=True)
             changes, kept, at = [], [], _now()
             for entry in entries:
-                path = out / "results" / f"{entry.student}.json"
-                old, new = _read(path), _read(scratch / "results" / f"{entry.student}.json")
+                path = result_path(out, entry.student)
+                old, new = _read(path), _read(result_path(scratch, entry.student))
                 merged = merge_item(old, new, item)
                 if merged is None:
                     kept.append(entry.student)
