@@ -588,6 +588,9 @@ class Worker:
         req_r, resp_w = self._open_pipes()
         config = self._worker_config(req_r, resp_w)
         zygote = Zygote.get() if self.config.use_zygote else None
+        if zygote is not None and zygote is not self._janitor:  # the one told of our folders is gone
+            claimed, self._claimed, self._janitor = self._claimed, [], zygote
+            self._claim(claimed)
         try:
             if zygote is None:
                 raise OSError("no zygote")

@@ -323,13 +323,13 @@ def test_a_failing_constructor_leaves_no_folder(tmp_path, monkeypatch):
 
 
 KILLED_AT = """
-import json, os, signal, sys
+import json, os, signal, sys, tempfile
 from grader import sandbox
 from grader.config import GradeConfig
 from grader.zygote import Zygote
 
 def die(worker):
-    print(json.dumps({"zygote": Zygote._instance.process.pid,
+    print(json.dumps({"zygote": Zygote._instance.process.pid, "made": os.listdir(tempfile.gettempdir()),
                       "cgroup": str(worker._cgroup) if worker._cgroup else None}), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -343,6 +343,14 @@ if stage == "between-folders":  # the working folder made (a tmpfs as root), the
     sandbox.Worker._make_folder = patched
 elif stage == "before-start":  # every folder made, the zygote not yet asked for a worker
     sandbox.Worker._start = die
+elif stage == "zygote-replaced":  # the zygote told of the folders died; the worker came from a new one
+    start = sandbox.Worker._start
+    def patched(self):
+        Zygote._instance.process.kill()
+        Zygote._instance.process.wait()
+        start(self)
+        die(self)
+    sandbox.Worker._start = patched
 elif stage == "mid-close":  # the worker killed, its folders not yet removed
     kill = sandbox.Worker.kill
     def patched(self):
@@ -354,7 +362,7 @@ worker.close()
 """
 
 
-@pytest.mark.parametrize("stage", ["between-folders", "before-start", "mid-close"])
+@pytest.mark.parametrize("stage", ["between-folders", "before-start", "zygote-replaced", "mid-close"])
 def test_a_grader_killed_between_making_a_folder_and_removing_it_leaves_nothing(stage, tmp_path):
     """The zygote removes what a killed grader leaves, and it is told of each folder and cgroup before
     it is made: no moment of a worker's start or end leaves a folder (a tmpfs as root) to no one."""
@@ -367,7 +375,7 @@ def test_a_grader_killed_between_making_a_folder_and_removing_it_leaves_nothing(
                                  text=True, env=dict(os.environ, TMPDIR=str(tmpdir)), timeout=300)
         assert process.returncode == -signal.SIGKILL, process.stderr
         told = json.loads(process.stdout)
-        assert list(tmpdir.iterdir()), "the grader died before making any folder: nothing was tested"
+        assert told["made"], "the grader died before making any folder: nothing was tested"
 
         def cleaned() -> bool:
             zygote_alive = any(pid == told["zygote"] for pid, _, _ in _live_processes())
