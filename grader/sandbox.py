@@ -361,9 +361,11 @@ def _kill_as(uid: int) -> None:
         pass
 
 
-def _kill_uid(uid: int) -> None:
-    """Kill every process of the worker's private user id (daemons that left the session)."""
-    _kill_as(uid)
+def _kill_uid(uid: int, signalled: bool = False) -> None:
+    """Kill every process of the worker's private user id (daemons that left the session);
+    ``signalled``: _kill_as(uid) ran already, only check."""
+    if not signalled:
+        _kill_as(uid)
     for attempt in range(5):  # and check: zombies stay listed, but nothing of that id still runs
         found = False
         for entry in os.listdir("/proc"):
@@ -620,12 +622,14 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if self.uid is not None:  # while the worker's memory is being freed, not after
+            _kill_as(self.uid)
         try:
             self.process.wait(timeout=5)
         except (subprocess.TimeoutExpired, OSError):  # pragma: no cover - a zombie we cannot reap
             pass
         if self.uid is not None:
-            _kill_uid(self.uid)
+            _kill_uid(self.uid, signalled=True)
 
     def close(self) -> None:
         # No polite goodbye: everything the worker had to say has been read, and SIGKILL is instant
