@@ -417,6 +417,7 @@ def _fail_line(message: str) -> None:
 
 def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace, console: Console) -> int:
     from .pipeline import grade_notebook
+    from .zygote import Zygote
 
     # Rich and the report (not needed for --json) are imported while the first notebook is graded:
     # the thread runs while this one waits for the sandboxed worker (~35 ms less to wait). The
@@ -429,6 +430,8 @@ def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace,
     for path in paths:
         result = grade_notebook(path, config, meanwhile=importing.start if importing and not results else None)
         results.append(result)
+        if len(results) == len(paths):
+            Zygote.retire()  # no worker is needed any more: it leaves while the result is printed
         if importing is not None and importing.ident is None:
             importing.start()  # grading ended before the pipeline started it (an unreadable notebook)
         if not args.json and (result.graded or len(paths) > 1):

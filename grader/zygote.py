@@ -73,6 +73,8 @@ class Zygote:
     # Reentrant only so that ``_ask`` can tell it was re-entered (see there), never to nest requests.
     _lock = threading.RLock()
     _stop_at_exit: list[bool] = []
+    _retired: "list[Zygote]" = []
+    """Zygotes told to leave, waited for by ``stop``."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -105,18 +107,29 @@ class Zygote:
         """At exit: close the channel, so the zygote removes whatever its workers left and leaves, and
         wait for it (bounded), so that no process of ours outlives the grader. Takes no lock: it runs
         from exit and signal handlers, possibly while this thread is inside ``_ask``."""
+        cls.retire()
+        while cls._retired:
+            zygote = cls._retired.pop()
+            try:
+                zygote.process.wait(timeout=ZYGOTE_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    zygote.process.kill()
+                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                    zygote.process.wait(timeout=ZYGOTE_TIMEOUT)
+
+    @classmethod
+    def retire(cls) -> None:
+        """Close the channel, so the zygote removes whatever its workers left and leaves, without
+        waiting for it (``stop`` does). The command calls it once its last notebook is graded and
+        its workers closed: the zygote leaves while the command prints its result, not after. A
+        worker asked for later starts a new zygote."""
         zygote, cls._instance = cls._instance, None
         if zygote is None:
             return
+        cls._retired.append(zygote)
         with contextlib.suppress(OSError):
             zygote.channel.close()
-        try:
-            zygote.process.wait(timeout=ZYGOTE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError):
-                zygote.process.kill()
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                zygote.process.wait(timeout=ZYGOTE_TIMEOUT)
 
     def _ask(self, request: dict, fds: tuple[int, ...] = ()) -> dict:
         """One request, one newline-terminated JSON answer, within ZYGOTE_TIMEOUT."""

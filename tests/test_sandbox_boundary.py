@@ -178,6 +178,21 @@ def test_a_zygote_that_stops_answering_is_dropped_and_workers_still_start(monkey
             stuck.process.wait()
 
 
+def test_a_retired_zygote_leaves_and_a_later_worker_gets_a_new_one():
+    """The command retires the zygote once its last notebook is graded, so it leaves while the result
+    is printed; stop() (at exit) still waits for it, and a worker asked for later still starts fast."""
+    from grader.zygote import Zygote, ZygoteChild
+
+    with Worker(FAST, {}) as worker:
+        retired = worker.process.zygote
+    Zygote.retire()
+    assert _wait_until(lambda: retired.process.poll() is not None)  # it saw its channel close and left
+    with Worker(FAST, {}) as worker:
+        assert isinstance(worker.process, ZygoteChild) and worker.process.zygote is not retired
+    Zygote.stop()
+    assert retired.process.returncode is not None and not Zygote._retired
+
+
 def test_closing_workers_from_a_signal_handler_mid_zygote_request_does_not_wait_for_itself():
     """SIGTERM's cleanup (close_all_workers) runs on the thread it interrupted; if that thread was
     asking the zygote something, the cleanup must not wait for the zygote's lock that thread holds
