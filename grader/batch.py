@@ -122,8 +122,8 @@ def nothing_found(paths: Sequence[str], problems: Sequence[str]) -> UsageError:
 
 def _from_folder(root: Path) -> list[tuple[str, Path]]:
     """(name, path) per notebook below ``root``, by the rules in README ("For TAs", Student ids):
-    LMS file names give the LMS id; nbgrader's ``submitted/<student>/<assignment>/`` gives the student
-    folder's name; a notebook directly in ``root`` is named by its file; a notebook in a subfolder is
+    LMS file names give the LMS id (an LMS folder's over any name inside it); nbgrader's
+    ``submitted/<student>/<assignment>/`` at the top gives the student folder's name; a notebook directly in ``root`` is named by its file; a notebook in a subfolder is
     named by that top-level subfolder when it holds no other notebook (one folder per student), else by
     its own file name (a group such as a section). Several notebooks of one name then meet in
     ``students.assign_ids`` and are listed as ambiguous, never renamed behind the TA's back."""
@@ -135,8 +135,10 @@ def _from_folder(root: Path) -> list[tuple[str, Path]]:
         lms_id = lms.student_id(path.relative_to(root))
         if lms_id is not None:  # Canvas or Moodle bulk download
             result.append((lms_id, path))
-        elif "submitted" in parts and len(parts) >= parts.index("submitted") + 4:  # nbgrader
-            result.append((parts[parts.index("submitted") + 1], path))
+        elif parts[0] == "submitted" and len(parts) >= 4:  # nbgrader's course folder
+            # Only at the top: a "submitted" folder inside one student's folder is that student's
+            # own, and must not name a classmate.
+            result.append((parts[1], path))
         elif len(parts) >= 2 and per_folder[parts[0]] == 1:  # one folder per student
             result.append((parts[0], path))
         else:  # flat, or a folder of several students' notebooks

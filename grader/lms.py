@@ -62,17 +62,25 @@ _MOODLE_DEPTH = 4
 
 
 def parse_name(path: Path | PurePosixPath) -> LmsName | None:
-    """The LMS naming of ``path`` (its file name, or for Moodle a folder above it), or None."""
+    """The LMS naming of ``path`` (its file name, or for Moodle a folder above it), or None.
+
+    A folder the LMS made encloses whatever the student named, so the outermost Moodle folder wins
+    over anything inside it: a file a student names ``Alice_12345_assignsubmission_file_x.ipynb`` in
+    their own submission folder is still theirs. Canvas downloads are flat: only a file's own name,
+    outside any Moodle folder, is read as Canvas's."""
+    for parent in reversed(list(path.parents)[:_MOODLE_DEPTH - 1]):
+        moodle = _MOODLE.match(parent.name)
+        if moodle:
+            return LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or path.name)
     canvas = _CANVAS.match(path.name)
     if canvas:
         filename = canvas["file"]
         again = _RESUBMISSION.match(filename)
         return LmsName("canvas", canvas["user"], canvas["login"], int(canvas["submission"]),
                        int(again["n"]) if again else 0, bool(canvas["late"]), filename)
-    for part in [path.name, *(parent.name for parent in list(path.parents)[:_MOODLE_DEPTH - 1])]:
-        moodle = _MOODLE.match(part)
-        if moodle:
-            return LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or path.name)
+    moodle = _MOODLE.match(path.name)
+    if moodle:
+        return LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or path.name)
     return None
 
 

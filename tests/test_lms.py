@@ -74,6 +74,39 @@ def test_moodle_folders_give_participant_ids_and_the_newest_file_wins(tmp_path):
     assert len(problems) == 1 and "rnn.ipynb" in problems[0] and "student 4321" in problems[0]
 
 
+@pytest.mark.parametrize("planted", ["Alice Smith_12345_assignsubmission_file_rnn.ipynb",  # Moodle's flat naming
+                                     "Alice Smith_12345_assignsubmission_file_/rnn.ipynb",  # a folder of Moodle's form
+                                     "asmith_12345_999_rnn.ipynb"])  # Canvas's naming
+def test_a_name_inside_a_moodle_folder_never_takes_a_classmates_id(tmp_path, planted):
+    """What a student names inside their own submission folder is theirs: it does not replace a
+    classmate's submission (as that student's latest) nor take their id."""
+    folder = tmp_path / "moodle"
+    _notebook(folder / "Alice Smith_12345_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_000)
+    _notebook(folder / "Bob Jones_67890_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_000)
+    _notebook(folder / "Bob Jones_67890_assignsubmission_file_" / planted, mtime=1_700_000_900)  # uploaded later
+    entries, problems = discover([str(folder)])
+    ids = {entry.student: entry.path for entry in entries}
+    assert ids["12345"] == folder / "Alice Smith_12345_assignsubmission_file_" / "rnn.ipynb"
+    assert ids["67890"].is_relative_to(folder / "Bob Jones_67890_assignsubmission_file_")
+    assert set(ids) == {"12345", "67890"}
+    assert not any("student 12345" in problem for problem in problems)
+
+
+def test_a_submitted_folder_inside_a_students_folder_is_that_students(tmp_path):
+    """nbgrader's layout is read only at the top of the class folder: a student's own
+    ``submitted/<classmate>/`` subfolder does not name the classmate."""
+    folder = tmp_path / "class"
+    _notebook(folder / "Alice_Smith" / "rnn.ipynb")
+    _notebook(folder / "bob" / "submitted" / "Alice_Smith" / "x" / "rnn.ipynb")
+    _notebook(folder / "nbgrader" / "submitted" / "carol" / "ps1" / "rnn.ipynb")
+    entries, problems = discover([str(folder)])
+    assert {entry.student: entry.path.relative_to(folder).parts[0] for entry in entries} == \
+        {"Alice_Smith": "Alice_Smith", "bob": "bob", "nbgrader": "nbgrader"}
+    assert not problems
+    entries, _ = discover([str(folder / "nbgrader")])  # the course folder itself: nbgrader's ids
+    assert [entry.student for entry in entries] == ["carol"]
+
+
 def test_keep_latest_leaves_other_ids_alone(tmp_path):
     first = _notebook(tmp_path / "smithj_1_10_a.ipynb")
     found = [("renamed", first), ("bob", tmp_path / "bob.ipynb")]
