@@ -266,7 +266,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     results: list[CaseResult] = []
     failure_kind, traceback_text, output = "", "", ""
     diagnosis, diagnosed = "", False
-    for name, hidden, recipe, expectation, tolerance in plan:
+    for number, (name, hidden, recipe, expectation, tolerance) in enumerate(plan):
         try:
             args, kwargs = build_call(recipe, references.get if references else None, form)
         except RecipeError as error:
@@ -308,7 +308,12 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
             elif outcome.error:
                 failure_kind = "error"
                 traceback_text = str(outcome.error.get("traceback", ""))
-        if outcome.lost:  # it would most likely hang or crash again: stop here
+        if outcome.lost:  # it would most likely hang or crash again: stop here...
+            # ...and the cases not run count as failed: crashing at the first failure must not earn
+            # more than failing every case (a hard-coded published answer, then a crash, earned half).
+            what = {"timeout": "timed out"}.get(outcome.lost, "crashed")
+            results.extend(CaseResult(later, later_hidden, False, f"not run: {spec.name} {what} on case {name!r} before it")
+                           for later, later_hidden, *_ in plan[number + 1:])
             break
     return finish(spec, submission, results, failure_kind, with_cell_labels(traceback_text, session), deps, notes,
                   output, diagnosis, bundled_module)

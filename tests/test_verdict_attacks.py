@@ -251,6 +251,22 @@ def test_what_optimize_returns_as_its_loss_is_checked_as_a_number(tmp_path, loss
     assert_no_credit(functions["optimize"], "loss")
 
 
+@pytest.mark.parametrize("stop", ["import os\nos._exit(1)", "while True:\n    pass"], ids=["crash", "hang"])
+def test_crashing_after_a_known_answer_earns_no_more_than_failing(tmp_path, stop):
+    """A function stops at its first crash or hang (it would do so again): the cases not run count as
+    failed. Else a published answer hard-coded, then a crash, earned half of clip (one of two cases
+    judged) and skipped the hidden cases that expose hard-coding."""
+    honest = next(c for c in solution_cells("dinosaur_island.ipynb") if "GRADED FUNCTION: clip" in c)
+    source = honest.replace("def clip(", "def honest(") + "\n" + function_cell(
+        "clip", "gradients, maxValue", f"if maxValue == 10:\n    return honest(gradients, maxValue)\n{stop}")
+    function = grade_cli(notebook(tmp_path, "dinosaur_island.ipynb", clip=source), "clip", hidden=2)["clip"]
+    assert_no_credit(function, "not run: clip")
+    cases = {case["name"]: case for case in function["cases"]}
+    assert len(cases) == 4 and sum(case["passed"] for case in cases.values()) == 1
+    assert all(not cases[name]["passed"] and cases[name]["message"].startswith("not run: clip")
+               for name in ("hidden #1", "hidden #2"))
+
+
 def test_a_right_loss_as_any_real_number_type_passes(tmp_path):
     honest = next(c for c in solution_cells("dinosaur_island.ipynb") if "GRADED FUNCTION: optimize" in c)
     source = honest.replace("def optimize(", "def honest(") + "\n" + function_cell(
