@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import statistics
 import sys
 from collections import Counter
@@ -312,7 +313,7 @@ def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: i
         return _grade_entries(entries, out, config, jobs, force, on_event, runner, kept, early)
     finally:
         if early is not None and early.pool is not None:  # never used: nothing to grade, or stopped first
-            _stop_processes(early.pool)
+            _stop_processes(early.pool.executor)
 
 
 def _all_kept(out: Path, entries: list[Entry], force: bool) -> bool:
@@ -324,9 +325,9 @@ def _all_kept(out: Path, entries: list[Entry], force: bool) -> bool:
 class _EarlyPool:
     """The pool started before the batch knew what to grade, until ``_grade_entries`` takes it."""
 
-    pool: ProcessPoolExecutor | None
+    pool: _Pool | None
 
-    def take(self) -> ProcessPoolExecutor | None:
+    def take(self) -> _Pool | None:
         pool, self.pool = self.pool, None
         return pool
 
@@ -402,16 +403,51 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     return summary
 
 
-def _start_pool(jobs: int) -> ProcessPoolExecutor:
+#: Seconds a grading process may spend on one notebook beyond ``--timeout`` before the batch stops
+#: it: the worker's own limits end a student's code in time, so only the grader's own work on a
+#: hostile notebook (parsing it, say) can run that long.
+GRADER_GRACE = 60.0
+
+
+@dataclass
+class _Pool:
+    """The grading processes, and the queue on which each says which notebook it starts, so that a
+    notebook the grader itself cannot finish is stopped and named (``_run_pool``)."""
+
+    executor: ProcessPoolExecutor
+    starts: Any
+    """The reading end of the pipe on which grading processes say (task number, pid) as they start one."""
+
+    def __enter__(self) -> "_Pool":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.executor.shutdown(wait=True)
+
+
+def _start_pool(jobs: int) -> _Pool:
     """A pool of ``jobs`` grading processes, each already importing the grader and starting its zygote.
 
     A grading process leaves without the interpreter's teardown once the pool is done with it
     (exiting.py): together they took 0.2 s after the last notebook, every batch."""
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=leave_at_process_exit)
+    context = multiprocessing.get_context("spawn")
+    # A pipe, not a queue: a queue's lock, held by a process killed mid-message, would stop every other.
+    # Each message is one write of a few bytes (atomic on a pipe), whoever else writes.
+    starts, said = context.Pipe(duplex=False)
+    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_grading_process,
+                                   initargs=(said,))
     for _ in range(jobs):  # one per process: each submit starts a process while none is idle
-        pool.submit(_warm_up)
-    return pool
+        executor.submit(_warm_up)
+    return _Pool(executor, starts)
+
+
+#: In a grading process: where it says which notebook it starts (``_Pool.starts``).
+_STARTS: list[Any] = []
+
+
+def _grading_process(said: Any) -> None:
+    leave_at_process_exit()
+    _STARTS.append(said)
 
 
 def _warm_up() -> None:
@@ -463,14 +499,17 @@ def loose_modules(entries: list[Entry]) -> list[str]:
 
 def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[Entry], GradeConfig],
               finished: Callable[..., None], on_event: Callable[[str, Entry], None] | None,
-              started: ProcessPoolExecutor | None = None) -> list[tuple[Entry, str]]:
+              started: _Pool | None = None) -> list[tuple[Entry, str]]:
     """Grade in separate grader processes (the grader's own work is CPU-bound Python too), in the
     pool ``started`` (``_start_pool``) or a new one; either way it is shut down here.
 
-    Returns what still needs grading when a grading process died (then that entry is recorded as
-    an internal error and the others are retried in a fresh pool)."""
+    A grading process that holds one notebook longer than ``--timeout`` plus GRADER_GRACE is
+    stopped (the grader's own work on it does not end); one may also die (out of memory). Either
+    breaks the pool: the notebooks whose own process ended are recorded as such, and the rest,
+    returned, are graded again in a fresh pool (no one is blamed for a classmate's notebook)."""
     waiting = list(pending)
     running: dict[Future, tuple[Entry, str]] = {}
+    holders = _Holders()
     with started or _start_pool(jobs) as pool:
         try:
             announced: set[Future] = set()
@@ -479,8 +518,12 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                 # of idling while this process stores the last result and submits another.
                 while waiting and len(running) < 2 * jobs:
                     entry, digest = waiting.pop(0)
-                    running[pool.submit(grade_and_print, entry.path, config_of(entry))] = (entry, digest)
+                    task = holders.number(entry)
+                    running[pool.executor.submit(grade_and_print, entry.path, config_of(entry), task)] = (entry, digest)
                 done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                holders.read(pool.starts)
+                holders.stop_overdue({entry: config_of(entry).notebook_timeout + GRADER_GRACE
+                                      for entry, _ in running.values()})
                 for future in running:  # "started" once a grading process may have it, for the progress bar
                     if on_event and future not in announced and (future.running() or future.done()):
                         announced.add(future)
@@ -492,24 +535,87 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                     try:
                         result, prints = future.result()
                     except BrokenProcessPool:
-                        finished(entry, digest, NotebookResult(str(entry.path), None, None,
-                                                               error="internal grader error: the grading process died"))
-                        return [*running.values(), *waiting]
+                        # Every notebook still in the pool fails so: record the ones whose grading process
+                        # was stopped or died, and grade the others again in a fresh pool.
+                        broken = [(entry, digest), *running.values()]
+                        blamed = [(item, holders.verdict(item[0])) for item in broken]
+                        blamed = [(item, verdict) for item, verdict in blamed if verdict] or \
+                            [((entry, digest), "internal grader error: the grading process died")]
+                        for (who, its_digest), verdict in blamed:
+                            finished(who, its_digest, NotebookResult(str(who.path), None, None, error=verdict))
+                        return [item for item in broken if item not in [pair for pair, _ in blamed]] + waiting
                     except Exception as error:  # a grader bug must not lose the batch
                         result = NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}")
                     finished(entry, digest, result, prints)
         except KeyboardInterrupt:
             for future in running:
                 future.cancel()
-            _stop_processes(pool)
+            _stop_processes(pool.executor)
             raise
     return []
 
 
-def grade_and_print(path: Path, config: GradeConfig) -> tuple[NotebookResult, tuple[str, dict] | None]:
+class _Holders:
+    """Which grading process holds which notebook, since when (as the processes say on the pool's
+    ``starts`` pipe), and which were stopped for running over their time."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[Entry, int] = {}
+        self.holding: dict[int, tuple[int, float]] = {}
+        self.stopped: dict[int, float] = {}
+        self.sent = 0
+
+    def number(self, entry: Entry) -> int:
+        """The task number ``entry`` is sent with (a new one each time it is sent)."""
+        self.sent += 1
+        self.tasks[entry] = self.sent
+        return self.sent
+
+    def read(self, starts: Any) -> None:
+        try:
+            while starts.poll():
+                task, pid = starts.recv()
+                if type(task) is int and type(pid) is int:
+                    self.holding[task] = (pid, time.monotonic())
+        except (EOFError, OSError, ValueError, TypeError):  # every grading process gone
+            return
+
+    def stop_overdue(self, limits: dict[Entry, float]) -> None:
+        """SIGKILL the grading process of a notebook held longer than its limit: its zygote removes
+        its worker and folders, and the pool breaks, which ``_run_pool`` handles."""
+        now = time.monotonic()
+        for entry, limit in limits.items():
+            task = self.tasks.get(entry, 0)
+            pid, since = self.holding.get(task, (0, now))
+            if pid and task not in self.stopped and now - since > limit:
+                self.stopped[task] = limit
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:  # finished meanwhile
+                    pass
+
+    def verdict(self, entry: Entry) -> str:
+        """Why ``entry`` failed with the pool, if its own grading process ended; "" when it was not
+        held yet, or its process lives on (then it is graded again)."""
+        from .sandbox import process_running
+
+        task = self.tasks.get(entry, 0)
+        if task in self.stopped:
+            return (f"crashed: grading this notebook took the grader itself longer than {self.stopped[task]:.0f} s "
+                    "(--timeout and a margin), so it was stopped; the grader's own work on it does not end (a "
+                    "notebook built to be slow to read?)")
+        pid, _ = self.holding.get(task, (0, 0.0))
+        if pid and not process_running(pid):
+            return "internal grader error: the grading process died while grading it (out of memory?)"
+        return ""
+
+
+def grade_and_print(path: Path, config: GradeConfig, task: int = 0) -> tuple[NotebookResult, tuple[str, dict] | None]:
     """In a grading process: the notebook's result, and for a graded one the similarity fingerprints
     of its graded functions (``similarity.prints_of``: our code reading its bytes, in parallel here
     rather than for the whole class at the end; the class report uses them)."""
+    if _STARTS and task:  # tell the batch (``_Holders``), so it can stop a grading process that does not finish
+        _STARTS[0].send((task, os.getpid()))
     result = grade_notebook(path, config)
     prints = None
     if result.graded:

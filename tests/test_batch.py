@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -177,3 +178,50 @@ def test_cli_batch_prints_summary(tmp_path, capsys):
     assert code == 0
     assert "could not be graded 1" in text and "Pass rate per function" in text and "Score distribution" in text
     assert gradebook_csv(load_results(tmp_path / "out")).count("\n") == 3
+
+
+def test_a_notebook_the_grader_itself_cannot_finish_is_stopped_and_blames_no_classmate(tmp_path, monkeypatch):
+    """The worker's limits end a student's code, but not the grader's own work on a notebook (a line
+    built to make a parser take hours was one). A grading process holding one notebook past --timeout
+    plus a margin is stopped: that notebook is recorded as such, every classmate is graded, and none
+    is blamed for the pool breaking under them."""
+    import grader.batch as batch
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("alice", "bob", "carol", "stuck"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    # The grading processes (spawned: a fresh interpreter each) never finish grading stuck.ipynb.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests" / "hang_injection"), str(ROOT)]))
+    monkeypatch.setenv("GRADER_TEST_HANG_ON", "stuck.ipynb")
+    monkeypatch.setattr(batch, "GRADER_GRACE", 0.0)
+    entries, _ = discover([str(folder)])
+    outcome = {}
+    grading = threading.Thread(target=lambda: outcome.update(
+        summary=grade_batch(entries, tmp_path / "out", CONFIG.with_changes(notebook_timeout=30), jobs=2)), daemon=True)
+    grading.start()
+    grading.join(600)  # only stops a hang: the batch ends ~30 s in, once stuck.ipynb is stopped
+    assert not grading.is_alive(), "the batch waits for a notebook the grader never finishes"
+    summary = outcome["summary"]
+    results = {data["student"]: data for data in write_outputs(tmp_path / "out")}
+    assert (summary.graded, summary.failed) == (3, 1)
+    assert all(results[name]["score"] == 100 for name in ("alice", "bob", "carol"))
+    assert not results["stuck"]["graded"]
+    assert results["stuck"]["error"].startswith("crashed: grading this notebook took the grader itself longer than 30 s")
+
+
+def test_a_grading_process_that_dies_is_charged_to_its_own_notebook_only(tmp_path, monkeypatch):
+    """When a grading process dies (out of memory, killed), the pool breaks under every notebook in
+    it: only the one that process held is recorded as failed, the others are graded again."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("alice", "bob", "carol", "doomed", "erin"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests" / "hang_injection"), str(ROOT)]))
+    monkeypatch.setenv("GRADER_TEST_DIE_ON", "doomed.ipynb")
+    entries, _ = discover([str(folder)])
+    summary = grade_batch(entries, tmp_path / "out", CONFIG, jobs=2)
+    results = {data["student"]: data for data in write_outputs(tmp_path / "out")}
+    assert (summary.graded, summary.failed) == (4, 1)
+    assert all(results[name]["score"] == 100 for name in ("alice", "bob", "carol", "erin"))
+    assert results["doomed"]["error"] == "internal grader error: the grading process died while grading it (out of memory?)"
