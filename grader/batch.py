@@ -521,7 +521,7 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                     task = holders.number(entry)
                     running[pool.executor.submit(grade_and_print, entry.path, config_of(entry), task)] = (entry, digest)
                 done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-                holders.read(pool.starts)
+                holders.read(pool.starts, pool.executor)
                 holders.stop_overdue({entry: config_of(entry).notebook_timeout + GRADER_GRACE
                                       for entry, _ in running.values()})
                 for future in running:  # "started" once a grading process may have it, for the progress bar
@@ -564,6 +564,8 @@ class _Holders:
         self.holding: dict[int, tuple[int, float]] = {}
         self.stopped: dict[int, float] = {}
         self.sent = 0
+        self.processes: dict[int, Any] = {}
+        """pid -> multiprocessing.Process, kept: a broken pool forgets its processes."""
 
     def number(self, entry: Entry) -> int:
         """The task number ``entry`` is sent with (a new one each time it is sent)."""
@@ -571,7 +573,10 @@ class _Holders:
         self.tasks[entry] = self.sent
         return self.sent
 
-    def read(self, starts: Any) -> None:
+    def read(self, starts: Any, executor: ProcessPoolExecutor) -> None:
+        # No public handle on the pool's processes (as in _stop_processes): their exit codes tell the
+        # process that died from the ones the pool then terminated.
+        self.processes.update(getattr(executor, "_processes", None) or {})
         try:
             while starts.poll():
                 task, pid = starts.recv()
@@ -605,7 +610,16 @@ class _Holders:
                     "(--timeout and a margin), so it was stopped; the grader's own work on it does not end (a "
                     "notebook built to be slow to read?)")
         pid, _ = self.holding.get(task, (0, 0.0))
-        if pid and not process_running(pid):
+        process = self.processes.get(pid)
+        if process is not None:
+            # When one process dies, the pool terminates the others (SIGTERM: 143 through our
+            # handler, or -15 before it is installed): those held notebooks of classmates.
+            process.join(30)
+            code = process.exitcode
+            died = code is not None and code not in (128 + signal.SIGTERM, -signal.SIGTERM)
+        else:
+            died = bool(pid) and not process_running(pid)
+        if died:
             return "internal grader error: the grading process died while grading it (out of memory?)"
         return ""
 
