@@ -122,6 +122,10 @@ def read_notebook(path: Path, max_mb: float) -> "Notebook":
                             f"column {error.colno} ({error.msg}); the file may be truncated or not a notebook") from None
     if not isinstance(raw, dict) or not ("cells" in raw or "worksheets" in raw):
         raise NotebookError(f"{path}: is JSON but not a Jupyter notebook (it has no cells)")
+    cells = _cell_count(raw)
+    if cells > MAX_CELLS:  # before nbformat's conversion, which took minutes and GBs on 200,000 cells
+        raise NotebookError(f"{path}: has {cells} cells, far more than any notebook of the course (at most "
+                            f"{MAX_CELLS} are read): hand in the assignment's notebook itself")
     if raw.get("nbformat") == 4 or ("cells" in raw and "worksheets" not in raw):
         notebook = _plain_notebook(raw)  # the common case, read without nbformat's schema machinery
         if notebook is not None:
@@ -139,6 +143,20 @@ def read_notebook(path: Path, max_mb: float) -> "Notebook":
     if notebook is None:
         raise NotebookError(f"{path}: is not a readable Jupyter notebook (no list of cells)")
     return notebook
+
+
+#: Cells read from one notebook: the course's have a few hundred at most.
+MAX_CELLS = 10_000
+
+
+def _cell_count(raw: dict) -> int:
+    """Cells of a v4 notebook, or of every worksheet of an older one."""
+    if isinstance(raw.get("cells"), list):
+        return len(raw["cells"])
+    sheets = raw.get("worksheets")
+    if not isinstance(sheets, list):
+        return 0
+    return sum(len(sheet["cells"]) for sheet in sheets if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list))
 
 
 @dataclass(frozen=True)

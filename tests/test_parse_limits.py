@@ -6,6 +6,7 @@ to the grader that is a cell that does not parse (named in the report, not run),
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from grader.execute import cell_label, changed_positions, graded_names_run
-from grader.load import TOO_DEEP, _shell_assignment, functions_in_source, parse_cell, parse_or_reason, to_python
+from grader.errors import NotebookError
+from grader.load import (MAX_CELLS, TOO_DEEP, _shell_assignment, functions_in_source, parse_cell, parse_or_reason,
+                         read_notebook, to_python)
 from grader.pipeline import grade_notebook
 from grader.results import Status
 from grader.run_cases import _changed_in_place
@@ -89,3 +92,19 @@ def test_a_line_of_many_spaces_costs_the_grader_no_more_than_its_length(line):
     # Run apart with a bound that only stops a hang (the cubic rule took hours on such lines).
     code = f"from grader.load import to_python; to_python({line} + chr(10) + 'def (')"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+@pytest.mark.parametrize("layout", ["v4", "v3"])
+def test_a_notebook_of_absurdly_many_cells_is_refused_before_it_is_converted(tmp_path, layout):
+    """nbformat's conversion of an old-format notebook of 200,000 cells took minutes and GBs before the
+    grader could say anything: the cells are counted first, in either format."""
+    cells = [{"cell_type": "code", "input": "x = 1", "outputs": [], "metadata": {}}] * (MAX_CELLS + 1)
+    raw = {"nbformat": 4, "nbformat_minor": 2, "metadata": {}, "cells": cells} if layout == "v4" else \
+        {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": cells, "metadata": {}}]}
+    path = tmp_path / "many.ipynb"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(NotebookError, match=f"has {MAX_CELLS + 1} cells, far more than any notebook"):
+        read_notebook(path, 50)
+    raw_ok = dict(raw, cells=cells[:3]) if layout == "v4" else dict(raw, worksheets=[{"cells": cells[:3]}])
+    path.write_text(json.dumps(raw_ok))
+    assert len(read_notebook(path, 50).cells) == 3  # a notebook of a sane size reads as before
