@@ -5,9 +5,11 @@ grader/course/) describes itself with these values, and the shared stages read n
 """
 from __future__ import annotations
 
+import collections
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -162,3 +164,17 @@ class AssignmentSpec:
     def required_names(self) -> tuple[str, ...]:
         return tuple(spec.name for spec in self.functions if spec.section == "required")
 
+
+
+def mistake_models(package: str) -> Mapping[str, list[Mistake]]:
+    """The mistake models of the assignment in ``package`` (its ``mistakes`` module), or none in a
+    student build, which leaves them out (setup.py): each is the reference with a switch for one
+    mistake, so with the switches off it is the solution. Without them, failing cases get no
+    "Likely mistake" diagnosis; everything else is graded the same."""
+    try:
+        module = importlib.import_module(f"{package}.mistakes")
+    except ModuleNotFoundError as error:
+        if error.name != f"{package}.mistakes":
+            raise
+        return collections.defaultdict(list)
+    return module.MISTAKES

@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..rnn import lstm_parameter_draws
-from ..spec import AssignmentSpec, FunctionSpec, Tolerance
+from ..spec import AssignmentSpec, FunctionSpec, Tolerance, mistake_models
 from . import data  # noqa: F401  (registers the lstm_cell_forward recipe step)
 from .judges import SECOND, RepeatedCellJudge
-from .mistakes import MISTAKES
+
+MISTAKES = mistake_models(__name__)
 
 TOLERANCE = Tolerance(1e-6, 1e-9)
 GRADIENTS = ("dW_ih", "dW_hh", "db_ih", "db_hh")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import AssignmentSpec, FunctionSpec, Tolerance
+from ..spec import AssignmentSpec, FunctionSpec, Tolerance, mistake_models
 from . import data  # noqa: F401  (registers the vocabulary and names recipe steps)
+from .data import NO_LEADING_NONE
 from .judges import ModelJudge, SampleJudge
-from .mistakes import MISTAKES
+
+MISTAKES = mistake_models(__name__)
 
 VOCAB = 27
 MODEL_ARGS = ["ix_to_char", "char_to_ix", "num_iterations", "n_a", "dino_names", "vocab_size"]
@@ -140,7 +142,7 @@ ASSIGNMENT = AssignmentSpec(
                 (r"list index out of range", "an index runs past the end of a list: in model, take the name with "
                                              "examples[j % len(examples)] (wrap around), and make Y as long as X."),
                 # an empty name gives X = [] when the leading None is missing, and rnn_backward then fails
-                (r"KeyError: 0", next(m.message for m in MISTAKES["model"] if m.key == "no-leading-none")),
+                (r"KeyError: 0", NO_LEADING_NONE),
             ),
             hint="idx = j % len(examples); X = [None] + indices of the name; Y = X[1:] + [index of '\\n']; "
                  "pass a_prev from one optimize call to the next."),

@@ -37,3 +37,9 @@ def _names_step(step: list, env: dict) -> None:
 
 register_step("vocabulary", _vocabulary_step)
 register_step("names", _names_step)
+
+
+#: What a model without the leading None in X is told: by its diagnosis (mistakes.py) and, in a build
+#: without the mistake models, by the KeyError it raises (the assignment's error patterns).
+NO_LEADING_NONE = ("X misses the leading None (the zero vector that starts every name): "
+                   "X = [None] + [char_to_ix[ch] for ch in the name].")

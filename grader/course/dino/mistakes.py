@@ -13,7 +13,7 @@ import numpy as np
 
 from ..numerics import softmax
 from ..spec import Mistake
-from .data import names_text
+from .data import NO_LEADING_NONE, names_text
 
 
 GRADIENTS = ("dWax", "dWaa", "dWya", "db", "dby")
@@ -148,8 +148,7 @@ def _model_mistake(**switches):
 
 
 MISTAKES["model"] = [
-    Mistake("no-leading-none", "X misses the leading None (the zero vector that starts every name): "
-                               "X = [None] + [char_to_ix[ch] for ch in the name].", _model_mistake(leading_none=False)),
+    Mistake("no-leading-none", NO_LEADING_NONE, _model_mistake(leading_none=False)),
     Mistake("state-not-carried", "the hidden state restarts at zeros every iteration: pass the a_prev that optimize "
                                  "returned to the next call.", _model_mistake(carry_state=False)),
     Mistake("no-shuffle", "the names are not shuffled: keep np.random.seed(0); np.random.shuffle(examples).",

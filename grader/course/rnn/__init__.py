@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import AssignmentSpec, FunctionSpec, Tolerance
+from ..spec import AssignmentSpec, FunctionSpec, Tolerance, mistake_models
 from .errata import LSTM_BACKWARD_V1_V3, ErratumJudge
-from .mistakes import MISTAKES
+
+MISTAKES = mistake_models(__name__)
 
 RNN_KEYS = ("Waa", "Wax", "Wya", "ba", "by")
 LSTM_KEYS = ("Wf", "bf", "Wi", "bi", "Wo", "bo", "Wc", "bc", "Wy", "by")

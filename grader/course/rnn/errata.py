@@ -13,13 +13,13 @@ notebook of a corrected version gets no such allowance (its expected output was 
 from __future__ import annotations
 
 import copy
+import importlib.util
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ...compare import Mismatch
 from ...judges import ValuesJudge, failures, named_mismatches
 from ..spec import Expectation, FunctionSpec, Tolerance
-from .mistakes import lstm_back
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class PublishedErratum:
     """What a student whose output matches it is told."""
 
     def printed_in(self, version: str | None, markdown: str) -> bool:
-        """Whether a notebook of ``version`` with this markdown was published with the erratum."""
-        return version in self.versions and self.printed in markdown
+        """Whether a notebook of ``version`` with this markdown was published with the erratum (and
+        the erratum's computation ships: a student build leaves it out with the mistake models)."""
+        return version in self.versions and self.printed in markdown and _models_ship()
 
     def expecting(self, expectation: Expectation, args: list, kwargs: dict) -> Expectation:
         """``expectation`` plus the erratum's output for this case's call, under ``form``."""
@@ -65,11 +66,21 @@ class ErratumJudge(ValuesJudge):
         return found
 
 
+def _models_ship() -> bool:
+    return importlib.util.find_spec(f"{__package__}.mistakes") is not None
+
+
+def _lstm_backward_without_carry(da: Any, caches: Any) -> Any:
+    from .mistakes import lstm_back  # the reference with switches: never in a student build (setup.py)
+
+    return lstm_back(da, caches, recurrent=False, carry_c=False)
+
+
 LSTM_BACKWARD_V1_V3 = PublishedErratum(
     form="course erratum: lstm_backward without the carry (v1 to v3)",
     versions=("v1", "v2", "v3", "v3a"),
     printed="-0.00173313",
-    variant=lambda da, caches: lstm_back(da, caches, recurrent=False, carry_c=False),
+    variant=_lstm_backward_without_carry,
     note="matches the expected output your course version printed, which leaves out what flows back in time; "
          "true backpropagation through time also feeds each step da[:, :, t] + da_prev and dc_prev from the "
          "step after it (the corrected notebooks, v3a and v4, print gradients[\"dx\"][1][2] = "
