@@ -308,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out is not None and args.json:
             raise UsageError("--json prints one notebook's result; a batch writes every result as JSON to "
                              "OUT/results.json and OUT/results/: drop --json")
+        if args.out is not None:
+            _check_out_folder(Path(args.out))
         if args.dry_run:
             from .batch import dry_run
 
@@ -334,6 +336,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `grade nb.ipynb --json | head`: the reader left; no traceback for that
         _quiet_stdout()
         return EXIT_OK
+
+
+def _check_out_folder(out: Path) -> None:
+    """--out is a folder (made if missing): a file there, or a file where a folder above it should
+    be, is said before anything is graded."""
+    for place in (out, *out.parents):
+        if place.exists() or place.is_symlink():
+            if not place.is_dir():
+                what = "is" if place == out else f"is inside {place}, which is"
+                raise UsageError(f"--out {out}: {what} a file, not a folder: give a folder for the gradebook and "
+                                 "results (it is made if missing), e.g. --out grades/")
+            return
 
 
 def _grades_elsewhere(argv: list[str]) -> bool:

@@ -212,3 +212,17 @@ def test_regrading_one_student_starts_one_grading_process_not_the_whole_pool(tmp
     stale = grade_batch([Entry("s0", tmp_path / "s0.ipynb")], tmp_path / "out", config.with_changes(call_timeout=7),
                         jobs=4)
     assert stale.graded == 1 and started == [1, 1]
+
+
+@pytest.mark.parametrize("out", ["grades.csv", "grades.csv/sub"])
+def test_out_naming_a_file_is_one_line_before_anything_is_graded(tmp_path, monkeypatch, capsys, out):
+    """A TA typing the export's file name after --out got a traceback and exit 1 (which means "below
+    --fail-under") once the progress bar had started."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "grades.csv").write_text("student,score\n")
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "a.ipynb").write_bytes((SOLUTIONS / "rnn_step_by_step.ipynb").read_bytes())
+    assert main(["class", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "a file, not a folder" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "grades.csv").read_text() == "student,score\n"
