@@ -524,11 +524,9 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                 holders.read(pool.starts, pool.executor)
                 holders.stop_overdue({entry: config_of(entry).notebook_timeout + GRADER_GRACE
                                       for entry, _ in running.values()})
-                for future in running:  # "started" once a grading process may have it, for the progress bar
-                    if on_event and future not in announced and (future.running() or future.done()):
-                        announced.add(future)
-                        on_event("started", running[future][0])
                 for future in done:
+                    if on_event and future not in announced:  # so quick that it was never seen running
+                        on_event("started", running[future][0])
                     announced.discard(future)
                     entry, digest = running.pop(future)
                     prints = None
@@ -547,6 +545,17 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                     except Exception as error:  # a grader bug must not lose the batch
                         result = NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}")
                     finished(entry, digest, result, prints)
+                # "started" once a grading process says it has it, and once what it held before is told
+                # as ended: the pool's own "running" also counts the notebooks queued for a process, and a
+                # process starts its next one before this loop hears of the last (the bar showed twice
+                # the processes running).
+                busy = {holders.holder(running[future][0]) for future in announced if future in running}
+                for future in running:
+                    holder = holders.holder(running[future][0])
+                    if on_event and future not in announced and holder and holder not in busy:
+                        announced.add(future)
+                        busy.add(holder)
+                        on_event("started", running[future][0])
         except KeyboardInterrupt:
             for future in running:
                 future.cancel()
@@ -584,6 +593,10 @@ class _Holders:
                     self.holding[task] = (pid, time.monotonic())
         except (EOFError, OSError, ValueError, TypeError):  # every grading process gone
             return
+
+    def holder(self, entry: Entry) -> int:
+        """The pid of the grading process that said it started ``entry`` (as last sent), else 0."""
+        return self.holding.get(self.tasks.get(entry, 0), (0, 0.0))[0]
 
     def stop_overdue(self, limits: dict[Entry, float]) -> None:
         """SIGKILL the grading process of a notebook held longer than its limit: its zygote removes

@@ -225,3 +225,27 @@ def test_a_grading_process_that_dies_is_charged_to_its_own_notebook_only(tmp_pat
     assert (summary.graded, summary.failed) == (4, 1)
     assert all(results[name]["score"] == 100 for name in ("alice", "bob", "carol", "erin"))
     assert results["doomed"]["error"] == "internal grader error: the grading process died while grading it (out of memory?)"
+
+
+def test_the_progress_counts_as_running_only_what_a_grading_process_holds(tmp_path):
+    """Two notebooks are queued per grading process (so none idles between notebooks); the pool calls
+    both "running", and the bar showed twice the processes running, and an ETA of minutes for each."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for number in range(8):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
+    entries, _ = discover([str(folder)])
+    running, most = set(), 0
+
+    def on_event(kind: str, entry) -> None:
+        nonlocal most
+        if kind == "started":
+            running.add(entry.student)
+        else:
+            running.discard(entry.student)
+        most = max(most, len(running))
+
+    summary = grade_batch(entries, tmp_path / "out", CONFIG.with_changes(only=("rnn_cell_forward",)), jobs=2,
+                          on_event=on_event)
+    assert summary.graded == 8 and not running
+    assert 1 <= most <= 2

@@ -109,17 +109,20 @@ def test_dry_run_lists_ids_by_the_documented_rules_and_grades_nothing(tmp_path, 
 
     classroom = tmp_path / "c"
     notebooks = ["section1/zoe.ipynb", "section1/amy.ipynb", "section2/zoe.ipynb", "bob/rnn.ipynb", "flat.ipynb",
-                 "nb/submitted/kim/week1/rnn.ipynb"]
+                 "nb/submitted/kim/week1/rnn.ipynb", "nb/submitted/lee/week1/rnn.ipynb"]
     for name in notebooks:
         (classroom / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", classroom / name)
     entries, problems = discover([str(classroom)])
     ids = {str(entry.path.relative_to(classroom)): entry.student for entry in entries}
     # A folder with several notebooks is a group (file name = id); a folder with one is the student's;
-    # nbgrader's student folder is the id (not kim_week1).
+    # nbgrader's layout is read at the top of the folder given (below, a group's notebooks named by file:
+    # a submitted/ folder deeper down may be one student's own).
     assert ids["section1/amy.ipynb"] == "amy" and ids["section2/zoe.ipynb"] == "section2"
     assert ids["section1/zoe.ipynb"] == "zoe" and ids["bob/rnn.ipynb"] == "bob" and ids["flat.ipynb"] == "flat"
-    assert ids["nb/submitted/kim/week1/rnn.ipynb"] == "kim" and not problems
+    assert ids["nb/submitted/kim/week1/rnn.ipynb"].startswith("rnn~ambiguous-")
+    entries, problems = discover([str(classroom / "nb")])  # nbgrader's course folder: its student folders are ids
+    assert sorted(entry.student for entry in entries) == ["kim", "lee"] and not problems
     # The two zoe notebooks given as two sections' folders: one id, so both are marked and listed.
     entries, problems = discover([str(classroom / "section1"), str(classroom / "section2")])
     assert sorted(entry.student.split("~")[0] for entry in entries) == ["amy", "zoe", "zoe"]
@@ -129,7 +132,7 @@ def test_dry_run_lists_ids_by_the_documented_rules_and_grades_nothing(tmp_path, 
     assert main([str(classroom), "--out", str(out), "--dry-run", "--no-color"]) == 0
     shown = capsys.readouterr().out
     assert "assignment: rnn_step_by_step" in shown and "nothing graded" in shown
-    assert all(student in shown for student in ("amy", "section2", "zoe", "bob", "flat", "kim"))
+    assert all(student in shown for student in ("amy", "section2", "zoe", "bob", "flat", "rnn~ambiguous-"))
     assert not out.exists()  # nothing graded, nothing written
     import zipfile  # an LMS download as a zip: unpacked aside, shown with the LMS's ids, nothing left behind
 
