@@ -904,6 +904,16 @@ def _export(out: Path, data: dict) -> bool:
     return True
 
 
+def _short_reason(data: dict) -> str:
+    """Why a notebook was not graded, for the summary: without its path in front (the row names the
+    student), whole up to a few lines, so the advice at its end (``Grade it with --assignment ...``) stays."""
+    reason = str(data.get("error", ""))
+    notebook = str(data.get("notebook", ""))
+    if notebook and reason.startswith(notebook + ": "):
+        reason = reason[len(notebook) + 2:]
+    return reason if len(reason) <= 400 else reason[:399] + "…"
+
+
 def _export_early(out: Path, data: dict, kept: Kept, text: str | None = None) -> None:
     """As a result arrives: its student's files, from the record as ``write_outputs`` will read it
     (``load_results``, then the overrides in force applied). At the end ``write_outputs`` skips them
@@ -1042,7 +1052,7 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
         table.add_column("Student")
         table.add_column("Reason")
         for data in failed[:20]:
-            table.add_row(textsafe.terminal(data["student"]), textsafe.terminal(str(data["error"])[:120]))
+            table.add_row(textsafe.terminal(data["student"]), textsafe.terminal(_short_reason(data)))
         parts.append(table)
     ambiguous = [d["student"] for d in results if "~ambiguous-" in d["student"]]
     if ambiguous:  # filed under ids of their own: the TA decides who they are

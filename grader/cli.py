@@ -441,6 +441,7 @@ def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace,
     config = config.with_changes(expect_ahead=True)
     status = EXIT_OK
     results = []
+    low: list[str] = []
     for path in paths:
         result = grade_notebook(path, config, meanwhile=importing.start if importing and not results else None)
         results.append(result)
@@ -456,8 +457,10 @@ def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace,
             console.print(notebook_report(result))
         if not result.graded:
             status = EXIT_ERROR
-        elif args.fail_under is not None and result.percent < args.fail_under and status == EXIT_OK:
-            status = EXIT_LOW_SCORE
+        elif args.fail_under is not None and result.percent < args.fail_under:
+            low.append(f"{result.notebook} scores {result.percent:g}%")
+            if status == EXIT_OK:
+                status = EXIT_LOW_SCORE
     if importing is not None:
         importing.join()
     if args.json:
@@ -465,4 +468,8 @@ def _grade_each(paths: list[str], config: GradeConfig, args: argparse.Namespace,
         print(json.dumps(payload, indent=2))
     if len(results) == 1 and not results[0].graded:
         _fail_line(results[0].error)
+    if low:  # exit 1 says why, for a CI log or a script
+        from .textsafe import clean
+
+        print(f"grade: below --fail-under {args.fail_under:g}%: {'; '.join(clean(item) for item in low)}", file=sys.stderr)
     return status

@@ -226,3 +226,16 @@ def test_out_naming_a_file_is_one_line_before_anything_is_graded(tmp_path, monke
     err = capsys.readouterr().err
     assert "a file, not a folder" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "grades.csv").read_text() == "student,score\n"
+
+
+def test_the_summary_keeps_the_advice_at_the_end_of_a_reason():
+    """The summary cut every reason at 120 characters, most of them the notebook's path, which the row
+    names already: the advice at the end (what to do) was lost."""
+    from grader.batch import _short_reason
+
+    notebook = "/home/ta/course/2026/submissions/week1/hank.ipynb"
+    error = (f"{notebook}: wrong assignment: it is dinosaur_island, and this batch grades rnn_step_by_step. "
+             "Grade it with --assignment dinosaur_island.")
+    shown = _short_reason({"notebook": notebook, "error": error})
+    assert shown.startswith("wrong assignment") and shown.endswith("Grade it with --assignment dinosaur_island.")
+    assert _short_reason({"notebook": "x.ipynb", "error": "y" * 1000}).endswith("…")

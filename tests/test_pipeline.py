@@ -65,7 +65,9 @@ def test_json_output_has_the_documented_fields(capsys):
 def test_exit_codes(tmp_path, capsys):
     stub = str(ASSIGNMENTS / "dinosaur_island.ipynb")
     assert main([stub, "--only", "clip"]) == 0                       # graded, whatever the score
-    assert main([stub, "--only", "clip", "--fail-under", "50"]) == 1  # for CI
+    capsys.readouterr()
+    assert main([stub, "--only", "clip", "--fail-under", "50"]) == 1  # for CI, which reads why
+    assert capsys.readouterr().err.strip() == f"grade: below --fail-under 50%: {stub} scores 0%"
     broken = tmp_path / "broken.ipynb"
     broken.write_text("hello")
     assert main([str(broken)]) == 2
