@@ -23,6 +23,7 @@ step as a local batch, so resuming, ``--force``, the gradebook and every export 
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import hashlib
 import os
@@ -138,7 +139,7 @@ def grade_parcel(parcel: Parcel) -> dict:
     if differing:
         return {"refused": f"Dask worker on {socket.gethostname()} grades with a different "
                            f"{', '.join(differing)} than the driver: install the same grader version, solutions "
-                           f"and numpy on every worker (pip install 'rnn-grader[dask]'), then rerun"}
+                           f"and numpy on every worker (the same checkout's wheel, with its [dask] extra), then rerun"}
     root = _task_root()
     remove_orphans(root)
     with tempfile.TemporaryDirectory(dir=root, prefix=f"{os.getpid()}-") as folder:
@@ -248,6 +249,9 @@ class DaskRunner:
             def close() -> None:
                 client.close()
                 cluster.close()
+                # Its workers are gone (after Ctrl-C, mid-task): what they held is on this machine.
+                with contextlib.suppress(OSError):
+                    remove_orphans()
 
             return client, close
         try:
@@ -373,5 +377,5 @@ class DaskRunner:
         if wrong:
             details = "; ".join(f"{address}: {', '.join(names)}" for address, names in sorted(wrong.items()))
             raise UsageError(f"Dask workers grade with a different grader than this one ({details}): install the "
-                             f"same grader version, solutions and numpy everywhere (pip install 'rnn-grader[dask]')")
+                             f"same grader version, solutions and numpy everywhere (the same checkout's wheel, with its [dask] extra)")
         return []

@@ -299,3 +299,31 @@ def test_scheduler_argument():
     assert parse_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
     with pytest.raises(Exception, match="local:N"):
         parse_scheduler("local:zero")
+
+
+def test_ctrl_c_on_a_local_cluster_leaves_no_notebook_behind(tmp_path):
+    """With --scheduler local:N the Dask workers die with the command; the copies of the notebooks they
+    held are on this machine, and the command removes them before it leaves."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "stuck.ipynb")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    environment = dict(os.environ, TMPDIR=str(temporary), GRADER_TEST_HANG_ON="stuck.ipynb",
+                       PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "hang_injection"), str(ROOT)]))
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(tmp_path / "out"), "--scheduler", "local:1",
+               "--hidden-cases", "1", "--no-color"]
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + GENEROUS
+        while not list(temporary.glob("grader-dask-*/*/stuck.ipynb")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(temporary.glob("grader-dask-*/*/stuck.ipynb")), "the Dask worker never held the notebook"
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+        assert process.wait(GENEROUS) == 130
+    finally:
+        if process.poll() is None:  # pragma: no cover - only if the test fails
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert not list(temporary.glob("grader-dask-*/*/stuck.ipynb"))

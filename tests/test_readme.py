@@ -32,7 +32,7 @@ NOT_RUN = {
     "pip install .": "installs into this environment (CI does it: `pip install '.[test]'`)",
     "pip install '.[test]'": "installs into this environment (CI does it)",
     "python -m pytest -q": "the test suite itself",
-    "pip install 'rnn-grader[report]'": "installs into this environment (CI installs the test extra)",
+    "pip install '.[report]'": "installs into this environment (CI installs the test extra)",
 }
 
 #: Exit codes other than 0 that README documents for a command.
