@@ -28,6 +28,10 @@ class Status(str, enum.Enum):
     MISSING = "missing"                  # not defined in the notebook
 
 
+#: How the message of a function not graded because the notebook's overall time ran out begins.
+OUT_OF_TIME = "not graded: the notebook's overall time limit"
+
+
 @dataclass(frozen=True)
 class CaseResult:
     name: str

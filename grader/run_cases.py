@@ -30,7 +30,7 @@ from .execute import CELL_TIMED_OUT, CallOutcome, Session, graded_names_run
 from .expected import Expectation, StoredCase
 from .judges import judge, judge_for
 from .load import Submission, functions_in_source, parse_cell, to_python
-from .results import CaseResult, CellIssue, FunctionResult, Status
+from .results import OUT_OF_TIME, CaseResult, CellIssue, FunctionResult, Status
 from .score import score_cases, status_of
 
 References = dict[str, Callable[..., Any]]
@@ -241,7 +241,7 @@ def grade_function(spec: FunctionSpec, session: Session, submission: Submission,
     info = session.report.functions.get(spec.name, {})
     if session.out_of_time:
         return FunctionResult(spec.name, spec.section, 0.0, spec.points, Status.TIMEOUT, messages=(
-            f"not graded: the notebook's overall time limit ({session.config.notebook_timeout:g}s) ran out first.",))
+            f"{OUT_OF_TIME} ({session.config.notebook_timeout:g}s) ran out first.",))
     if not info.get("defined"):
         return _missing_result(spec, submission, issues)
     if not info.get("callable"):

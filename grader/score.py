@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from .course.spec import AssignmentSpec
-from .results import CaseResult, FunctionResult, Status
+from .results import OUT_OF_TIME, CaseResult, FunctionResult, Status
 
 
 def score_cases(points: float, cases: list[CaseResult]) -> float:
@@ -72,7 +72,10 @@ def note_own_dependencies(results: list[FunctionResult], assignment: AssignmentS
         calls = next((spec.depends_on for spec in assignment.functions if spec.name == result.name), ())
         broken = [name for name in calls if name not in result.reference_dependencies and name in by_name
                   and by_name[name].status != Status.PASSED]
-        if broken and result.status not in (Status.PASSED, Status.MISSING, Status.NOT_IMPLEMENTED):
+        # Not for a function never called because the notebook's time ran out first: what it calls
+        # did not make it fail (it may not even have been called itself).
+        out_of_time = result.messages[:1] and result.messages[0].startswith(OUT_OF_TIME)
+        if broken and not out_of_time and result.status not in (Status.PASSED, Status.MISSING, Status.NOT_IMPLEMENTED):
             uses = "; ".join(f"`{name}`, which {_FAILS.get(by_name[name].status, 'fails')}" for name in broken)
             note = f"This uses your {uses}: fix {'it' if len(broken) == 1 else 'them'} first, then grade again."
             result = dataclasses.replace(result, messages=(note, *result.messages))

@@ -231,3 +231,21 @@ def test_a_slow_loop_in_a_cell_is_no_evidence(tmp_path):
     result = grade_notebook(notebook, FAST.with_changes(cell_timeout=2, only=("rnn_cell_forward",)))
     assert any(issue.kind == "timeout" for issue in result.cell_issues)
     assert _functions(result)["rnn_cell_forward"].status == Status.PASSED
+
+
+def test_functions_the_notebooks_time_ran_out_before_blame_nothing_they_call():
+    """When the notebook's overall time runs out, every later function is TIMEOUT without being called:
+    telling each that "your rnn_cell_forward does not finish" blamed correct code."""
+    from grader.course import get_assignment
+    from grader.results import OUT_OF_TIME, FunctionResult
+    from grader.score import note_own_dependencies
+
+    out_of_time = f"{OUT_OF_TIME} (5s) ran out first."
+    results = [FunctionResult("rnn_cell_forward", "required", 0.0, 10, Status.TIMEOUT, messages=("not called: cell 3",)),
+               FunctionResult("rnn_forward", "required", 0.0, 10, Status.TIMEOUT, messages=(out_of_time,))]
+    noted = {result.name: result for result in note_own_dependencies(results, get_assignment("rnn_step_by_step"))}
+    assert noted["rnn_forward"].messages == (out_of_time,)
+    # A function that was judged on its own cases still hears about the helper it used.
+    called = [results[0], FunctionResult("rnn_forward", "required", 0.0, 10, Status.FAILED, messages=("wrong",))]
+    noted = {result.name: result for result in note_own_dependencies(called, get_assignment("rnn_step_by_step"))}
+    assert noted["rnn_forward"].messages[0].startswith("This uses your `rnn_cell_forward`")
