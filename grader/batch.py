@@ -1214,6 +1214,16 @@ class _EtaColumn(ProgressColumn):
         return Text(f"ETA {seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}", style="progress.remaining")
 
 
+def _stopped_by(error: BaseException) -> str:
+    """"interrupted" (Ctrl-C) or "stopped (SIGTERM)" when ``error`` is how the batch was stopped, else ""."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if isinstance(error, SystemExit) and error.code == 128 + number:  # sandbox._exit_on_signal
+            return f"stopped ({number.name})"
+    return ""
+
+
 def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
                force: bool, students: tuple[str, ...] = (), scheduler: str | None = None,
                roster: Path | None = None) -> int:
@@ -1269,12 +1279,14 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         except BaseException as error:
             if drawer is not None:
                 drawer.close()
-            if isinstance(error, KeyboardInterrupt):
-                # Ctrl-C: the finished results are on disk; write the gradebook and the rest for them, so
-                # the TA has the finished part at once, then exit 130 (cli.main). Rerunning grades the rest.
+            stopped = _stopped_by(error)
+            if stopped:
+                # Ctrl-C, or SIGTERM/SIGHUP (a job scheduler, a closed terminal: sandbox.install_signal_handlers):
+                # the finished results are on disk; write the gradebook and the rest for them, so the TA
+                # has the finished part at once, then exit 130 or 128+N (cli.main). Rerunning grades the rest.
                 progress.stop()
                 write_outputs(out)
-                console.print(textsafe.terminal(f"interrupted: {out / 'gradebook.csv'} has the notebooks graded so "
+                console.print(textsafe.terminal(f"{stopped}: {out / 'gradebook.csv'} has the notebooks graded so "
                                                 f"far; run the same command again to grade the rest", style="yellow"))
             raise
     summary.problems = problems + summary.problems + prune_removed(out, entries)

@@ -249,3 +249,28 @@ def test_the_progress_counts_as_running_only_what_a_grading_process_holds(tmp_pa
                           on_event=on_event)
     assert summary.graded == 8 and not running
     assert 1 <= most <= 2
+
+
+def test_a_batch_stopped_with_sigterm_writes_the_gradebook_of_what_is_done(tmp_path):
+    """A job scheduler or a closed terminal stops a batch with SIGTERM/SIGHUP: like Ctrl-C, the gradebook
+    then lists every notebook finished, and the command says so (it exited silently, gradebook stale)."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for number in range(4):  # one job, name order: s0-s2 are done while s3 loops far longer than the test waits
+        if number == 3:
+            make_notebook(folder / "s3.ipynb", "while True:\n    pass", *solution_cells("rnn_step_by_step.ipynb"))
+        else:
+            shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--jobs", "1", "--hidden-cases", "1",
+               "--cell-timeout", "600", "--timeout", "900", "--no-color"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300  # only stops a hang; three results always come first
+    while len(list((out / "results").glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # the grader alone, as a scheduler does
+    shown, _ = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert "stopped (SIGTERM)" in shown
+    rows = list(csv.DictReader(open(out / "gradebook.csv")))
+    assert sorted(row["student"] for row in rows) == ["s0", "s1", "s2"]
