@@ -84,6 +84,37 @@ def parse_name(path: Path | PurePosixPath) -> LmsName | None:
     return None
 
 
+def _uploaded_name(parsed: LmsName) -> str:
+    """The name the student gave the file: Canvas's ``-N`` of a resubmission taken off."""
+    if parsed.resubmission:
+        stem, dot, suffix = parsed.filename.rpartition(".")
+        base = stem if dot else parsed.filename
+        base = base[: -len(f"-{parsed.resubmission}")] if base.endswith(f"-{parsed.resubmission}") else base
+        return f"{base}.{suffix}" if dot else base
+    return parsed.filename
+
+
+def companion(notebook: Path, name: str) -> Path | None:
+    """The file ``name`` (a helper module such as rnn_utils.py) that the student who handed in
+    ``notebook`` uploaded with it, in a flat LMS download where every file carries its uploader's id
+    (``smithj_1001_67890_rnn_utils.py``): their latest one, or None (not an LMS download, or none)."""
+    mine = parse_name(notebook)
+    if mine is None:
+        return None
+    found = []
+    try:
+        candidates = list(notebook.parent.iterdir())
+    except OSError:
+        return None
+    for path in candidates:
+        other = parse_name(path) if path != notebook else None
+        if other is None or other.lms != mine.lms or other.student != mine.student or _uploaded_name(other) != name:
+            continue
+        if path.is_file() and not path.is_symlink():
+            found.append((_recency(path, other), path))
+    return max(found)[1] if found else None
+
+
 def student_id(path: Path) -> str | None:
     """The student id an LMS download gives ``path``, or None when it is not named by an LMS."""
     parsed = parse_name(path)

@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import resources
+from . import lms, resources
 from . import secret as grading_secret
 from .ahead import ExpectationsAhead, jobs_for
 from .config import GradeConfig
@@ -51,9 +51,12 @@ def helper_files(assignment: AssignmentSpec, notebook: Path, folder_is_own: bool
     bundled = resources.assignments_dir(assignment)
     files, own, notes = {}, {}, []
     for name in assignment.helpers:
-        beside = notebook.parent / name
+        beside, theirs = notebook.parent / name, folder_is_own
+        uploaded = None if folder_is_own or not name.endswith(".py") else lms.companion(notebook, name)
+        if uploaded is not None:  # a flat LMS download: the file carries the same student's id
+            beside, theirs = uploaded, True
         if name.endswith(".py") and beside.is_file() and not beside.is_symlink():
-            if folder_is_own:
+            if theirs:
                 own[name] = beside  # it is what the student handed in (the seed and the resume digest see it)
                 problem = module_problem(beside)
                 if problem:  # it would break the notebook's imports, and with them every graded function
@@ -64,7 +67,8 @@ def helper_files(assignment: AssignmentSpec, notebook: Path, folder_is_own: bool
                     continue
                 files[name] = beside
                 if beside.read_bytes() != (bundled / name).read_bytes():
-                    notes.append(f"using your {name} from beside the notebook")
+                    notes.append(f"using your {name} from beside the notebook" if uploaded is None else
+                                 f"using your {name} (uploaded as {beside.name})")
                 continue
             notes.append(f"{name} beside the notebook was not used: that folder holds other students' notebooks "
                          f"too, so it belongs to no one, and the course's {name} was used. To have your own {name} "

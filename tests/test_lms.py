@@ -210,3 +210,32 @@ def test_a_zip_without_out_says_what_to_add(tmp_path, capsys):
     archive = _zip(tmp_path / "submissions.zip", {"smithj_12345_67890_rnn.ipynb": NOTEBOOK})
     assert main([str(archive)]) == 2
     assert "add --out DIR" in capsys.readouterr().err
+
+
+def test_a_helper_module_in_a_flat_canvas_download_is_its_uploaders(tmp_path):
+    """Canvas puts every file of every student in one folder, each named with its uploader's id: a
+    student's rnn_utils.py (the optional Adam exercise) is theirs by that id, not no one's, and the
+    latest upload counts. A loose one without an id still belongs to no one."""
+    from grader.batch import folder_is_own, helper_files, loose_modules
+    from grader.course import get_assignment
+
+    folder = tmp_path / "canvas"
+    folder.mkdir()
+    _notebook(folder / "smitha_1001_500_rnn_step_by_step.ipynb")
+    _notebook(folder / "doej_1002_501_rnn_step_by_step.ipynb")
+    stub = (ASSIGNMENTS / "rnn_utils.py").read_bytes()
+    (folder / "smitha_1001_500_rnn_utils.py").write_bytes(stub)
+    os.utime(folder / "smitha_1001_500_rnn_utils.py", (1_700_000_000, 1_700_000_000))
+    (folder / "smitha_1001_500_rnn_utils-1.py").write_bytes(stub + b"\n# the one handed in last\n")
+    (folder / "rnn_utils.py").write_bytes(stub)  # no id: no one's
+    spec = get_assignment("rnn_step_by_step")
+    mine = folder / "smitha_1001_500_rnn_step_by_step.ipynb"
+    assert not folder_is_own(mine)
+    helpers = helper_files(spec, mine, folder_is_own=False)
+    assert helpers.own == {"rnn_utils.py": folder / "smitha_1001_500_rnn_utils-1.py"}
+    assert any("uploaded as smitha_1001_500_rnn_utils-1.py" in note for note in helpers.notes)
+    other = helper_files(spec, folder / "doej_1002_501_rnn_step_by_step.ipynb", folder_is_own=False)
+    assert other.own == {} and any("belongs to no one" in note for note in other.notes)
+    entries, _ = discover([str(folder)])
+    (problem,) = loose_modules(entries)
+    assert "rnn_utils.py lie(s)" in problem and "smitha" not in problem
