@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -93,12 +94,18 @@ def check(function: Callable[..., Any], *, console: Console | None = None,
         path = Path(folder) / f"{assignment.name}.ipynb"
         nbformat.write(nb, str(path))
         base = config or GradeConfig()
-        result = grade_notebook(path, base.with_changes(assignment=assignment.name, only=(name,)))
+        # With the graded functions it calls: if one of those fails, the reference stands in for it and
+        # this one may pass, which the verdict must say (as the command's report does), not hide.
+        # Only those the running code defines: one merely absent here would read as failing.
+        text = "\n".join(sources)
+        calls = [dep for dep in next((spec.depends_on for spec in assignment.functions if spec.name == name), ())
+                 if re.search(rf"^\s*(def|class)\s+{re.escape(dep)}\b", text, re.MULTILINE)]
+        result = grade_notebook(path, base.with_changes(assignment=assignment.name, only=(name, *calls)))
     if not result.graded:
         from .textsafe import terminal
 
         console.print(terminal(f"check: could not grade {name}: {result.error}"))  # may quote the student's code
         return None
-    graded = result.functions[0]
+    graded = next(function for function in result.functions if function.name == name)
     console.print(function_details(graded))
     return CheckedFunction(**{item.name: getattr(graded, item.name) for item in fields(graded)})
