@@ -260,6 +260,19 @@ class Kept:
 ASSIGNMENT_FILE = "assignment.json"
 
 
+def keep_assignment(out: Path, assignment: str, force: bool) -> None:
+    """Refuse to grade ``out`` as another assignment than it holds results of, unless ``force``: the
+    new grading would overwrite every student's result with "wrong assignment" (nothing asked)."""
+    try:
+        saved = json.loads((out / ASSIGNMENT_FILE).read_text())["assignment"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if force or saved == assignment or not any((out / "results").glob("*.json")):
+        return
+    raise UsageError(f"{out} holds the results of {saved}; grading it as {assignment} would replace them: give "
+                     f"another --out for {assignment}, or add --force to regrade everyone as {assignment}")
+
+
 def choose_assignment(entries: list[Entry], config: GradeConfig, out: Path | None = None) -> tuple[str, str]:
     """The assignment a batch grades: --assignment, else the one chosen for this ``out`` before,
     else the one most notebooks are (by the graded functions they define; notebook metadata only
@@ -337,6 +350,7 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
                    kept: Kept | None, early: _EarlyPool | None) -> BatchSummary:
     config = grading_secret.for_batch(config, out)  # hidden cases keyed with the class's own secret
     assignment, reason = choose_assignment(entries, config, out)
+    keep_assignment(out, assignment, force)
     config = config.with_changes(assignment=assignment)  # one assignment per batch, decided before grading
     atomic_write(out / ASSIGNMENT_FILE, json.dumps({"assignment": assignment}))
     print_ = fingerprint(config)
@@ -907,12 +921,13 @@ def _export(out: Path, data: dict) -> bool:
 
 
 def _short_reason(data: dict) -> str:
-    """Why a notebook was not graded, for the summary: without its path in front (the row names the
-    student), whole up to a few lines, so the advice at its end (``Grade it with --assignment ...``) stays."""
+    """Why a notebook was not graded, for the summary: its folders left out of the path in front (the
+    row names the student), whole up to a few lines, so the advice at its end (``Grade it with
+    --assignment ...``) stays."""
     reason = str(data.get("error", ""))
     notebook = str(data.get("notebook", ""))
     if notebook and reason.startswith(notebook + ": "):
-        reason = reason[len(notebook) + 2:]
+        reason = f"{Path(notebook).name}{reason[len(notebook):]}"
     return reason if len(reason) <= 400 else reason[:399] + "…"
 
 
@@ -1243,6 +1258,7 @@ def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Consol
         raise nothing_found(given, problems)
     # One assignment per batch, shown before grading (and confirmed in the summary).
     assignment, reason = choose_assignment(entries, config, out)
+    keep_assignment(out, assignment, force)
     config = config.with_changes(assignment=assignment)
     console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
     if students:  # --student: regrade just these, leave every other result as it is

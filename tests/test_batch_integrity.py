@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader import textsafe
+from grader.errors import UsageError
 from grader.batch import discover, grade_batch, gradebook_csv, load_results, write_outputs
 from grader.cli import main
 from grader.load import detect_assignment, load_submission
@@ -80,6 +81,16 @@ def test_the_ta_can_name_the_assignment_and_the_majority_does_not_override_it(tm
     results = {d["student"]: d for d in load_results(tmp_path / "out")}
     assert results["carol"]["score"] == 25
     assert all(results[s]["error"].startswith("wrong assignment") for s in ("alice", "bob"))
+    # The folder now holds Dinosaur Island's results: grading it as another assignment would replace
+    # every one of them, so it is refused unless the TA says --force.
+    before = {path.name: path.read_bytes() for path in (tmp_path / "out" / "results").glob("*.json")}
+    with pytest.raises(UsageError, match="holds the results of dinosaur_island; grading it as rnn_step_by_step"):
+        grade_batch(entries, tmp_path / "out", CONFIG.with_changes(assignment="rnn_step_by_step", only=("rnn_cell_forward",)),
+                    jobs=2)
+    assert before == {path.name: path.read_bytes() for path in (tmp_path / "out" / "results").glob("*.json")}
+    summary = grade_batch(entries, tmp_path / "out", CONFIG.with_changes(assignment="rnn_step_by_step",
+                                                                         only=("rnn_cell_forward",)), jobs=2, force=True)
+    assert summary.assignment == "rnn_step_by_step"
 
 
 def test_metadata_is_a_hint_never_an_override(tmp_path):

@@ -237,5 +237,5 @@ def test_the_summary_keeps_the_advice_at_the_end_of_a_reason():
     error = (f"{notebook}: wrong assignment: it is dinosaur_island, and this batch grades rnn_step_by_step. "
              "Grade it with --assignment dinosaur_island.")
     shown = _short_reason({"notebook": notebook, "error": error})
-    assert shown.startswith("wrong assignment") and shown.endswith("Grade it with --assignment dinosaur_island.")
+    assert shown.startswith("hank.ipynb: wrong assignment") and shown.endswith("Grade it with --assignment dinosaur_island.")
     assert _short_reason({"notebook": "x.ipynb", "error": "y" * 1000}).endswith("…")
