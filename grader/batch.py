@@ -15,7 +15,9 @@ whose content and grading options are unchanged (``--force`` regrades all).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import functools
 import glob
 import hashlib
@@ -1241,9 +1243,50 @@ def _stopped_by(error: BaseException) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def writing(out: Path) -> Iterator[None]:
+    """One command at a time writes ``out``: a second one (the same batch started twice, a regrade while
+    the batch runs) says who holds it instead of grading everything again beside it. The lock is the
+    process's (flock): a grader killed outright leaves none behind."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    handle = open(out / LOCK_FILE, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = " ".join(handle.read().split())[:120]
+        handle.close()
+        raise UsageError(f"another grade command is writing {out} ({holder or 'its process is not known'}): wait "
+                         "for it to finish, or give another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.close()  # and with it the lock
+        if created and os.listdir(out) == [LOCK_FILE]:  # nothing written (no notebook found): as it was
+            with contextlib.suppress(OSError):
+                (out / LOCK_FILE).unlink()
+                out.rmdir()
+
+
+#: In OUT: held by the command writing it (``writing``).
+LOCK_FILE = ".grade.lock"
+
+
 def batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
                force: bool, students: tuple[str, ...] = (), scheduler: str | None = None,
                roster: Path | None = None) -> int:
+    with writing(out):
+        return _batch_main(paths, out, config, console, jobs=jobs, force=force, students=students,
+                           scheduler=scheduler, roster=roster)
+
+
+def _batch_main(paths: list[str], out: Path, config: GradeConfig, console: Console, *, jobs: int | None,
+                force: bool, students: tuple[str, ...], scheduler: str | None, roster: Path | None) -> int:
     runner = None
     if scheduler is not None:  # a Dask cluster grades; distributed is imported only then
         from .dask_batch import DaskRunner

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .batch import Entry, Kept, atomic_write, grade_batch, load_results, result_path, write_outputs
+from .batch import Entry, Kept, atomic_write, grade_batch, load_results, result_path, write_outputs, writing
 from .classreport.charts import Drawer
 from .config import GradeConfig
 from .errors import UsageError
@@ -249,6 +249,7 @@ def main(argv: Sequence[str], console: Console) -> int:
     config = GradeConfig(engine=args.engine, cell_timeout=args.cell_timeout, call_timeout=args.call_timeout,
                          notebook_timeout=args.timeout, memory_mb=args.memory_mb, hidden_cases=args.hidden_cases,
                          hidden_seed=args.seed, max_notebook_mb=args.max_notebook_mb, only=tuple(args.only))
-    if args.item:
-        return regrade_item(entries, args.out, args.item, config, console, jobs=args.jobs, reason=args.reason)
-    return regrade_main(entries, args.out, config, console, jobs=args.jobs, reason=args.reason)
+    with writing(args.out):  # not beside a batch (or another regrade) writing the same folder
+        if args.item:
+            return regrade_item(entries, args.out, args.item, config, console, jobs=args.jobs, reason=args.reason)
+        return regrade_main(entries, args.out, config, console, jobs=args.jobs, reason=args.reason)

@@ -2,6 +2,7 @@
 report and similarity", "With your LMS", "For instructors"): each is said plainly now."""
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -239,3 +240,26 @@ def test_the_summary_keeps_the_advice_at_the_end_of_a_reason():
     shown = _short_reason({"notebook": notebook, "error": error})
     assert shown.startswith("hank.ipynb: wrong assignment") and shown.endswith("Grade it with --assignment dinosaur_island.")
     assert _short_reason({"notebook": "x.ipynb", "error": "y" * 1000}).endswith("…")
+
+
+def test_a_second_command_writing_the_same_out_is_refused_while_the_first_runs(tmp_path, monkeypatch, capsys):
+    """Two batches (or a regrade beside a batch) on one --out graded everything twice and raced on the
+    gradebook; the second now says who holds the folder. The lock goes with its process."""
+    import fcntl
+    import shutil
+
+    from grader.batch import LOCK_FILE, writing
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "class").mkdir()
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "class" / "a.ipynb")
+    command = ["class", "--out", "grades", "--only", "rnn_cell_forward", "--hidden-cases", "0", "--no-color"]
+    assert main(command) == 0
+    with open(tmp_path / "grades" / LOCK_FILE) as handle:  # released when the command ended
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    capsys.readouterr()
+    with writing(tmp_path / "grades"):  # as a first command holds it
+        for second in ([*command, "--force"], ["regrade", "grades", "a", "--only", "rnn_cell_forward"]):
+            assert main(second) == 2
+            err = capsys.readouterr().err
+            assert "another grade command is writing grades" in err and f"pid {os.getpid()}" in err, err
