@@ -114,7 +114,9 @@ def _function_tests(function: FunctionResult, index: int) -> list[dict[str, Any]
 def results_json(result: NotebookResult) -> dict[str, Any]:
     """Gradescope's results.json for one graded (or ungradable) notebook."""
     if not result.graded:
-        return failure_json(f"Your notebook could not be graded: {result.error}", result.duration)
+        from .report import student_reason
+
+        return failure_json(f"Your notebook could not be graded: {student_reason(result)}", result.duration)
     tests = [test for index, function in enumerate(result.functions, 1) for test in _function_tests(function, index)]
     issues = [f"{issue.where}: {issue.kind}: {issue.message}" for issue in result.cell_issues]  # the terminal's label
     summary = _lines(f"{result.assignment}: {result.score:g} / {result.max_score:g}"

@@ -3,6 +3,8 @@ and Markdown feedback. Functions here build renderables; the caller's Console pr
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Iterable
 
 from rich.console import Group, RenderableType
@@ -11,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import textsafe
+from .load import WRONG_ASSIGNMENT
 from .results import FunctionResult, NotebookResult, Status
 
 MARKS = {
@@ -137,6 +140,20 @@ def to_json_text(result: NotebookResult) -> str:
     return json.dumps(result.to_json(), indent=2)
 
 
+_GRADE_IT_WITH = re.compile(r" Grade it with --assignment (\w+)\.$")
+
+
+def student_reason(result: NotebookResult) -> str:
+    """Why the notebook could not be graded, as its student reads it (Gradescope, feedback files): the
+    notebook by its file name (the grading machine's folders mean nothing to them), and where the TA's
+    message says which option to grade it with, what the student can do instead."""
+    reason = str(result.error)
+    if result.notebook and reason.startswith(f"{WRONG_ASSIGNMENT}: {result.notebook} "):
+        reason = f"{WRONG_ASSIGNMENT}: your notebook {reason[len(WRONG_ASSIGNMENT) + len(result.notebook) + 3:]}"
+    reason = reason.replace(str(result.notebook), Path(result.notebook).name) if result.notebook else reason
+    return _GRADE_IT_WITH.sub(r" Hand in the notebook of this assignment (the one you handed in is \1's).", reason)
+
+
 def markdown_feedback(result: NotebookResult) -> str:
     """The student's report as Markdown (batch feedback files).
 
@@ -147,7 +164,7 @@ def markdown_feedback(result: NotebookResult) -> str:
     md = textsafe.md_inline
     if not result.graded:
         return "\n".join(["# Feedback", "", "**Could not be graded.**", "", f"Notebook: {md(result.notebook)}", "",
-                          f"Reason: {md(result.error, limit=2000)}", ""])
+                          f"Reason: {md(student_reason(result), limit=2000)}", ""])
     lines = ["# Feedback", "", f"**Score: {_points(result.score)} / {_points(result.max_score)}** ({result.percent:.0f}%)"]
     if result.optional_max_score:
         lines += ["", f"Optional part: {_points(result.optional_score)} / {_points(result.optional_max_score)}"]

@@ -283,3 +283,6 @@ def test_a_notebook_of_another_assignment_scores_nothing_on_gradescope(tmp_path)
     shutil.copyfile(ROOT / "solutions" / "dinosaur_island.ipynb", tmp_path / "submission" / "rnn.ipynb")
     data = grade_submission(tmp_path, GradeConfig(assignment="rnn_step_by_step", hidden_cases=0))
     assert data["score"] == 0 and "wrong assignment" in data["output"] and "dinosaur_island" in data["output"]
+    # Told to the student as a student can act on it: no path of the grading machine, no TA's option.
+    assert str(tmp_path) not in data["output"] and "--assignment" not in data["output"]
+    assert "your notebook is dinosaur_island" in data["output"] and "Hand in the notebook of this assignment" in data["output"]
