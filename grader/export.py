@@ -98,6 +98,9 @@ class Grade:
     late_percent: float = 0.0
     marked_late: bool = False
     """The LMS's own late mark (Canvas puts ``_late_`` in the file name)."""
+    time_from: str = "the file's modification time"
+    """Where ``submitted`` comes from: the LMS's own record is trusted, a file's time only as far as
+    nobody copied or re-zipped the download (said with every penalty)."""
 
     @property
     def adjusted(self) -> float:
@@ -119,7 +122,8 @@ class ExportReport:
         parts = [("results with no roster row (not exported: check their ids)", self.not_in_roster),
                  ("roster rows with no result (left blank)", self.no_result),
                  ("notebooks that could not be graded (exported as 0)", self.not_graded),
-                 ("late submissions", self.late),
+                 ("late submissions (a file's modification time is new after a copy or a re-zip: check those)",
+                  self.late),
                  ("grades Moodle marks as not changeable (left as they were)", self.unchangeable)]
         return [f"{title}: {len(items)}: {', '.join(items)}" for title, items in parts if items]
 
@@ -170,13 +174,15 @@ def _match(grades: list[Grade], keys_of_row: Sequence[tuple[str, ...]], report: 
         for index, grade in matched.items():
             if times[index] is not None:
                 days, percent = policy.penalty(times[index])
-                matched[index] = replace(grade, submitted=times[index], late_days=days, late_percent=percent)
+                matched[index] = replace(grade, submitted=times[index], late_days=days, late_percent=percent,
+                                         time_from="the LMS's submission time")
     report.not_in_roster = sorted(set(by_student) - used)
     for grade in matched.values():
         if not grade.graded:
             report.not_graded.append(grade.student)
         if grade.late_days:
-            report.late.append(f"{grade.student} ({grade.late_days} day(s), -{grade.late_percent:g}%)")
+            report.late.append(f"{grade.student} ({grade.late_days} day(s), -{grade.late_percent:g}%, by "
+                               f"{grade.time_from})")
         elif grade.marked_late:
             report.late.append(f"{grade.student} (marked late by the LMS; no --due policy applied)")
     report.exported = len(matched)

@@ -115,7 +115,7 @@ def test_moodle_late_policy_uses_the_worksheet_submission_time(tmp_path):
     body = {row[0]: dict(zip(_rows(text)[0], row)) for row in _rows(text)[1:]}
     assert body["Participant 4321"]["Grade"] == "8.00" and body["Participant 4321"]["Late-adjusted grade"] == "7.60"
     assert "Late by 1 day(s): 5% penalty (7.60 if applied)" in body["Participant 4321"]["Feedback comments"]
-    assert report.late == ["4321 (1 day(s), -5%)", "6 (3 day(s), -15%)"]
+    assert report.late == ["4321 (1 day(s), -5%, by the LMS's submission time)", "6 (3 day(s), -15%, by the file's modification time)"]
 
 
 def test_cells_are_neutralised_against_formulas():
@@ -140,7 +140,7 @@ def test_late_policy_is_a_column_beside_the_raw_score(tmp_path):
     body = {row[1]: row for row in rows[2:]}
     assert body["12345"][-2:] == ["80", "80"]
     assert body["777"][-2:] == ["80", "68"]                          # 2 days started: 20%, capped at 15%
-    assert report.late == ["777 (2 day(s), -15%)"]
+    assert report.late == ["777 (2 day(s), -15%, by the file's modification time)"]  # the source is named
     canvas_late = tmp_path / "doej_late_777_600_rnn.ipynb"
     canvas_late.write_text("{}")
     _result(out, "777", 80, notebook=canvas_late)
