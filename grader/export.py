@@ -128,10 +128,23 @@ class ExportReport:
         return [f"{title}: {len(items)}: {', '.join(items)}" for title, items in parts if items]
 
 
+def _status_word(function: dict) -> str:
+    """What the student's report calls a function's status (TODO, TIMEOUT...), or its override."""
+    if "override" in function:
+        return f"set to {function.get('score', 0):g} by your TA"
+    from .report import MARKS
+    from .results import Status
+
+    try:
+        return MARKS[Status(function.get("status"))][0]
+    except (ValueError, KeyError):
+        return str(function.get("status"))
+
+
 def _summary(data: dict) -> str:
     if not data.get("graded"):
         return f"Autograder: not graded: {data.get('error') or 'unknown reason'}"
-    missed = [f"{f['name']} {f['status']}" for f in data.get("functions", [])
+    missed = [f"{f['name']} {_status_word(f)}" for f in data.get("functions", [])
               if f.get("section") == "required" and f.get("status") != "passed"]
     text = f"Autograder: {data['score']:g} / {data['max_score']:g}"
     return text + (f" ({'; '.join(missed)})" if missed else "")

@@ -91,7 +91,7 @@ def test_moodle_worksheet(tmp_path):
     body = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
     jane = body["Participant 4321"]
     assert jane["Grade"] == "8.00" and jane["Maximum Grade"] == "10.00" and jane["Last modified (grade)"] == "-"
-    assert jane["Feedback comments"].startswith("Autograder: 80 / 100") and "rnn_forward failed" in jane["Feedback comments"]
+    assert jane["Feedback comments"].startswith("Autograder: 80 / 100") and "rnn_forward FAIL" in jane["Feedback comments"]
     assert jane["Last modified (submission)"] == "Thursday, 20 November 2026, 11:02 PM"
     assert body["Participant 88"]["Grade"] == "" and body["Participant 6"]["Grade"] == "5.00"
     locked = body["Participant 5"]
@@ -176,3 +176,15 @@ def test_default_column_is_the_graded_assignment():
 def test_a_roster_without_ids_is_refused():
     with pytest.raises(UsageError, match="no ID column"):
         canvas_csv("Student,Section\nA,B\n", [], "X")
+
+
+def test_the_feedback_column_speaks_as_the_report_and_shows_overrides():
+    """Moodle's feedback said "not_implemented" and "timeout" (the JSON's words), and kept saying a
+    function timed out after the TA had set its points."""
+    from grader.export import _summary
+
+    data = {"graded": True, "score": 87, "max_score": 100, "functions": [
+        {"name": "rnn_cell_forward", "section": "required", "status": "not_implemented", "score": 0},
+        {"name": "lstm_cell_forward", "section": "required", "status": "timeout", "score": 12, "computed_score": 0,
+         "override": {"reason": "ran locally"}}]}
+    assert _summary(data) == "Autograder: 87 / 100 (rnn_cell_forward TODO; lstm_cell_forward set to 12 by your TA)"
