@@ -153,11 +153,16 @@ def _check(out: Path, student: str, item: str, points: str, reason: str, clear: 
     except (OSError, ValueError):
         raise UsageError(f"{student}: no result in {out / 'results'}; use the id of the gradebook's student column") from None
     items = {f.get("name"): f for f in data.get("functions", [])}
+    if not data.get("graded"):
+        raise UsageError(f"{student}: the notebook was not graded ({str(data.get('error', ''))[:200]}), so it has no items "
+                         "to override: grade it again once it can be (grade regrade), or enter the grade in your LMS")
     if item not in items:
-        raise UsageError(f"{student}: no graded item {item!r} (there are: {', '.join(sorted(items)) or 'none: not graded'})")
+        raise UsageError(f"{student}: no graded item {item!r} (there are: {', '.join(sorted(items))})")
     if not reason.strip():
         raise UsageError(f"{student} {item}: give a --reason (it is shown to the student)")
     if clear:
+        if (student, item) not in in_force(load(out)):
+            raise UsageError(f"{student} {item}: no override to clear (grade override {out} --list shows those in force)")
         return Override(student, item, None, reason, time.strftime("%Y-%m-%dT%H:%M:%S"))
     try:
         value = float(points)
@@ -188,13 +193,23 @@ def main(argv: Sequence[str], console: "Console") -> int:
         raise UsageError(f"no results in {args.out / 'results'}: grade the class with --out {args.out} first")
     new: list[Override] = []
     if args.file is not None:
-        new = [_check(args.out, *row, clear=False) for row in read_file(args.file)]
+        new = []
+        for line, row in enumerate(read_file(args.file), start=2):  # line 1 is the header
+            try:
+                new.append(_check(args.out, *row, clear=False))
+            except UsageError as error:
+                raise UsageError(f"--file {args.file} line {line}: {error}; nothing was applied: fix that line (or "
+                                 "remove it) and run it again") from None
     elif args.student and args.item and (args.points is not None or args.clear):
         new = [_check(args.out, args.student, args.item, args.points or "", args.reason, args.clear)]
     elif not args.list:
         raise UsageError("give STUDENT ITEM POINTS --reason TEXT, or --file CSV, or --list")
     if new:
         record(args.out, new)
+        if args.clear:
+            from .textsafe import terminal
+
+            console.print(terminal(f"cleared: {args.student} {args.item} counts its computed score again"))
     from .batch import write_outputs
     from .textsafe import terminal
 

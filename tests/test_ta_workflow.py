@@ -241,9 +241,19 @@ def test_an_override_is_kept_across_regrades_and_shown_beside_the_computed_score
     sheet.write_text("student,item,points,reason\nann,clip,20,late penalty\n")
     assert main(["override", str(out), "--file", str(sheet)]) == 0
     assert main(["override", str(out), "ben", "clip", "--clear", "--reason", "withdrawn"]) == 0
+    assert "cleared: ben clip counts its computed score again" in capsys.readouterr().out
     rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
     assert rows["ann"]["score"] == "20" and rows["ben"]["score"] == "0" and rows["ben"]["overrides"] == ""
     assert "computed_score" not in json.loads((out / "results" / "ben.json").read_text())
+    assert len(json.loads((out / "overrides.json").read_text())["overrides"]) == 3
+    # Clearing what is not in force says so (and records nothing); a file with one bad line names the
+    # line and applies none of it.
+    assert main(["override", str(out), "ben", "clip", "--clear", "--reason", "again"]) == 2
+    assert "no override to clear" in capsys.readouterr().err
+    sheet.write_text("student,item,points,reason\nann,clip,10,ok\nzoe,clip,5,no such student\n")
+    assert main(["override", str(out), "--file", str(sheet)]) == 2
+    err = capsys.readouterr().err
+    assert "line 3: zoe: no result" in err and "nothing was applied" in err
     assert len(json.loads((out / "overrides.json").read_text())["overrides"]) == 3
 
 
