@@ -232,6 +232,10 @@ def test_an_override_is_kept_across_regrades_and_shown_beside_the_computed_score
         assert record["overrides"][0]["reason"] == "clip=1 typo, accepted"
         assert [f["score"] for f in record["functions"] if f["name"] == "clip"] == [4]
         assert "Score changed by your TA" in feedback and "computed: 0" in feedback
+        # The Gradescope file is the bundle's (one builder), with the override said and counted.
+        gradescope = json.loads((out / "gradescope" / "ben.json").read_text())
+        assert gradescope["score"] == 4 and sum(test["score"] for test in gradescope["tests"]) == 4
+        assert "Score changed by your TA:\nclip: 4 points (computed: 0). Reason: clip=1 typo, accepted" in gradescope["output"]
         aggregated = {d["student"]: d for d in json.loads((out / "results.json").read_text())["results"]}
         assert aggregated["ben"]["score"] == 4 and aggregated["ann"]["score"] == 25
     kept = json.loads((out / "overrides.json").read_text())["overrides"]
