@@ -104,8 +104,15 @@ COUNT = number_type(int, 0, "a whole number", low_ok=True)
 JOBS = number_type(int, 1, "a whole number", low_ok=True)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A slip in the options is one line, as every other slip: the usage block buried the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (grade --help lists every option)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="grade", description="Grade the numpy notebooks of sequence models, week 1 (RNN step by step, "
                                     "Dinosaur Island, BPTT by hand; grade --list-assignments shows them).",
         formatter_class=argparse.RawDescriptionHelpFormatter,

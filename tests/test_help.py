@@ -112,6 +112,19 @@ def test_a_students_slips_are_named_with_what_to_do(argv, expected, tmp_path, mo
     assert error.startswith("grade: error: ") and expected in error and error.count("\n") == 1
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["nb.ipynb", "--timeout", "-3"], "argument --timeout: -3 is out of range"),
+    (["nb.ipynb", "--jobs", "0"], "argument --jobs: 0 is out of range"),
+    (["nb.ipynb", "--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_an_option_slip_is_one_line_too(argv, expected, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"grade: error: {expected}") and error.count("\n") == 1 and "usage:" not in error
+
+
 def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     """`grade nb.ipynb --json | head -1`: the pipe's reader is gone before the JSON is written."""
     import os
