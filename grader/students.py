@@ -140,13 +140,13 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None) -> t
             continue
         exact = [claim for claim in group if claim[1]]
         winner = exact[0] if len(exact) == 1 else None
-        paths = ", ".join(sorted(str(claim[3]) for claim in group))
         for student, _, name, path, note in group:
+            others = ", ".join(sorted(str(claim[3]) for claim in group if claim[3] != path))  # not itself
             if winner is not None and path == winner[3]:
-                result.append(Identified(student, path, f"also claimed by {paths}; kept: exact match"))
+                result.append(Identified(student, path, f"also claimed by {others}; kept: exact match"))
                 continue
             tag = hashlib.sha256(str(path).encode()).hexdigest()[:6]
-            reason = (f"ambiguous id: {path} maps to {student!r} like {paths}"
+            reason = (f"ambiguous id: {path} maps to {student!r} like {others}"
                       + (f"; {winner[3]} matches it exactly and keeps it" if winner else "; none matches exactly")
                       + (f"; {note}" if note else ""))
             result.append(Identified(f"{student}~ambiguous-{tag}", path, reason, ambiguous=True))

@@ -131,6 +131,8 @@ def test_no_exact_match_marks_both_ambiguous_in_either_order(pair):
     assert [(i.student, i.path) for i in first] == [(i.student, i.path) for i in second]  # order does not matter
     assert all(item.ambiguous and "~ambiguous-" in item.student for item in first) and len(problems) == 2
     assert len({item.student.casefold() for item in first}) == 2  # distinct even on a case-insensitive system
+    for item in first:  # each names the other notebook it clashes with, not itself
+        assert item.note.split(" like ")[1].split(";")[0] == str(next(other.path for other in first if other is not item))
 
 
 def test_colliding_pair_in_a_batch_files_and_rows(tmp_path):
