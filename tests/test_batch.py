@@ -90,17 +90,22 @@ def test_layouts_and_duplicate_students(tmp_path):
     assert len(problems) == 2 and all("ambiguous" in p and "alice" in p for p in problems)
 
 
+def class_with_s3_looping(folder: Path, size: int, notebook: str) -> None:
+    """s0... s{size-1}, copies of the reference ``notebook``, except s3, which loops in its first cell."""
+    for number in range(size):
+        if number == 3:
+            make_notebook(folder / "s3.ipynb", "while True:\n    pass", *solution_cells(notebook))
+        else:
+            shutil.copyfile(SOLUTIONS / notebook, folder / f"s{number}.ipynb")
+
+
 def test_interrupted_batch_resumes_without_losing_or_regrading(tmp_path):
     folder = tmp_path / "class"
     folder.mkdir()
     # A fixed interrupt point: with one job the notebooks are graded in name order, and s3 loops in
     # its first cell far longer than the test waits (the worker sees no file of the test's, so it
     # cannot be released), so exactly s0-s2 are done when the grader is killed.
-    for number in range(8):
-        if number == 3:
-            make_notebook(folder / "s3.ipynb", "while True:\n    pass", *solution_cells("dinosaur_island.ipynb"))
-        else:
-            shutil.copyfile(SOLUTIONS / "dinosaur_island.ipynb", folder / f"s{number}.ipynb")
+    class_with_s3_looping(folder, 8, "dinosaur_island.ipynb")
     out = tmp_path / "out"
     # Limits far above anything this test waits for: only the kill stops s3.
     command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--jobs", "1", "--seed", "0",
@@ -256,11 +261,7 @@ def test_a_batch_stopped_with_sigterm_writes_the_gradebook_of_what_is_done(tmp_p
     then lists every notebook finished, and the command says so (it exited silently, gradebook stale)."""
     folder = tmp_path / "class"
     folder.mkdir()
-    for number in range(4):  # one job, name order: s0-s2 are done while s3 loops far longer than the test waits
-        if number == 3:
-            make_notebook(folder / "s3.ipynb", "while True:\n    pass", *solution_cells("rnn_step_by_step.ipynb"))
-        else:
-            shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
+    class_with_s3_looping(folder, 4, "rnn_step_by_step.ipynb")  # one job, name order: s0-s2 done while s3 loops
     out = tmp_path / "out"
     command = [sys.executable, "-m", "grader", str(folder), "--out", str(out), "--jobs", "1", "--hidden-cases", "1",
                "--cell-timeout", "600", "--timeout", "900", "--no-color"]
