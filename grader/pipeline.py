@@ -117,11 +117,12 @@ def module_functions(text: str) -> tuple[FunctionSource, ...]:
 
 
 def bundled_homes(submission: Submission, helpers: Helpers) -> dict[str, str]:
-    """Graded functions the notebook does not define and that come from a course helper module the
-    student did not hand in (the starter copy was used): function -> module file name."""
+    """Graded functions the notebook does not define and that come from a course helper module whose
+    starter copy was used (the student did not hand in theirs, or theirs could not be used):
+    function -> module file name."""
     homes: dict[str, str] = {}
     for name, path in helpers.files.items():
-        if name.endswith(".py") and name not in helpers.own:
+        if name.endswith(".py") and path != helpers.own.get(name):
             for function in module_functions(path.read_text(errors="replace")):
                 if function.name in submission.assignment.function_names and function.name not in submission.functions:
                     homes.setdefault(function.name, name)

@@ -437,7 +437,8 @@ def finish(spec: FunctionSpec, submission: Submission, results: list[CaseResult]
         # The student never saw these placeholders: they did not hand in the module that holds the function.
         messages.insert(0, f"{spec.name} lives in {bundled_module}, and the course's starter copy was used, not one of "
                            f"yours{' (the starter one is still unfinished)' if untouched else ''}. To have yours graded, "
-                           f"hand in your {bundled_module} beside the notebook, in a folder of its own, and grade again.")
+                           f"hand in a {bundled_module} that compiles and imports, beside the notebook, in a folder of "
+                           "its own, and grade again.")
     case_notes = sorted({case.message for case in results if case.passed and case.message})
     messages.extend(case_notes[:2])
     if output and status != Status.PASSED:

@@ -72,3 +72,8 @@ def test_a_broken_own_helper_module_costs_its_own_functions_only(tmp_path):
     assert by_name["initialize_adam"].score == 0
     assert any("your rnn_utils.py does not compile (line" in note and "course's copy was used" in note
                for note in result.notes), result.notes
+    # The Adam item says its starter copy was graded, not "replace the None placeholders" (advice for
+    # a file the student did change, above the note saying theirs was not used).
+    adam = by_name["initialize_adam"].messages
+    assert adam[0].startswith("initialize_adam lives in rnn_utils.py, and the course's starter copy was used")
+    assert not any("placeholders" in message for message in adam)
