@@ -824,7 +824,7 @@ def prune_removed(out: Path, entries: list[Entry]) -> list[str]:
     """Move aside the results of notebooks no longer in the class, so they leave the gradebook and
     every output, and say so. A result is pruned when its id is not in this run and its notebook is
     gone (or is now graded under another id); grading a few notebooks by name prunes nobody else.
-    The result file moves to ``results/removed/`` (never deleted: move it back to restore the row);
+    The result file moves to ``results/removed/`` (never deleted: the record of what was graded; a notebook that comes back is graded again);
     its derived feedback and Gradescope files are rebuilt from results, so they are removed."""
     students = {entry.student for entry in entries}
     graded_as = {str(entry.path): entry.student for entry in entries}
