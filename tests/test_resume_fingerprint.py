@@ -12,6 +12,7 @@ import pytest
 from grader import fingerprint as fingerprint_module
 from grader.batch import discover, grade_batch
 from grader.config import GradeConfig
+from grader.errors import UsageError
 from grader.fingerprint import NOT_SCORING, fingerprint, tree_digest
 
 from conftest import ASSIGNMENTS, FAST
@@ -96,7 +97,12 @@ def test_changing_each_option_regrades_and_no_change_skips(one_notebook):
     config = BASE
     for field in sorted(SCORING, key=lambda f: f.name in ("assignment", "engine")):
         config = config.with_changes(**{field.name: another_value(field, getattr(config, field.name))})
-        summary = grade_batch(entries, out, config, jobs=1)
+        if field.name == "assignment":  # a folder graded as another assignment is regraded only with --force
+            with pytest.raises(UsageError, match="holds the results of"):
+                grade_batch(entries, out, config, jobs=1)
+            summary = grade_batch(entries, out, config, jobs=1, force=True)
+        else:
+            summary = grade_batch(entries, out, config, jobs=1)
         assert summary.skipped == 0 and summary.graded + summary.failed == 1, f"{field.name} changed: regraded"
     for name in NOT_SCORING:
         field = next(f for f in dataclasses.fields(GradeConfig) if f.name == name)
