@@ -265,11 +265,8 @@ ASSIGNMENT_FILE = "assignment.json"
 def keep_assignment(out: Path, assignment: str, force: bool) -> None:
     """Refuse to grade ``out`` as another assignment than it holds results of, unless ``force``: the
     new grading would overwrite every student's result with "wrong assignment" (nothing asked)."""
-    try:
-        saved = json.loads((out / ASSIGNMENT_FILE).read_text())["assignment"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if force or saved == assignment or not any((out / "results").glob("*.json")):
+    saved = _saved_assignment(out)
+    if saved is None or force or saved == assignment or not any((out / "results").glob("*.json")):
         return
     raise UsageError(f"{out} holds the results of {saved}; grading it as {assignment} would replace them: give "
                      f"another --out for {assignment}, or add --force to regrade everyone as {assignment}")
@@ -286,10 +283,7 @@ def choose_assignment(entries: list[Entry], config: GradeConfig, out: Path | Non
     if config.assignment:
         return get_assignment(config.assignment).name, "chosen with --assignment"
     if out is not None:
-        try:
-            saved = json.loads((out / ASSIGNMENT_FILE).read_text())["assignment"]
-        except (OSError, ValueError, KeyError, TypeError):
-            saved = None
+        saved = _saved_assignment(out)
         if saved in ASSIGNMENTS:
             return saved, f"as graded before in {out}; --assignment changes it"  # shown in parentheses
     counts = Counter(name for name in (scan_assignment(e.path, config.max_notebook_mb) for e in entries) if name)

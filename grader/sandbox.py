@@ -361,12 +361,10 @@ def _kill_as(uid: int) -> None:
         pass
 
 
-def _kill_uid(uid: int, signalled: bool = False) -> None:
-    """Kill every process of the worker's private user id (daemons that left the session);
-    ``signalled``: _kill_as(uid) ran already, only check."""
-    if not signalled:
-        _kill_as(uid)
-    for attempt in range(5):  # and check: zombies stay listed, but nothing of that id still runs
+def _kill_stragglers(uid: int) -> None:
+    """After ``_kill_as(uid)``: check that nothing of the worker's private user id still runs, and
+    kill what does (zombies stay listed, but are not running)."""
+    for attempt in range(5):
         found = False
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -629,7 +627,7 @@ class Worker:
         except (subprocess.TimeoutExpired, OSError):  # pragma: no cover - a zombie we cannot reap
             pass
         if self.uid is not None:
-            _kill_uid(self.uid, signalled=True)
+            _kill_stragglers(self.uid)
 
     def close(self) -> None:
         # No polite goodbye: everything the worker had to say has been read, and SIGKILL is instant

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -74,6 +73,7 @@ def check(function: Callable[..., Any], *, console: Console | None = None,
     """Grade one function of the running notebook and show the verdict; returns the result."""
     if os.environ.get("GRADER_WORKER"):
         return None
+    from .load import defined_and_marked
     from .pipeline import grade_notebook
     from .report import function_details
 
@@ -97,9 +97,9 @@ def check(function: Callable[..., Any], *, console: Console | None = None,
         # With the graded functions it calls: if one of those fails, the reference stands in for it and
         # this one may pass, which the verdict must say (as the command's report does), not hide.
         # Only those the running code defines: one merely absent here would read as failing.
-        text = "\n".join(sources)
+        defined, _ = defined_and_marked(sources)
         calls = [dep for dep in next((spec.depends_on for spec in assignment.functions if spec.name == name), ())
-                 if re.search(rf"^\s*(def|class)\s+{re.escape(dep)}\b", text, re.MULTILINE)]
+                 if dep in defined]
         result = grade_notebook(path, base.with_changes(assignment=assignment.name, only=(name, *calls)))
     if not result.graded:
         from .textsafe import terminal
