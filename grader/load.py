@@ -115,11 +115,21 @@ def read_notebook(path: Path, max_mb: float) -> "Notebook":
     except UnicodeDecodeError as error:
         raise NotebookError(f"{path}: is not UTF-8 text (invalid byte at position {error.start}); "
                             f"save it again from Jupyter") from None
+    limit = int(max_mb * VALUES_PER_MB)
+    if len(text) >= limit:  # a shorter text cannot hold more values (each takes a character at least)
+        values = json_values(text)
+        if values > limit:
+            raise NotebookError(f"{path}: holds about {values:,} JSON values (lists, numbers and the like), far more "
+                                f"than a notebook of its size (at most {limit:,} are read): hand in the "
+                                "assignment's notebook itself, with its outputs cleared")
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise NotebookError(f"{path}: is not a valid notebook: JSON parse error at line {error.lineno}, "
                             f"column {error.colno} ({error.msg}); the file may be truncated or not a notebook") from None
+    except RecursionError:
+        raise NotebookError(f"{path}: is not a valid notebook: its JSON is nested too deeply to read (a "
+                            "notebook's is a few levels deep)") from None
     if not isinstance(raw, dict) or not ("cells" in raw or "worksheets" in raw):
         raise NotebookError(f"{path}: is JSON but not a Jupyter notebook (it has no cells)")
     cells = _cell_count(raw)
@@ -147,6 +157,21 @@ def read_notebook(path: Path, max_mb: float) -> "Notebook":
 
 #: Cells read from one notebook: the course's have a few hundred at most.
 MAX_CELLS = 10_000
+#: JSON values read per MB of the size limit (--max-notebook-mb). Parsing builds an object per value:
+#: 46 MB of empty lists (23 million) took 1.3 GB. Real notebooks hold ~20,000 per MB, so at the
+#: default 50 MB limit a notebook may hold 4 million, about 250 MB once parsed at the very worst.
+VALUES_PER_MB = 80_000
+#: A JSON string, escapes included; possessive, so a long one is matched without backtracking state.
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+
+
+def json_values(text: str) -> int:
+    """About how many values (arrays, objects, and the elements and members in them) parsing the
+    JSON ``text`` builds, never fewer, counted in linear time without parsing: the commas and opening
+    brackets outside strings (a bracket or comma inside a string, escaped quotes included, is not
+    counted)."""
+    outside = _JSON_STRING.sub("", text)
+    return outside.count(",") + outside.count("[") + outside.count("{") + 1
 
 
 def _cell_count(raw: dict) -> int:

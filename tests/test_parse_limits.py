@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from grader.execute import cell_label, changed_positions, graded_names_run
 from grader.errors import NotebookError
-from grader.load import (MAX_CELLS, TOO_DEEP, _shell_assignment, functions_in_source, parse_cell, parse_or_reason,
-                         read_notebook, to_python)
+from grader.load import (MAX_CELLS, TOO_DEEP, VALUES_PER_MB, _shell_assignment, functions_in_source, json_values,
+                         parse_cell, parse_or_reason, read_notebook, to_python)
 from grader.pipeline import grade_notebook
 from grader.results import Status
 from grader.run_cases import _changed_in_place
@@ -108,3 +108,65 @@ def test_a_notebook_of_absurdly_many_cells_is_refused_before_it_is_converted(tmp
     raw_ok = dict(raw, cells=cells[:3]) if layout == "v4" else dict(raw, worksheets=[{"cells": cells[:3]}])
     path.write_text(json.dumps(raw_ok))
     assert len(read_notebook(path, 50).cells) == 3  # a notebook of a sane size reads as before
+
+
+JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=40)
+
+
+def _built(value) -> int:
+    """The values json.loads builds for ``value``, strings and numbers and keys' values included."""
+    if isinstance(value, list):
+        return 1 + sum(_built(item) for item in value)
+    if isinstance(value, dict):
+        return 1 + sum(_built(item) for item in value.values())
+    return 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(JSON_VALUES, st.booleans())
+def test_the_count_of_json_values_never_falls_short_of_what_parsing_builds(value, indented):
+    text = json.dumps(value, indent=1 if indented else None, ensure_ascii=False)
+    assert json_values(text) >= _built(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet='[]{},"\\:x\n', max_size=30), max_size=20))
+def test_brackets_commas_and_escaped_quotes_inside_strings_are_not_counted(strings):
+    """Code and printed arrays live in strings: they must not count, or real notebooks would be refused."""
+    assert json_values(json.dumps(strings)) == json_values(json.dumps(["x"] * len(strings)))
+
+
+def _notebook_text(cells: list) -> str:
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells})
+
+
+def test_a_notebook_of_millions_of_tiny_values_is_refused_before_it_is_parsed(tmp_path):
+    """46 MB of empty lists took 1.3 GB to parse: values are counted first, against the size limit."""
+    limit = int(1 * VALUES_PER_MB)  # --max-notebook-mb 1
+    cell = {"cell_type": "code", "source": "x = 1", "outputs": [], "metadata": {}, "execution_count": None}
+    path = tmp_path / "lists.ipynb"
+    path.write_text(_notebook_text([dict(cell, metadata={"junk": [[]] * limit})]))
+    assert path.stat().st_size < 1024 * 1024  # within the size limit: only the count refuses it
+    with pytest.raises(NotebookError, match=f"far more than a notebook of its size \\(at most {limit:,} are read\\)"):
+        read_notebook(path, 1)
+    # The same size in outputs a notebook really has (printed lines, an image) is read.
+    printed = {"output_type": "stream", "name": "stdout", "text": [f"loss {i}: [0.1, 0.2, {{}}]\n" for i in range(20_000)]}
+    image = {"output_type": "display_data", "metadata": {}, "data": {"image/png": "iVBOR" * 40_000}}
+    path.write_text(_notebook_text([dict(cell, outputs=[printed, image])]))
+    assert 0.5 * 1024 * 1024 < path.stat().st_size < 1024 * 1024
+    assert len(read_notebook(path, 1).cells) == 1
+
+
+@pytest.mark.parametrize("depth", [990, 100_000])
+def test_a_notebook_nested_too_deeply_is_refused_not_a_crash(tmp_path, depth):
+    cell = {"cell_type": "code", "source": "x = 1", "outputs": [], "metadata": {}, "execution_count": None}
+    path = tmp_path / "deep.ipynb"
+    deep = "[" * depth + "]" * depth
+    path.write_text(_notebook_text([dict(cell, metadata={"deep": "DEEP"})]).replace('"DEEP"', deep))
+    with pytest.raises(NotebookError, match="nested too deeply to read"):
+        read_notebook(path, 50)
+    completed = subprocess.run([sys.executable, "-m", "grader", str(path)], cwd=ROOT, capture_output=True, text=True,
+                               timeout=120)
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    assert "nested too deeply to read" in completed.stderr
