@@ -43,6 +43,10 @@ from .results import NotebookResult
 #: Seconds a task may run past the notebook timeout before the driver gives up on it (a hung Dask
 #: worker); the grading itself already stops at the notebook timeout.
 DEADLINE_MARGIN = 60.0
+#: The Dask event each task logs as it begins on its worker. A worker takes tasks ahead of its threads
+#: (worker-saturation), so "assigned to a worker" is not "running": a task queued there behind a slow
+#: one would be charged its wait.
+STARTED_TOPIC = "grader-task-started"
 #: How often the driver looks at what the scheduler is running (progress and deadlines).
 POLL_SECONDS = 0.5
 #: Extra attempts for a task that raised; a worker that died counts against the scheduler's own
@@ -130,9 +134,22 @@ def _relocate(value: Any, old: str, new: str) -> Any:
     return value
 
 
+def _say_started() -> None:
+    """Tell the driver (through the scheduler's event log) that this task now runs."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        worker.log_event(STARTED_TOPIC, {"key": str(worker.get_current_task())})
+    except Exception:  # noqa: BLE001  not on a Dask worker (called directly): nobody to tell
+        pass
+
+
 def grade_parcel(parcel: Parcel) -> dict:
     """The Dask task: grade one notebook here, return its JSON result (or a refusal)."""
     from .pipeline import grade_notebook
+
+    _say_started()
 
     mine = dict(environment(parcel.config))
     differing = [name for name, value in parcel.environment if mine.get(name) != value]
@@ -223,6 +240,25 @@ def parse_scheduler(text: str) -> int | str:
     return text
 
 
+class _TaskTimes:
+    """When each running task was assigned to a Dask worker (seen by the driver's polls) and when its
+    worker began it (its STARTED_TOPIC event, received on the client's own thread)."""
+
+    def __init__(self) -> None:
+        self.assigned: dict[str, float] = {}
+        self.started: dict[str, float] = {}
+
+    def began(self, event: Any) -> None:
+        message = event[1] if isinstance(event, (tuple, list)) and len(event) == 2 else None  # (time, message)
+        key = message.get("key") if isinstance(message, dict) else None
+        if isinstance(key, str):
+            self.started[key] = time.monotonic()  # a retry elsewhere begins again: the latest counts
+
+    def forget(self, key: str) -> None:
+        self.assigned.pop(key, None)
+        self.started.pop(key, None)
+
+
 class DaskRunner:
     """Grades the pending entries of a batch on a Dask cluster (a ``grade_batch`` runner)."""
 
@@ -284,7 +320,8 @@ class DaskRunner:
         deadline = config.notebook_timeout + self.margin
         waiting = collections.deque(pending)
         running: dict[Any, tuple[Entry, str]] = {}
-        started: dict[str, float] = {}   # key -> when the scheduler was last seen starting it
+        times = _TaskTimes()
+        client.subscribe_topic(STARTED_TOPIC, times.began)
         announced: set[str] = set()
 
         def done_with(entry: Entry, digest: str, result: NotebookResult | None) -> None:
@@ -316,7 +353,7 @@ class DaskRunner:
                     done = set()
                 for future in done:
                     entry, digest = running.pop(future)
-                    started.pop(future.key, None)
+                    times.forget(future.key)
                     try:
                         data = future.result()
                         if "refused" in data:
@@ -334,33 +371,48 @@ class DaskRunner:
                     except Exception as error:  # a grader bug on the worker must not lose the batch
                         result = _crashed(entry, f"internal grader error on the Dask worker: {error!r}")
                     done_with(entry, digest, result)
-                self._watch(client, running, started, announced, deadline, on_event, done_with)
+                self._watch(client, running, times, announced, deadline, on_event, done_with)
         except KeyboardInterrupt:
             client.cancel(list(running))
             raise
+        finally:
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic(STARTED_TOPIC)
         try:  # what workers that died mid-task left on their machines (a task's start sweeps too)
             client.run(remove_orphans)
         except Exception:  # noqa: BLE001  best effort: the grades are written already
             pass
         return problems
 
-    def _watch(self, client: Any, running: dict, started: dict[str, float], announced: set[str], deadline: float,
+    def _watch(self, client: Any, running: dict, times: "_TaskTimes", announced: set[str], deadline: float,
                on_event: OnEvent, done_with: Callable) -> None:
-        """Progress (which tasks a worker holds) and the per-task deadline, from the scheduler's view."""
+        """Progress (which tasks a worker runs) and the per-task deadline. A task has ``deadline``
+        seconds from when its worker began it; one assigned to a worker that never begins it (the
+        worker's threads held by a notebook that hung) is given up after twice that, counted from
+        its assignment: a task queued behind one that ran its whole time still starts well before."""
         processing = {key for keys in client.processing().values() for key in keys}
         now = time.monotonic()
         for future, (entry, digest) in list(running.items()):
-            if future.key not in processing:
-                started.pop(future.key, None)  # queued, or back in the queue after its worker died
+            key = future.key
+            if key not in processing:
+                times.forget(key)  # queued, or back in the queue after its worker died
                 continue
-            started.setdefault(future.key, now)
-            if on_event and entry.student not in announced:
+            assigned = times.assigned.setdefault(key, now)
+            began = times.started.get(key)
+            if began is not None and on_event and entry.student not in announced:
                 announced.add(entry.student)
                 on_event("started", entry)
-            if now - started[future.key] > deadline:
-                client.cancel([future])
-                running.pop(future)
-                done_with(entry, digest, _crashed(entry, f"no answer from the Dask worker within {deadline:.0f} s"))
+            if began is not None and now - began > deadline:
+                reason = f"no answer from the Dask worker within {deadline:.0f} s of starting it"
+            elif began is None and now - assigned > 2 * deadline:
+                reason = (f"its Dask worker did not start it within {2 * deadline:.0f} s (busy with a notebook "
+                          f"that hung?): rerun the batch to grade it")
+            else:
+                continue
+            client.cancel([future])
+            running.pop(future)
+            times.forget(key)
+            done_with(entry, digest, _crashed(entry, reason))
 
     @staticmethod
     def _check_workers(client: Any, config: GradeConfig, ours: tuple[tuple[str, str], ...]) -> list[str]:

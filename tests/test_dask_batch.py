@@ -294,6 +294,42 @@ def test_a_notebook_whose_worker_keeps_dying_is_recorded_as_crashed(tmp_path):
     assert not results["doomed"]["graded"] and results["doomed"]["error"].startswith("crashed: the Dask worker died")
 
 
+def test_a_notebook_queued_behind_one_that_hangs_is_charged_from_when_it_begins(tmp_path):
+    """A Dask worker takes a task ahead of its thread: one queued there behind a notebook that ran past the
+    deadline was given up with it ("no answer"), though it never ran. Its time counts from when it begins."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a_stuck", "b_behind"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    marker, out = tmp_path / "go", tmp_path / "out"
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    client = distributed.Client(cluster)
+    try:
+        client.run(install_gate, "a_stuck.ipynb", str(marker))
+        entries, _ = discover([str(folder)])
+        config = CONFIG.with_changes(notebook_timeout=20)  # the deadline: 20 s from when a task begins
+        outcome = {}
+        batch = threading.Thread(target=lambda: outcome.update(
+            summary=grade_batch(entries, out, config, runner=DaskRunner(client, margin=0.0))))
+        batch.start()
+        holder = holder_of(client, "grade-b_behind-")  # assigned to the worker whose thread a_stuck holds
+        assert holder is not None and any(str(key).startswith("grade-a_stuck-") for key in client.processing()[holder])
+        given_up = out / "results" / "a_stuck.json"
+        deadline = time.monotonic() + GENEROUS
+        while not given_up.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        marker.touch()  # the hung task's thread is free again: the one queued behind it begins now
+        batch.join(GENEROUS)
+        assert not batch.is_alive()
+    finally:
+        client.close()
+        cluster.close()
+    results = {data["student"]: data for data in write_outputs(out)}
+    assert results["b_behind"]["graded"] and results["b_behind"]["score"] == 100, results["b_behind"]["error"]
+    assert results["a_stuck"]["error"].startswith("crashed: no answer from the Dask worker within 20 s of starting it")
+    assert (outcome["summary"].graded, outcome["summary"].failed) == (1, 1)
+
+
 def test_scheduler_argument():
     assert parse_scheduler("local:3") == 3
     assert parse_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
