@@ -330,6 +330,31 @@ def test_a_notebook_queued_behind_one_that_hangs_is_charged_from_when_it_begins(
     assert (outcome["summary"].graded, outcome["summary"].failed) == (1, 1)
 
 
+def test_a_notebook_its_worker_never_begins_is_given_up_and_the_batch_ends(tmp_path):
+    """The one thread of the only worker held for good (a notebook that hung the grader there): the task
+    queued behind it never begins. The batch still ends, and says to rerun."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a_stuck", "b_behind"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    marker, out = tmp_path / "go", tmp_path / "out"
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    client = distributed.Client(cluster)
+    try:
+        client.run(install_gate, "a_stuck.ipynb", str(marker))
+        entries, _ = discover([str(folder)])
+        summary = grade_batch(entries, out, CONFIG.with_changes(notebook_timeout=4), runner=DaskRunner(client, margin=0.0))
+    finally:
+        marker.touch()
+        client.close()
+        cluster.close()
+    assert (summary.graded, summary.failed) == (0, 2)
+    results = {data["student"]: data for data in write_outputs(out)}
+    assert results["a_stuck"]["error"].startswith("crashed: no answer from the Dask worker within 4 s of starting it")
+    assert results["b_behind"]["error"].startswith("crashed: its Dask worker did not start it within 8 s")
+    assert "rerun the batch to grade it" in results["b_behind"]["error"]
+
+
 def test_scheduler_argument():
     assert parse_scheduler("local:3") == 3
     assert parse_scheduler("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
