@@ -229,7 +229,15 @@ def release_main(argv: Sequence[str], console: Console) -> int:
     for item in stale:
         console.print(f"{'stale' if args.check else 'updated'}: {item.path}: {item.reason}", soft_wrap=True)
     if args.check:
-        console.print("up to date" if not stale else f"{len(stale)} stale file(s): run `grade release`")
+        yours = sum(item.needs_you for item in stale)
+        if not stale:
+            console.print("up to date")
+        elif yours:  # `grade release` would refuse: say what comes first
+            console.print(f"{len(stale)} stale file(s), {yours} of which `grade release` cannot fix: change the "
+                          f"notebook or its recipe in grader/course/ as said above, then run `grade release`",
+                          soft_wrap=True)
+        else:
+            console.print(f"{len(stale)} stale file(s): run `grade release`")
         return EXIT_LOW_SCORE if stale else EXIT_OK
     console.print(f"assignments/ and expected/ regenerated ({len(stale)} file(s) changed); run `pip install .` "
                   f"in {root} so that the installed grader uses them")

@@ -97,6 +97,9 @@ class Stale:
 
     path: Path
     reason: str
+    needs_you: bool = False
+    """Regenerating cannot fix it (a notebook and its recipe disagree, a notebook no assignment
+    names): the instructor changes the course first, and ``release`` refuses until then."""
 
 
 def bundled_assignments() -> list:
@@ -163,7 +166,8 @@ def unregistered_notebooks(solutions: Path) -> list[Stale]:
     known = {spec.notebook for spec in bundled_assignments()}
     return [Stale(path, "no assignment of this grader has this notebook: add its AssignmentSpec to ASSIGNMENTS in "
                         "grader/course/registry.py (README, Adding an assignment); an installed grade sees a "
-                        "new assignment only after `pip install .`, so run `python -m grader release` in the checkout")
+                        "new assignment only after `pip install .`, so run `python -m grader release` in the checkout",
+                  needs_you=True)
             for path in sorted(solutions.glob("*.ipynb")) if path.name not in known]
 
 
@@ -193,7 +197,7 @@ def release(root: Path, check: bool = False) -> list[Stale]:
                           f"checkout (the folder with pyproject.toml and solutions/), or pass --root CHECKOUT")
     # The notebook's demo cells and the course module's published recipes must agree first:
     # regenerating cannot fix that, only the instructor can (in one or the other).
-    mismatched = [Stale(solutions / spec.notebook, problem) for spec in bundled_assignments()
+    mismatched = [Stale(solutions / spec.notebook, problem, needs_you=True) for spec in bundled_assignments()
                   for problem in demo_mismatches(spec, solutions / spec.notebook)] + unregistered_notebooks(solutions)
     if mismatched and not check:
         raise CourseMaterialError("nothing regenerated: " + "; ".join(f"{item.path.name}: {item.reason}"

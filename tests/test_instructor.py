@@ -95,6 +95,19 @@ def test_a_published_seed_changed_in_the_demo_cell_alone_is_reported(tmp_path):
         release(root)
 
 
+def test_release_check_does_not_advise_a_release_that_would_refuse(tmp_path, capsys):
+    """`grade release --check` ended with "run `grade release`", which then refused: a demo that disagrees
+    with its recipe is the instructor's to fix first."""
+    root = _checkout(tmp_path)
+    assert main(["release", "--check", "--root", str(root)]) == 0
+    assert "up to date" in capsys.readouterr().out
+    _edit_cell(root / "solutions" / RNN, "rnn_cell_forward(xt_tmp", "np.random.seed(1)", "np.random.seed(5)")
+    assert main(["release", "--check", "--root", str(root)]) == 1
+    last = " ".join(capsys.readouterr().out.split()).rsplit("stale:", 1)[-1]
+    assert "1 of which `grade release` cannot fix: change the notebook or its recipe in grader/course/" in last
+    assert last.rstrip().endswith("then run `grade release`")
+
+
 def test_a_demo_shape_changed_alone_is_reported(tmp_path):
     root = _checkout(tmp_path)
     notebook = root / "solutions" / RNN
