@@ -50,6 +50,7 @@ from .errors import UsageError
 from .exiting import leave_at_process_exit
 from .fingerprint import fingerprint
 from .load import WRONG_ASSIGNMENT
+from .overdue import GRADER_GRACE, overdue_message
 from .pipeline import grade_notebook, helper_files
 from .report import markdown_feedback
 from .results import RESULT_SCHEMA_VERSION, NotebookResult
@@ -413,12 +414,6 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     return summary
 
 
-#: Seconds a grading process may spend on one notebook beyond ``--timeout`` before the batch stops
-#: it: the worker's own limits end a student's code in time, so only the grader's own work on a
-#: hostile notebook (parsing it, say) can run that long.
-GRADER_GRACE = 60.0
-
-
 @dataclass
 class _Pool:
     """The grading processes, and the queue on which each says which notebook it starts, so that a
@@ -631,9 +626,7 @@ class _Holders:
 
         task = self.tasks.get(entry, 0)
         if task in self.stopped:
-            return (f"crashed: grading this notebook took the grader itself longer than {self.stopped[task]:.0f} s "
-                    "(--timeout and a margin), so it was stopped; the grader's own work on it does not end (a "
-                    "notebook built to be slow to read?)")
+            return f"crashed: {overdue_message(self.stopped[task])}"
         pid, _ = self.holding.get(task, (0, 0.0))
         process = self.processes.get(pid)
         if process is not None:

@@ -26,6 +26,7 @@ from .errors import GraderError
 from .execute import Session
 from .expected import load_stored
 from .load import FunctionSource, Submission, functions_in_source, load_submission
+from .overdue import GRADER_GRACE, GraderOverdue, bounded, overdue_message
 from .results import CellIssue, FunctionResult, NotebookResult
 from .rootcause import failed_binders, names_bound, note_failed_cells
 from .run_cases import grade_function
@@ -170,10 +171,14 @@ def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig(),
     path = Path(path)
     started = time.monotonic()
     try:
-        submission = load_submission(path, config.max_notebook_mb, config.assignment)
-        return _grade(submission, config, started, meanwhile)
+        with bounded(config.notebook_timeout + GRADER_GRACE):
+            submission = load_submission(path, config.max_notebook_mb, config.assignment)
+            return _grade(submission, config, started, meanwhile)
     except GraderError as error:
         return NotebookResult(str(path), None, None, error=error.message, duration=time.monotonic() - started)
+    except GraderOverdue as overdue:  # the `with` blocks on the way closed the worker and the copy
+        return NotebookResult(str(path), None, None, error=overdue_message(overdue.seconds),
+                              duration=time.monotonic() - started)
 
 
 def _grade(submission: Submission, config: GradeConfig, started: float,

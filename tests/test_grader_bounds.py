@@ -230,3 +230,49 @@ def test_the_reference_itself_stays_inside_every_envelope(assignment, function):
                 finally:
                     caller.__globals__.update(originals)
             assert 0 < limits.calls <= limits.envelope.max_calls
+
+
+def test_a_notebook_the_grader_itself_never_finishes_is_given_up_alone(tmp_path, monkeypatch, capsys):
+    """`grade nb.ipynb` had no bound on the grader's own work (a batch did): a notebook built to be slow
+    to read held the command for ever. Past --timeout plus a margin it is given up with a message and
+    its worker closed."""
+    import time
+
+    import grader.pipeline as pipeline
+    from grader import sandbox
+    from grader.cli import main
+
+    stuck, honest = tmp_path / "stuck" / "stuck.ipynb", tmp_path / "honest" / "honest.ipynb"
+    for path in (stuck, honest):
+        path.parent.mkdir()
+        path.write_text((SOLUTIONS / "rnn_step_by_step.ipynb").read_text())
+    real = pipeline.grade_function
+    seen_workers = []
+
+    def never_ends_on_stuck(function, session, submission, *args, **kwargs):
+        if submission.path.name == "stuck.ipynb":  # a worker is running: the give-up must close it
+            seen_workers.append(session.worker)
+            while True:
+                time.sleep(0.05)
+        return real(function, session, submission, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "grade_function", never_ends_on_stuck)
+    monkeypatch.setattr(pipeline, "GRADER_GRACE", 0.0)
+    code = main([str(stuck), "--timeout", "8", "--only", "rnn_cell_forward", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert json.loads(out)["error"].startswith("grading this notebook took the grader itself longer than 8 s")
+    assert "grade: error: grading this notebook took the grader itself longer than 8 s" in err
+    assert seen_workers and seen_workers[0].process is not None and seen_workers[0].workdir is not None
+    assert not seen_workers[0].workdir.exists() and seen_workers[0] not in sandbox._LIVE
+    assert signal_alarm_is_off()
+    # The same process grades the next notebook as usual.
+    result = pipeline.grade_notebook(honest, CONFIG.with_changes(only=("rnn_cell_forward",)))
+    assert result.graded and result.score == result.max_score
+
+
+def signal_alarm_is_off() -> bool:
+    import signal
+
+    return signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) in (
+        signal.SIG_DFL, signal.SIG_IGN, None)

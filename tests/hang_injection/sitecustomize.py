@@ -10,15 +10,15 @@ if os.environ.get("GRADER_TEST_HANG_ON") or os.environ.get("GRADER_TEST_DIE_ON")
 
     import grader.pipeline as pipeline
 
-    _grade_notebook = pipeline.grade_notebook
+    _load_submission = pipeline.load_submission
 
-    def _sabotaged(path, *args, **kwargs):
+    def _sabotaged(path, *args, **kwargs):  # inside grade_notebook, where the grader's own work is
         name = os.path.basename(str(path))
         if name == os.environ.get("GRADER_TEST_HANG_ON"):
             while True:
                 time.sleep(1)
         if name == os.environ.get("GRADER_TEST_DIE_ON"):
             os.kill(os.getpid(), signal.SIGKILL)
-        return _grade_notebook(path, *args, **kwargs)
+        return _load_submission(path, *args, **kwargs)
 
-    pipeline.grade_notebook = _sabotaged
+    pipeline.load_submission = _sabotaged
