@@ -213,12 +213,23 @@ def _plain_notebook(raw: dict) -> Notebook | None:
 #: Why a cell the parser cannot read is not run (the worker's compile would fail the same way).
 TOO_DEEP = ("too long or too deeply nested for Python's parser to read, so it was not run: "
             "split it into smaller statements")
+#: Characters of one code cell (or helper module) the grader parses. Python's parser takes up to ~900
+#: bytes of memory per character (3 MB of "a;" took 2.7 GB); the course's cells have a few thousand.
+MAX_CELL_CHARS = 100_000
+#: Why a longer cell is not run.
+TOO_LONG = (f"longer than the grader reads ({MAX_CELL_CHARS:,} characters, where the course's cells have a few "
+            "thousand), so it was not run: split it into smaller cells")
+#: Characters of code in one notebook, all cells together: the course's notebooks have ~30,000.
+MAX_CODE_CHARS = 1_000_000
 
 
 def parse_or_reason(source: str) -> ast.Module | str:
-    """``source`` parsed, or why not: "syntax" (a syntax error, or a NUL byte), or ``TOO_DEEP``.
-    Student text may be too deep for the parser: a 300,000-term sum raises RecursionError, a
-    300,000-deep unary chain MemoryError; to the grader that is a cell that does not parse, never a crash."""
+    """``source`` parsed, or why not: "syntax" (a syntax error, or a NUL byte), ``TOO_DEEP`` or
+    ``TOO_LONG``. Student text may be too deep for the parser: a 300,000-term sum raises
+    RecursionError, a 300,000-deep unary chain MemoryError; to the grader that is a cell that does not
+    parse, never a crash. Text longer than MAX_CELL_CHARS is not parsed at all (memory)."""
+    if len(source) > MAX_CELL_CHARS:
+        return TOO_LONG
     try:
         return ast.parse(source)
     except (SyntaxError, ValueError):
@@ -312,18 +323,24 @@ def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) 
     return found
 
 
-def _calls_demo(tree: ast.Module, names: tuple[str, ...]) -> bool:
-    """Whether a cell calls one of the long demos at top level (not inside a definition)."""
+def _top_level_calls(tree: ast.Module) -> frozenset[str]:
+    """The names a cell calls at top level (not inside a definition): a call of a long demo
+    (``AssignmentSpec.skip_calls``) keeps the cell from being run."""
+    called = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
             continue
-        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(node)):
-            return True
-    return False
+        called.update(n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
+    return frozenset(called)
+
+
+#: A graded marker comment. A match begins only at the first ``#`` of a run, and the run is taken
+#: whole (possessive): a line of 40,000 ``#`` took 46 s when every ``#`` of it was tried as a start.
+_GRADED_MARKER = re.compile(r"(?<!#)#++\s*+(?:UN)?GRADED (?:FUNCTION|CLASS):\s*+(\w+)")
 
 
 def _graded_markers(source: str) -> list[str]:
-    return re.findall(r"#+\s*(?:UN)?GRADED (?:FUNCTION|CLASS):\s*(\w+)", source)
+    return _GRADED_MARKER.findall(source)
 
 
 def defined_and_marked(code: list[str]) -> tuple[set[str], set[str]]:
@@ -417,37 +434,42 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
     language = str(kernelspec.get("language", "python") or "python")
     if language.lower() != "python":
         notes.append(f"the notebook's kernel says {language!r}; its cells are run as Python")
-    parsed: list[tuple[int, str, ast.Module | None, list[str]]] = []
+    code = sum(len(text) for kind, text in nb.cells if kind == "code")
+    if code > MAX_CODE_CHARS:  # before any parsing: its time and memory grow with the text
+        raise NotebookError(f"{path}: holds {code:,} characters of code, far more than any notebook of the course "
+                            f"(at most {MAX_CODE_CHARS:,} are read): hand in the assignment's notebook itself")
+    # Each cell's tree is used here and let go (a tree takes many times its text's memory).
+    parsed: list[tuple[int, str, frozenset[str], list[str], str]] = []
     markers: set[str] = set()
+    functions: dict[str, FunctionSource] = {}
     for position, (kind, original) in enumerate(nb.cells, start=1):
         if kind != "code":
             continue
         markers.update(_graded_markers(original))
         parsed_or_reason = parse_or_reason(original)  # most cells are plain Python: parsed once
         source, cell_notes, refused = original, [], ""
-        if parsed_or_reason == TOO_DEEP:
-            refused = TOO_DEEP  # IPython syntax cannot make it shallower
+        if parsed_or_reason in (TOO_DEEP, TOO_LONG):
+            refused = parsed_or_reason  # IPython syntax cannot make it shallower or shorter
         elif not isinstance(parsed_or_reason, ast.Module):
             source, cell_notes = to_python(original)
             if source is None:
                 notes.extend(f"cell {position}: {note}" for note in cell_notes)
                 continue
             parsed_or_reason = parse_or_reason(source)
-            refused = TOO_DEEP if parsed_or_reason == TOO_DEEP else ""
-        tree = parsed_or_reason if isinstance(parsed_or_reason, ast.Module) else None
-        parsed.append((position, source, tree, cell_notes, refused))
-    functions: dict[str, FunctionSource] = {}
-    for position, source, tree, _, _ in parsed:
-        if tree is not None:
-            functions.update({f.name: f for f in functions_in_source(source, position, tree)})
+            refused = parsed_or_reason if parsed_or_reason in (TOO_DEEP, TOO_LONG) else ""
+        calls: frozenset[str] = frozenset()
+        if isinstance(parsed_or_reason, ast.Module):
+            functions.update({f.name: f for f in functions_in_source(source, position, parsed_or_reason)})
+            calls = _top_level_calls(parsed_or_reason)
+        parsed.append((position, source, calls, cell_notes, refused))
     if assignment:
         spec = get_assignment(assignment)
         check_assignment(path, spec, set(functions), markers)
     else:
         spec = detect_assignment(path, set(functions), markers, nb.metadata)
     cells = []
-    for position, source, tree, cell_notes, refused in parsed:
-        if tree is not None and spec.skip_calls and _calls_demo(tree, spec.skip_calls):
+    for position, source, calls, cell_notes, refused in parsed:
+        if calls & set(spec.skip_calls):
             notes.append(f"cell {position} not run: it calls {'/'.join(spec.skip_calls)}() (a long demo; "
                          "the grader calls the function itself)")
             continue

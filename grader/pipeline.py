@@ -25,7 +25,7 @@ from .course.reference import load_reference
 from .errors import GraderError
 from .execute import Session
 from .expected import load_stored
-from .load import FunctionSource, Submission, functions_in_source, load_submission
+from .load import MAX_CELL_CHARS, FunctionSource, Submission, functions_in_source, load_submission
 from .overdue import GRADER_GRACE, GraderOverdue, bounded, overdue_message
 from .results import CellIssue, FunctionResult, NotebookResult
 from .rootcause import failed_binders, names_bound, note_failed_cells
@@ -90,8 +90,9 @@ def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Sub
     return dataclasses.replace(submission, functions=functions)
 
 
-#: A helper module bigger than this is not the course's module with an exercise filled in.
-MAX_HELPER_BYTES = 2 * 1024 * 1024
+#: A helper module bigger than this is not the course's module with an exercise filled in (those are
+#: a few thousand bytes); it is parsed like a cell, whose bound this is.
+MAX_HELPER_BYTES = MAX_CELL_CHARS
 
 
 def module_problem(path: Path) -> str:
@@ -99,7 +100,7 @@ def module_problem(path: Path) -> str:
     Only compiled here, never run: running it is the worker's job."""
     try:
         if path.stat().st_size > MAX_HELPER_BYTES:
-            return f"is larger than {MAX_HELPER_BYTES // (1024 * 1024)} MB"
+            return f"is larger than {MAX_HELPER_BYTES:,} bytes (the course's is a few thousand)"
         compile(path.read_bytes(), path.name, "exec", dont_inherit=True)
     except SyntaxError as error:
         return f"does not compile (line {error.lineno}: {error.msg})"

@@ -232,6 +232,20 @@ def test_the_reference_itself_stays_inside_every_envelope(assignment, function):
             assert 0 < limits.calls <= limits.envelope.max_calls
 
 
+def test_cells_of_code_built_to_bloat_the_parser_stay_within_the_bound(tmp_path):
+    """Python's parser takes ~900 bytes per character of `a;a;...`: each cell's tree is let go once read
+    (nine cells just under MAX_CELL_CHARS were kept together: 410 MB), and longer cells are not parsed."""
+    from grader.load import MAX_CELL_CHARS
+
+    bloat = "a;" * (MAX_CELL_CHARS // 2 - 8)
+    path = make_notebook(tmp_path / "bloat.ipynb", *solution_cells("rnn_step_by_step.ipynb"), *[bloat] * 9)
+    outcome = grade_in_child(path)
+    assert outcome["graded"], outcome["error"]
+    # One tree at a time: about one cell's tree beside the grader (~170 MB here), all of them 410 MB.
+    assert outcome["peak_mb"] < min(300, PEAK_RSS_BOUND_MB), outcome["peak_mb"]
+    assert all(score == most for score, most, _, _ in outcome["functions"].values()), outcome["functions"]
+
+
 def test_a_notebook_the_grader_itself_never_finishes_is_given_up_alone(tmp_path, monkeypatch, capsys):
     """`grade nb.ipynb` had no bound on the grader's own work (a batch did): a notebook built to be slow
     to read held the command for ever. Past --timeout plus a margin it is given up with a message and

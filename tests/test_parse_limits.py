@@ -1,6 +1,6 @@
 """Student text too deep for Python's parser, and what the worker says about changed arguments.
 
-ast.parse raises RecursionError on a 300,000-term sum and MemoryError on a 300,000-deep unary chain:
+ast.parse raises RecursionError on a 49,000-term sum and MemoryError on a 99,000-deep unary chain:
 to the grader that is a cell that does not parse (named in the report, not run), never a crash.
 """
 from __future__ import annotations
@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from grader.execute import cell_label, changed_positions, graded_names_run
 from grader.errors import NotebookError
-from grader.load import (MAX_CELLS, TOO_DEEP, VALUES_PER_MB, _shell_assignment, functions_in_source, json_values,
-                         parse_cell, parse_or_reason, read_notebook, to_python)
+from grader.load import (MAX_CELL_CHARS, MAX_CELLS, MAX_CODE_CHARS, TOO_DEEP, TOO_LONG, VALUES_PER_MB, _graded_markers,
+                         _shell_assignment, functions_in_source, json_values, load_submission, parse_cell,
+                         parse_or_reason, read_notebook, to_python)
 from grader.pipeline import grade_notebook
 from grader.results import Status
 from grader.run_cases import _changed_in_place
@@ -26,8 +27,8 @@ from grader.run_cases import _changed_in_place
 from conftest import FAST, ROOT, make_notebook, solution_cells
 
 ONLY = FAST.with_changes(only=("rnn_cell_forward", "rnn_forward"), hidden_cases=1)
-LONG_SUM = "x = 1" + "+1" * 300_000
-DEEP_UNARY = "x = " + "-" * 300_000 + "1"
+LONG_SUM = "x = 1" + "+1" * 49_000  # both under MAX_CELL_CHARS: too deep, not too long
+DEEP_UNARY = "x = " + "-" * 99_000 + "1"
 
 
 @pytest.mark.parametrize("source", [LONG_SUM, DEEP_UNARY], ids=["long sum", "deep unary"])
@@ -170,3 +171,41 @@ def test_a_notebook_nested_too_deeply_is_refused_not_a_crash(tmp_path, depth):
                                timeout=120)
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     assert "nested too deeply to read" in completed.stderr
+
+
+_FIRST_MARKER_RULE = re.compile(r"#+\s*(?:UN)?GRADED (?:FUNCTION|CLASS):\s*(\w+)")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="# \t\nGRADEDFUNCTIONCLASS:UNx_1", max_size=60))
+def test_graded_markers_are_found_as_the_first_rule_found_them(text):
+    assert _graded_markers(text) == _FIRST_MARKER_RULE.findall(text)
+
+
+def test_a_line_of_hashes_costs_the_grader_no_more_than_its_length():
+    """The first rule tried every # of a run as a start: 40,000 took 46 s, in a batch's own process
+    (choosing the class's assignment) before any bound. Run apart with a bound that only stops a hang."""
+    code = "from grader.load import _graded_markers; assert _graded_markers('#' * 300_000 + 'x') == []"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_a_code_cell_longer_than_any_of_the_course_is_not_parsed_or_run(tmp_path):
+    """Python's parser took 2.7 GB for 3 MB of `a;`: a cell over MAX_CELL_CHARS is refused unparsed, and
+    costs only what it defines."""
+    assert parse_or_reason("a;" * (MAX_CELL_CHARS // 2 + 1)) == TOO_LONG and parse_cell("a" * (MAX_CELL_CHARS + 1)) is None
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    path = make_notebook(tmp_path / "long.ipynb", *cells, "a;" * (MAX_CELL_CHARS // 2 + 1))
+    submission = load_submission(path, 50)
+    refused = [cell for cell in submission.cells if cell.refused]
+    assert len(refused) == 1 and refused[0].refused == TOO_LONG and "split it into smaller cells" in TOO_LONG
+    result = grade_notebook(path, ONLY)
+    assert result.graded and result.score == result.max_score
+    assert any(issue.kind == "syntax" and TOO_LONG in issue.message for issue in result.cell_issues)
+
+
+def test_a_notebook_with_more_code_than_the_grader_reads_is_refused_before_parsing(tmp_path):
+    cell = "x = 1\n" * (MAX_CELL_CHARS // 7)
+    path = make_notebook(tmp_path / "much.ipynb", *[cell] * (MAX_CODE_CHARS // len(cell) + 1))
+    with pytest.raises(NotebookError, match=f"characters of code, far more than any notebook of the course \\(at most "
+                                            f"{MAX_CODE_CHARS:,} are read\\)"):
+        load_submission(path, 50)

@@ -52,6 +52,25 @@ def test_a_syntax_error_in_the_import_cell_is_named_first_for_every_function_it_
         assert function.messages[0].startswith("`np` is not defined: cell 1 (import numpy as np)"), function.messages
 
 
+def test_an_own_helper_module_larger_than_the_grader_parses_is_not_used(tmp_path):
+    """A helper module is parsed like a cell (a few MB of `a;` took GBs to parse): one larger than
+    MAX_HELPER_BYTES is not read, and the course's copy runs the notebook, as for one that does not compile."""
+    import shutil
+
+    from conftest import SOLUTIONS
+
+    from grader.pipeline import MAX_HELPER_BYTES
+
+    folder = tmp_path / "student"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "rnn_step_by_step.ipynb")
+    (folder / "rnn_utils.py").write_text((SOLUTIONS / "rnn_utils.py").read_text() + "\n" + "a;" * MAX_HELPER_BYTES)
+    result = grade_notebook(folder / "rnn_step_by_step.ipynb", FAST.with_changes(only=("rnn_cell_forward",)))
+    assert result.score == result.max_score
+    assert any(f"your rnn_utils.py is larger than {MAX_HELPER_BYTES:,} bytes" in note and "course's copy was used" in note
+               for note in result.notes), result.notes
+
+
 def test_a_broken_own_helper_module_costs_its_own_functions_only(tmp_path):
     """A syntax error in the student's rnn_utils.py (the Adam exercise) would break the notebook's
     `from rnn_utils import *`, and with it every function that uses softmax: the course's copy runs the
