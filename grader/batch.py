@@ -92,6 +92,7 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
     Names are taken as the layout gives them; ``students.assign_ids`` makes them ids (and with a
     roster, the roster's ids), resolving collisions the same whatever order files sort in."""
     found: list[tuple[str, Path]] = []
+    by_file: set[Path] = set()
     problems: list[str] = []
     for item in paths:
         # A file named with glob characters ("[x].ipynb") is that file, not a pattern.
@@ -102,14 +103,18 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
         for match in matches:
             path = Path(match)
             if path.is_dir() and not path.is_symlink():
-                found.extend(_from_folder(path))
+                named, its_files = _from_folder(path)
+                found.extend(named)
+                by_file.update(its_files)
             elif path.suffix == ".ipynb" or path.exists() or path.is_symlink():
-                found.append((lms.student_id(path) or path.stem, path))
+                lms_id = lms.student_id(path)
+                found.append((lms_id or path.stem, path))
+                by_file.update([] if lms_id else [path])
             else:
                 problems.append(f"no such file or folder: {item}")
     found, left_out = lms.keep_latest(found)  # an LMS download: one submission per student, the latest
     problems.extend(left_out)
-    identified, id_problems = assign_ids(found, roster)
+    identified, id_problems = assign_ids(found, roster, frozenset(by_file))
     problems.extend(id_problems)
     return [Entry(item.student, item.path, item.note) for item in identified], problems
 
@@ -124,8 +129,10 @@ def nothing_found(paths: Sequence[str], problems: Sequence[str]) -> UsageError:
                       + ": give the class's folder, its LMS zip, or the notebooks themselves")
 
 
-def _from_folder(root: Path) -> list[tuple[str, Path]]:
-    """(name, path) per notebook below ``root``, by the rules in README ("For TAs", Student ids):
+def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path]]:
+    """(name, path) per notebook below ``root``, and which of them are named by their own file name
+    (``students.assign_ids`` gives a folder's or an LMS's name precedence), by the rules in README
+    ("For TAs", Student ids):
     LMS file names give the LMS id (an LMS folder's over any name inside it); nbgrader's
     ``submitted/<student>/<assignment>/`` at the top gives the student folder's name; a notebook directly in ``root`` is named by its file; a notebook in a subfolder is
     named by that top-level subfolder when it holds no other notebook (one folder per student), else by
@@ -133,7 +140,7 @@ def _from_folder(root: Path) -> list[tuple[str, Path]]:
     ``students.assign_ids`` and are listed as ambiguous, never renamed behind the TA's back."""
     notebooks = sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     per_folder = Counter(p.relative_to(root).parts[0] for p in notebooks if len(p.relative_to(root).parts) >= 2)
-    result = []
+    result, by_file = [], set()
     for path in notebooks:
         parts = path.relative_to(root).parts
         lms_id = lms.student_id(path.relative_to(root))
@@ -147,7 +154,8 @@ def _from_folder(root: Path) -> list[tuple[str, Path]]:
             result.append((parts[0], path))
         else:  # flat, or a folder of several students' notebooks
             result.append((path.stem, path))
-    return result
+            by_file.add(path)
+    return result, by_file
 
 
 # --- one submission -------------------------------------------------------------------------

@@ -113,9 +113,14 @@ def _match(name: str, indexes: tuple[dict[str, set[str]], dict[str, set[str]]]) 
     return None, False, "matches no roster entry"
 
 
-def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None) -> tuple[list[Identified], list[str]]:
+def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
+               named_by_file: frozenset[Path] = frozenset()) -> tuple[list[Identified], list[str]]:
     """Ids for ``(name, path)`` pairs (name as the layout gives it, before any normalising), and the
-    problems a TA must look at. The result does not depend on the order of ``found``."""
+    problems a TA must look at. The result does not depend on the order of ``found``.
+
+    ``named_by_file``: the paths whose name is their own file name, which whoever saved the file chose
+    (a student may save one as a classmate); the others were named by a folder or an LMS. When several
+    map to one id and some were named by a folder or an LMS, only those may keep it."""
     problems: list[str] = []
     claims: list[tuple[str, bool, str, Path, str]] = []  # (id, exact, name, path, note)
     indexes = _indexes(roster) if roster is not None else ({}, {})
@@ -138,16 +143,20 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None) -> t
             student, _, _, path, note = group[0]
             result.append(Identified(student, path, note))
             continue
-        exact = [claim for claim in group if claim[1]]
+        placed = [claim for claim in group if claim[3] not in named_by_file] or group
+        exact = [claim for claim in placed if claim[1]] if len(placed) > 1 else placed
         winner = exact[0] if len(exact) == 1 else None
+        how = "exact match" if len(placed) > 1 or len(placed) == len(group) else "named by its folder, the others by their files"
         for student, _, name, path, note in group:
             others = ", ".join(sorted(str(claim[3]) for claim in group if claim[3] != path))  # not itself
             if winner is not None and path == winner[3]:
-                result.append(Identified(student, path, f"also claimed by {others}; kept: exact match"))
+                result.append(Identified(student, path, f"also claimed by {others}; kept: {how}"))
                 continue
             tag = hashlib.sha256(str(path).encode()).hexdigest()[:6]
+            kept = "matches it exactly and keeps it" if how == "exact match" else \
+                "is named so by its folder and keeps it (a file's own name never takes a folder's id)"
             reason = (f"ambiguous id: {path} maps to {student!r} like {others}"
-                      + (f"; {winner[3]} matches it exactly and keeps it" if winner else "; none matches exactly")
+                      + (f"; {winner[3]} {kept}" if winner else "; none matches exactly")
                       + (f"; {note}" if note else ""))
             result.append(Identified(f"{student}~ambiguous-{tag}", path, reason, ambiguous=True))
             problems.append(reason)

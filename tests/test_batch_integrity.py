@@ -123,6 +123,32 @@ def test_an_exact_name_keeps_the_id_whatever_sorts_first(order):
     assert len(problems) == 1 and "Alice Smith.ipynb" in problems[0]
 
 
+@pytest.mark.parametrize("carol_folder, plant", [("Carol Smith", "Carol_Smith"), ("carol", "carol"), ("carol", "Carol")])
+def test_a_notebook_saved_under_a_classmates_name_never_takes_their_folders_id(tmp_path, carol_folder, plant):
+    """Bob's folder held a second notebook, saved as Carol's name: a folder of several notebooks names
+    them by file, and an exact file name beat Carol's own folder ("Carol Smith" is not exactly
+    Carol_Smith), or left both ambiguous (Carol's row gone). A folder's name now keeps its id."""
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "class" / carol_folder / "rnn.ipynb")
+    copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", tmp_path / "class" / "bob" / "bob.ipynb")
+    copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", tmp_path / "class" / "bob" / "old" / f"{plant}.ipynb")
+    entries, problems = discover([str(tmp_path / "class")])
+    by_path = {entry.path.relative_to(tmp_path / "class").as_posix(): entry for entry in entries}
+    carol = by_path[f"{carol_folder}/rnn.ipynb"]
+    assert not carol.student.count("~") and carol.student.casefold() == carol_folder.replace(" ", "_").casefold()
+    planted = by_path[f"bob/old/{plant}.ipynb"]
+    assert "~ambiguous-" in planted.student and "named so by its folder and keeps it" in planted.note
+    assert by_path["bob/bob.ipynb"].student == "bob"
+    assert len(problems) == 1 and f"bob/old/{plant}.ipynb" in problems[0]
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_between_names_of_one_kind_the_exact_one_still_wins(order):
+    found = [("Alice_Smith", Path("x/Alice_Smith.ipynb")), ("Alice Smith", Path("x/Alice Smith.ipynb"))][::order]
+    by_file = frozenset(path for _, path in found)
+    identified, _ = assign_ids(found, named_by_file=by_file)
+    assert {item.path.name: item.student for item in identified}["Alice_Smith.ipynb"] == "Alice_Smith"
+
+
 @pytest.mark.parametrize("pair", [("alice", "Alice"), ("Alice Smith", "Alice  Smith!"), ("bob.", "Bob?")])
 def test_no_exact_match_marks_both_ambiguous_in_either_order(pair):
     found = [(name, Path(f"x/{name}.ipynb")) for name in pair]
