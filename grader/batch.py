@@ -544,12 +544,16 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                         on_event("started", running[future][0])
                     announced.discard(future)
                     entry, digest = running.pop(future)
-                    prints = None
                     try:
-                        result, prints = future.result()
+                        result, prints = _outcome(future, entry, broken_raises=True)
                     except BrokenProcessPool:
-                        # Every notebook still in the pool fails so: record the ones whose grading process
-                        # was stopped or died, and grade the others again in a fresh pool.
+                        # Every notebook still in the pool fails so, except those whose result came
+                        # before the break (done in this same round: a classmate graded by the process
+                        # that then died was blamed). Record the ones whose grading process was stopped
+                        # or died, and grade the others again in a fresh pool.
+                        for other in [f for f in running if f.done() and not isinstance(f.exception(), BrokenProcessPool)]:
+                            who, its_digest = running.pop(other)
+                            finished(who, its_digest, *_outcome(other, who))
                         broken = [(entry, digest), *running.values()]
                         blamed = [(item, holders.verdict(item[0])) for item in broken]
                         blamed = [(item, verdict) for item, verdict in blamed if verdict] or \
@@ -557,8 +561,6 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                         for (who, its_digest), verdict in blamed:
                             finished(who, its_digest, NotebookResult(str(who.path), None, None, error=verdict))
                         return [item for item in broken if item not in [pair for pair, _ in blamed]] + waiting
-                    except Exception as error:  # a grader bug must not lose the batch
-                        result = NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}")
                     finished(entry, digest, result, prints)
                 # "started" once a grading process says it has it, and once what it held before is told
                 # as ended: the pool's own "running" also counts the notebooks queued for a process, and a
@@ -577,6 +579,19 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
             _stop_processes(pool.executor)
             raise
     return []
+
+
+def _outcome(future: Future, entry: Entry, broken_raises: bool = False) -> tuple[NotebookResult, Any]:
+    """A finished grading task's result and similarity prints; a grader bug is a result too, never a
+    lost batch. BrokenProcessPool is raised when ``broken_raises`` (the pool broke under it)."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        if broken_raises:
+            raise
+        return NotebookResult(str(entry.path), None, None, error="internal grader error: the grading process died"), None
+    except Exception as error:  # a grader bug must not lose the batch
+        return NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}"), None
 
 
 class _Holders:

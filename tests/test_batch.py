@@ -84,10 +84,14 @@ def test_layouts_and_duplicate_students(tmp_path):
     flat.mkdir()
     shutil.copyfile(ASSIGNMENTS / "rnn_step_by_step.ipynb", flat / "alice.ipynb")
     entries, problems = discover([str(tmp_path / "course"), str(per_student), str(flat / "*.ipynb")])
-    # Two notebooks named exactly "alice": neither takes the id, both are marked and listed for the TA.
-    students = sorted(e.student for e in entries)
-    assert students[2:] == ["bob", "carol"] and all(s.startswith("alice~ambiguous-") for s in students[:2])
-    assert len(problems) == 2 and all("ambiguous" in p and "alice" in p for p in problems)
+    # Two notebooks named "alice": nbgrader's folder names one, the other only its own file name (which
+    # whoever saved it chose), so the folder's keeps the id and the file is marked and listed for the TA.
+    by_student = {e.student: e for e in entries}
+    assert by_student["alice"].path.parts[-3:] == ("alice", "week1", "rnn.ipynb")
+    flat_alice = next(e for e in entries if e.path == flat / "alice.ipynb")
+    assert flat_alice.student.startswith("alice~ambiguous-")
+    assert sorted(s for s in by_student if "~" not in s) == ["alice", "bob", "carol"]
+    assert len(problems) == 1 and "ambiguous" in problems[0] and "flat/alice.ipynb" in problems[0]
 
 
 def class_with_s3_looping(folder: Path, size: int, notebook: str) -> None:
@@ -230,6 +234,36 @@ def test_a_grading_process_that_dies_is_charged_to_its_own_notebook_only(tmp_pat
     assert (summary.graded, summary.failed) == (4, 1)
     assert all(results[name]["score"] == 100 for name in ("alice", "bob", "carol", "erin"))
     assert results["doomed"]["error"] == "internal grader error: the grading process died while grading it (out of memory?)"
+
+
+def test_a_classmate_finished_by_a_process_that_then_dies_keeps_the_result(tmp_path, monkeypatch):
+    """One grading process finishes alice, then dies on doomed, before the batch looks: both come back
+    in one round. When the broken one was read first, alice (her result in hand) was blamed for the
+    death of the process that had graded her."""
+    from concurrent.futures import ALL_COMPLETED
+    from concurrent.futures.process import BrokenProcessPool
+
+    import grader.batch as batch
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("alice", "doomed"):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests" / "hang_injection"), str(ROOT)]))
+    monkeypatch.setenv("GRADER_TEST_DIE_ON", "doomed.ipynb")
+    real_wait = batch.wait
+
+    def both_done_broken_first(futures, timeout=None, return_when=None):
+        done, pending = real_wait(futures, timeout=600, return_when=ALL_COMPLETED)  # only stops a hang
+        return sorted(done, key=lambda future: not isinstance(future.exception(), BrokenProcessPool)), pending
+
+    monkeypatch.setattr(batch, "wait", both_done_broken_first)
+    entries, _ = discover([str(folder)])
+    summary = grade_batch(entries, tmp_path / "out", CONFIG, jobs=1)  # one process: alice, then doomed
+    results = {data["student"]: data for data in write_outputs(tmp_path / "out")}
+    assert (summary.graded, summary.failed) == (1, 1)
+    assert results["alice"]["score"] == 100
+    assert results["doomed"]["error"].startswith("internal grader error: the grading process died")
 
 
 def test_the_progress_counts_as_running_only_what_a_grading_process_holds(tmp_path):
