@@ -3,6 +3,7 @@ results; a Dask worker killed mid-task loses nothing; Ctrl-C keeps finished resu
 resumes. Skipped when the optional ``distributed`` is not installed."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -294,19 +295,31 @@ def test_a_notebook_whose_worker_keeps_dying_is_recorded_as_crashed(tmp_path):
     assert not results["doomed"]["graded"] and results["doomed"]["error"].startswith("crashed: the Dask worker died")
 
 
-def test_a_notebook_queued_behind_one_that_hangs_is_charged_from_when_it_begins(tmp_path):
-    """A Dask worker takes a task ahead of its thread: one queued there behind a notebook that ran past the
-    deadline was given up with it ("no answer"), though it never ran. Its time counts from when it begins."""
+@contextlib.contextmanager
+def one_thread_held_by_a_stuck(tmp_path: Path):
+    """A class of two (a_stuck, then b_behind) and a cluster of one Dask worker with one thread, on which
+    grading a_stuck waits until the yielded marker exists (touched at the end in any case)."""
     folder = tmp_path / "class"
     folder.mkdir()
     for name in ("a_stuck", "b_behind"):
         shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
-    marker, out = tmp_path / "go", tmp_path / "out"
+    marker = tmp_path / "go"
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
     client = distributed.Client(cluster)
     try:
         client.run(install_gate, "a_stuck.ipynb", str(marker))
-        entries, _ = discover([str(folder)])
+        yield client, discover([str(folder)])[0], marker
+    finally:
+        marker.touch()
+        client.close()
+        cluster.close()
+
+
+def test_a_notebook_queued_behind_one_that_hangs_is_charged_from_when_it_begins(tmp_path):
+    """A Dask worker takes a task ahead of its thread: one queued there behind a notebook that ran past the
+    deadline was given up with it ("no answer"), though it never ran. Its time counts from when it begins."""
+    out = tmp_path / "out"
+    with one_thread_held_by_a_stuck(tmp_path) as (client, entries, marker):
         config = CONFIG.with_changes(notebook_timeout=20)  # the deadline: 20 s from when a task begins
         outcome = {}
         batch = threading.Thread(target=lambda: outcome.update(
@@ -321,9 +334,6 @@ def test_a_notebook_queued_behind_one_that_hangs_is_charged_from_when_it_begins(
         marker.touch()  # the hung task's thread is free again: the one queued behind it begins now
         batch.join(GENEROUS)
         assert not batch.is_alive()
-    finally:
-        client.close()
-        cluster.close()
     results = {data["student"]: data for data in write_outputs(out)}
     assert results["b_behind"]["graded"] and results["b_behind"]["score"] == 100, results["b_behind"]["error"]
     assert results["a_stuck"]["error"].startswith("crashed: no answer from the Dask worker within 20 s of starting it")
@@ -333,21 +343,9 @@ def test_a_notebook_queued_behind_one_that_hangs_is_charged_from_when_it_begins(
 def test_a_notebook_its_worker_never_begins_is_given_up_and_the_batch_ends(tmp_path):
     """The one thread of the only worker held for good (a notebook that hung the grader there): the task
     queued behind it never begins. The batch still ends, and says to rerun."""
-    folder = tmp_path / "class"
-    folder.mkdir()
-    for name in ("a_stuck", "b_behind"):
-        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{name}.ipynb")
-    marker, out = tmp_path / "go", tmp_path / "out"
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
-    client = distributed.Client(cluster)
-    try:
-        client.run(install_gate, "a_stuck.ipynb", str(marker))
-        entries, _ = discover([str(folder)])
+    out = tmp_path / "out"
+    with one_thread_held_by_a_stuck(tmp_path) as (client, entries, _):
         summary = grade_batch(entries, out, CONFIG.with_changes(notebook_timeout=4), runner=DaskRunner(client, margin=0.0))
-    finally:
-        marker.touch()
-        client.close()
-        cluster.close()
     assert (summary.graded, summary.failed) == (0, 2)
     results = {data["student"]: data for data in write_outputs(out)}
     assert results["a_stuck"]["error"].startswith("crashed: no answer from the Dask worker within 4 s of starting it")
