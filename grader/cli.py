@@ -86,7 +86,8 @@ def number_type(kind: type, low: float, what: str, high: float | None = None, lo
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value != value or value < low or (value == low and not low_ok) or (high is not None and value > high):
+        if value != value or value in (float("inf"), float("-inf")) or value < low or (value == low and not low_ok) \
+                or (high is not None and value > high):
             bound = f"from {low:g}" if low_ok else f"above {low:g}"
             raise argparse.ArgumentTypeError(f"{text} is out of range: give {what} {bound}"
                                              + (f" to {high:g}" if high is not None else ""))

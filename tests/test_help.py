@@ -115,6 +115,7 @@ def test_a_students_slips_are_named_with_what_to_do(argv, expected, tmp_path, mo
 @pytest.mark.parametrize("argv, expected", [
     (["nb.ipynb", "--timeout", "-3"], "argument --timeout: -3 is out of range"),
     (["nb.ipynb", "--jobs", "0"], "argument --jobs: 0 is out of range"),
+    (["nb.ipynb", "--timeout", "inf"], "argument --timeout: inf is out of range"),  # int(inf) in the limits
     (["nb.ipynb", "--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_an_option_slip_is_one_line_too(argv, expected, capsys):
