@@ -9,7 +9,7 @@ Rules (README, "For TAs"):
   (macOS, Windows): ``Alice`` and ``alice`` are one id.
 - When several notebooks map to one id, a notebook named exactly that id (or matching the roster
   exactly) keeps it; the others, or all of them when none or several match exactly, are marked
-  ambiguous: each gets an id of its own, ``ID~ambiguous-XXXXXX`` (from its path, so the order in which
+  ambiguous: each gets an id of its own, ``ID~ambiguous-`` and 12 hex digits (from its path, so the order in which
   files sort never matters), and is listed for the TA. Nobody's result is filed under someone else.
 - With a roster, ids come from it: a notebook name matching an id or login column exactly, else
   after normalising (case, punctuation), gets that row's id; notebooks matching no row and rows with
@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,9 +34,17 @@ ID_COLUMNS = ("id", "studentid", "sisuserid", "sisloginid", "login", "loginid", 
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(1, 10)), *(f"lpt{n}" for n in range(1, 10))}
 
 
+#: The longest id kept whole. Its result file's temporary name adds ~40 characters, and a file name may
+#: have 255: a notebook named with 240 characters stopped the whole batch (File name too long).
+MAX_ID_CHARS = 100
+
+
 def safe_id(text: str) -> str:
-    """``text`` with anything but letters, digits and ``_.@+-`` replaced: a file name on every system."""
+    """``text`` with anything but letters, digits and ``_.@+-`` replaced: a file name on every system.
+    A longer one is cut, with a digest of the whole name after it (two long names stay two ids)."""
     value = re.sub(r"[^A-Za-z0-9_.@+-]+", "_", text).strip("._") or "student"
+    if len(value) > MAX_ID_CHARS:
+        value = value[:MAX_ID_CHARS - 13].rstrip("._") + "-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     if value.split(".")[0].lower() in _WINDOWS_RESERVED:
         value += "_"
     return value
@@ -137,6 +146,7 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
     groups: dict[str, list[tuple[str, bool, str, Path, str]]] = {}
     for claim in claims:
         groups.setdefault(_key(claim[0]), []).append(claim)
+    tags = _ambiguity_tags([claim[3] for group in groups.values() if len(group) > 1 for claim in group])
     result: list[Identified] = []
     for group in groups.values():
         if len(group) == 1:
@@ -152,7 +162,7 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
             if winner is not None and path == winner[3]:
                 result.append(Identified(student, path, f"also claimed by {others}; kept: {how}"))
                 continue
-            tag = hashlib.sha256(str(path).encode()).hexdigest()[:6]
+            tag = tags[path]
             kept = "matches it exactly and keeps it" if how == "exact match" else \
                 "is named so by its folder and keeps it (a file's own name never takes a folder's id)"
             reason = (f"ambiguous id: {path} maps to {student!r} like {others}"
@@ -162,6 +172,15 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
             problems.append(reason)
     result.sort(key=lambda item: (item.student.casefold(), str(item.path)))
     return result, problems
+
+
+def _ambiguity_tags(paths: list[Path]) -> dict[Path, str]:
+    """A tag per path, fixed by the path and distinct ignoring case: 12 hex digits of its digest, all
+    64 for paths whose 12 meet (a student who names a file to meet a classmate's tag would otherwise
+    take the classmate's result file: 6 digits were found by brute force in seconds)."""
+    digests = {path: hashlib.sha256(str(path).encode("utf-8", "surrogatepass")).hexdigest() for path in paths}
+    short = Counter(digest[:12] for digest in digests.values())
+    return {path: digest if short[digest[:12]] > 1 else digest[:12] for path, digest in digests.items()}
 
 
 def missing_from(roster: Roster, students: list[str]) -> list[str]:

@@ -149,6 +149,45 @@ def test_between_names_of_one_kind_the_exact_one_still_wins(order):
     assert {item.path.name: item.student for item in identified}["Alice_Smith.ipynb"] == "Alice_Smith"
 
 
+def test_a_notebook_named_at_the_file_systems_length_limit_is_graded_and_the_batch_ends(tmp_path):
+    """A 240-character file name became a 240-character id, and writing its result file (a temporary name
+    longer still) stopped the whole batch with a traceback, no gradebook, on every rerun."""
+    from grader.students import MAX_ID_CHARS
+
+    long_name = "x" * 240
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "class" / f"{long_name}.ipynb")
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "class" / f"{long_name}y.ipynb")
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "class" / "bob.ipynb")
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "class"), "--out", str(out), "--only", "rnn_cell_forward"]) == 0
+    rows = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert len(rows) == 3 and all(row["status"] == "graded" and row["score"] == row["max_score"] for row in rows)
+    longs = sorted(row["student"] for row in rows if row["student"] != "bob")
+    assert all(len(student) <= MAX_ID_CHARS and student.startswith("x" * 80) for student in longs)
+    assert longs[0] != longs[1]  # cut alike, told apart by the digest of the whole name
+
+
+def test_ambiguity_tags_cannot_be_made_to_meet(monkeypatch):
+    """Two ambiguous ids met when their 6-digit tags did (a file name brute-forced in seconds): one result
+    file then held both. Tags are longer, and paths whose tags still meet get the whole digest."""
+    import grader.students as students
+
+    found = [("Bob Smith", Path("class/Bob Smith.ipynb")), ("Bob Smith!", Path("class/Bob Smith!.ipynb"))]
+    real = students.hashlib.sha256
+
+    class SameStart:  # every path's digest begins alike, as a brute-forced name's would
+        def __init__(self, data: bytes) -> None:
+            self.digest = real(data).hexdigest()
+
+        def hexdigest(self) -> str:
+            return "0" * 12 + self.digest[12:]
+
+    monkeypatch.setattr(students.hashlib, "sha256", SameStart)
+    identified, _ = assign_ids(found)
+    ids = [item.student for item in identified]
+    assert all("~ambiguous-" in student for student in ids) and len({student.casefold() for student in ids}) == 2
+
+
 @pytest.mark.parametrize("pair", [("alice", "Alice"), ("Alice Smith", "Alice  Smith!"), ("bob.", "Bob?")])
 def test_no_exact_match_marks_both_ambiguous_in_either_order(pair):
     found = [(name, Path(f"x/{name}.ipynb")) for name in pair]
