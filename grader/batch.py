@@ -93,6 +93,7 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
     roster, the roster's ids), resolving collisions the same whatever order files sort in."""
     found: list[tuple[str, Path]] = []
     by_file: set[Path] = set()
+    by_lms: dict[Path, lms.LmsName] = {}
     problems: list[str] = []
     for item in paths:
         # A file named with glob characters ("[x].ipynb") is that file, not a pattern.
@@ -103,16 +104,20 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
         for match in matches:
             path = Path(match)
             if path.is_dir() and not path.is_symlink():
-                named, its_files = _from_folder(path)
+                named, its_files, its_lms = _from_folder(path)
                 found.extend(named)
                 by_file.update(its_files)
+                by_lms.update(its_lms)
             elif path.suffix == ".ipynb" or path.exists() or path.is_symlink():
-                lms_id = lms.student_id(path)
-                found.append((lms_id or path.stem, path))
-                by_file.update([] if lms_id else [path])
+                parsed = lms.parse_name(path)  # a path the TA gave: its LMS name is the LMS's
+                found.append((parsed.student if parsed else path.stem, path))
+                if parsed:
+                    by_lms[path] = parsed
+                else:
+                    by_file.add(path)
             else:
                 problems.append(f"no such file or folder: {item}")
-    found, left_out = lms.keep_latest(found)  # an LMS download: one submission per student, the latest
+    found, left_out = lms.keep_latest(found, by_lms)  # an LMS download: one submission per student, the latest
     problems.extend(left_out)
     identified, id_problems = assign_ids(found, roster, frozenset(by_file))
     problems.extend(id_problems)
@@ -129,23 +134,25 @@ def nothing_found(paths: Sequence[str], problems: Sequence[str]) -> UsageError:
                       + ": give the class's folder, its LMS zip, or the notebooks themselves")
 
 
-def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path]]:
-    """(name, path) per notebook below ``root``, and which of them are named by their own file name
-    (``students.assign_ids`` gives a folder's or an LMS's name precedence), by the rules in README
-    ("For TAs", Student ids):
-    LMS file names give the LMS id (an LMS folder's over any name inside it); nbgrader's
+def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Path, lms.LmsName]]:
+    """(name, path) per notebook below ``root``, which of them are named by their own file name
+    (``students.assign_ids`` gives a folder's or an LMS's name precedence) and which by an LMS, by the
+    rules in README ("For TAs", Student ids):
+    LMS names where an LMS writes them give the LMS id (``lms.names_at_top``); nbgrader's
     ``submitted/<student>/<assignment>/`` at the top gives the student folder's name; a notebook directly in ``root`` is named by its file; a notebook in a subfolder is
     named by that top-level subfolder when it holds no other notebook (one folder per student), else by
     its own file name (a group such as a section). Several notebooks of one name then meet in
     ``students.assign_ids`` and are listed as ambiguous, never renamed behind the TA's back."""
     notebooks = sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     per_folder = Counter(p.relative_to(root).parts[0] for p in notebooks if len(p.relative_to(root).parts) >= 2)
-    result, by_file = [], set()
+    result, by_file, by_lms = [], set(), {}
+    named = lms.names_at_top([path.relative_to(root) for path in notebooks])
     for path in notebooks:
         parts = path.relative_to(root).parts
-        lms_id = lms.student_id(path.relative_to(root))
-        if lms_id is not None:  # Canvas or Moodle bulk download
-            result.append((lms_id, path))
+        parsed = named.get(path.relative_to(root))
+        if parsed is not None:  # Canvas or Moodle bulk download
+            result.append((parsed.student, path))
+            by_lms[path] = parsed
         elif parts[0] == "submitted" and len(parts) >= 4:  # nbgrader's course folder
             # Only at the top: a "submitted" folder inside one student's folder is that student's
             # own, and must not name a classmate.
@@ -155,7 +162,7 @@ def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path]]:
         else:  # flat, or a folder of several students' notebooks
             result.append((path.stem, path))
             by_file.add(path)
-    return result, by_file
+    return result, by_file, by_lms
 
 
 # --- one submission -------------------------------------------------------------------------

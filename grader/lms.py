@@ -1,8 +1,8 @@
 """What an LMS bulk download looks like: student ids from file names, and safe unpacking of its zip.
 
     parse_name(path)            -> LmsName | None   Canvas or Moodle naming, read from a path
-    student_id(path)            -> str | None       the id a batch files the notebook under
-    keep_latest(found)          -> (kept, notes)    one submission per LMS student: the latest
+    names_at_top(relatives)     -> {path: LmsName}  a download's naming, where the LMS writes it
+    keep_latest(found, named)   -> (kept, notes)    one submission per LMS student: the latest
     unpack_archives(paths, dir) -> (paths, notes)   every .zip among the paths extracted, safely
 
 Canvas ("Download Submissions") names each file ``login[_late]_userid_submissionid_filename``,
@@ -84,6 +84,25 @@ def parse_name(path: Path | PurePosixPath) -> LmsName | None:
     return None
 
 
+def names_at_top(relatives: list[PurePosixPath | Path]) -> dict[PurePosixPath | Path, LmsName]:
+    """The LMS naming of the notebooks of one download, given by their paths inside it, read only where
+    an LMS writes names: a Moodle submission folder at the top (whatever lies inside it), or the name
+    of a file at the top when most files there are so named (a real Canvas or Moodle download names
+    them all). A name further down, or among files named otherwise, is one a student chose: a file a
+    student names ``x_12345_1_rnn.ipynb`` in their own folder, or in a class folder of plain names,
+    is not student 12345's."""
+    found: dict[PurePosixPath | Path, LmsName] = {}
+    top = [relative for relative in relatives if len(relative.parts) == 1]
+    named_at_top = {relative: parsed for relative in top if (parsed := parse_name(relative)) is not None}
+    if 2 * len(named_at_top) > len(top):
+        found.update(named_at_top)
+    for relative in relatives:
+        moodle = _MOODLE.match(relative.parts[0]) if len(relative.parts) > 1 else None
+        if moodle:
+            found[relative] = LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or relative.name)
+    return found
+
+
 def _uploaded_name(parsed: LmsName) -> str:
     """The name the student gave the file: Canvas's ``-N`` of a resubmission taken off."""
     if parsed.resubmission:
@@ -115,12 +134,6 @@ def companion(notebook: Path, name: str) -> Path | None:
     return max(found)[1] if found else None
 
 
-def student_id(path: Path) -> str | None:
-    """The student id an LMS download gives ``path``, or None when it is not named by an LMS."""
-    parsed = parse_name(path)
-    return parsed.student if parsed else None
-
-
 def _recency(path: Path, parsed: LmsName) -> tuple[int, int, float, str]:
     try:
         mtime = path.lstat().st_mtime
@@ -129,20 +142,21 @@ def _recency(path: Path, parsed: LmsName) -> tuple[int, int, float, str]:
     return parsed.submission, parsed.resubmission, mtime, str(path)
 
 
-def keep_latest(found: list[tuple[str, Path]]) -> tuple[list[tuple[str, Path]], list[str]]:
+def keep_latest(found: list[tuple[str, Path]], named: dict[Path, LmsName]) -> tuple[list[tuple[str, Path]], list[str]]:
     """One notebook per LMS student: the latest by submission id, then resubmission number, then
-    modification time. Entries not named by an LMS, or filed under another id, pass unchanged.
-    Returns what is kept (in the original order) and a note for each notebook left out."""
+    modification time. ``named``: the entries an LMS named (``names_at_top``); the others, or those
+    filed under another id, pass unchanged. Returns what is kept (in the original order) and a note
+    for each notebook left out."""
     groups: dict[str, list[tuple[tuple, Path]]] = {}
     for student, path in found:
-        parsed = parse_name(path)
+        parsed = named.get(path)
         if parsed is not None and parsed.student == student:
             groups.setdefault(student, []).append((_recency(path, parsed), path))
     dropped: dict[Path, Path] = {}
     for student, candidates in groups.items():
         latest = max(candidates, key=lambda item: item[0])[1]
         dropped.update({path: latest for _, path in candidates if path != latest})
-    notes = [f"{path}: an earlier submission of student {student_id(path)}, left out; graded: {latest}"
+    notes = [f"{path}: an earlier submission of student {named[path].student}, left out; graded: {latest}"
              for path, latest in dropped.items()]
     return [(student, path) for student, path in found if path not in dropped], notes
 

@@ -92,6 +92,39 @@ def test_a_name_inside_a_moodle_folder_never_takes_a_classmates_id(tmp_path, pla
     assert not any("student 12345" in problem for problem in problems)
 
 
+@pytest.mark.parametrize("depth", [1, 3, 5])
+def test_a_name_however_deep_in_a_moodle_folder_never_takes_a_classmates_id(tmp_path, depth):
+    """Moodle was read only three folders up: nested deeper, a student's own Canvas-shaped name (with a
+    huge submission id) became a classmate's latest submission and replaced it."""
+    folder = tmp_path / "moodle"
+    _notebook(folder / "Alice Smith_111_assignsubmission_file_" / "rnn.ipynb")
+    bob = _notebook(folder / "Bob Jones_222_assignsubmission_file_" / "rnn.ipynb")
+    deep = Path(*["d"] * depth)
+    _notebook(folder / "Alice Smith_111_assignsubmission_file_" / deep / "bob_222_999999999_rnn.ipynb")
+    entries, problems = discover([str(folder)])
+    ids = {entry.student: entry.path for entry in entries}
+    assert ids["222"] == bob and set(ids) == {"111", "222"}
+    assert not any("student 222" in problem for problem in problems)
+
+
+@pytest.mark.parametrize("layout", ["flat of plain names", "in a student's own folder"])
+def test_a_canvas_shaped_name_where_no_lms_wrote_it_names_no_one_else(tmp_path, layout):
+    """Canvas names every file of its download; a class folder of plain names (student numbers) or a
+    student's own folder is not one: an uploaded `x_12345_1_rnn.ipynb` took student 12345's id."""
+    folder = tmp_path / "class"
+    if layout == "flat of plain names":
+        bob = _notebook(folder / "12345.ipynb")
+        _notebook(folder / "67890.ipynb")
+        planted = _notebook(folder / "x_12345_1_rnn.ipynb")
+    else:
+        bob = _notebook(folder / "12345" / "rnn.ipynb")
+        planted = _notebook(folder / "alice" / "x_12345_1_rnn.ipynb")
+    entries, problems = discover([str(folder)])
+    ids = {entry.path: entry.student for entry in entries}
+    assert ids[bob] == "12345" and ids[planted] != "12345" and "~" not in ids[planted]
+    assert not problems
+
+
 def test_a_submitted_folder_inside_a_students_folder_is_that_students(tmp_path):
     """nbgrader's layout is read only at the top of the class folder: a student's own
     ``submitted/<classmate>/`` subfolder does not name the classmate."""
@@ -110,7 +143,7 @@ def test_a_submitted_folder_inside_a_students_folder_is_that_students(tmp_path):
 def test_keep_latest_leaves_other_ids_alone(tmp_path):
     first = _notebook(tmp_path / "smithj_1_10_a.ipynb")
     found = [("renamed", first), ("bob", tmp_path / "bob.ipynb")]
-    assert keep_latest(found) == (found, [])
+    assert keep_latest(found, {first: parse_name(first)}) == (found, [])
 
 
 # --- zips -----------------------------------------------------------------------------------
