@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import textsafe
 from .errors import UsageError
 from .lms import parse_name
 
@@ -142,8 +143,11 @@ def _status_word(function: dict) -> str:
 
 
 def _summary(data: dict) -> str:
+    """The grade's comment for the LMS, which the student reads there: the notebook by its file name
+    (the grading machine's folders mean nothing to them)."""
     if not data.get("graded"):
-        return f"Autograder: not graded: {data.get('error') or 'unknown reason'}"
+        notebook, reason = str(data.get("notebook") or ""), str(data.get("error") or "unknown reason")
+        return f"Autograder: not graded: {reason.replace(notebook, Path(notebook).name) if notebook else reason}"
     missed = [f"{f['name']} {_status_word(f)}" for f in data.get("functions", [])
               if f.get("section") == "required" and f.get("status") != "passed"]
     text = f"Autograder: {data['score']:g} / {data['max_score']:g}"
@@ -281,7 +285,8 @@ def moodle_csv(worksheet_text: str, grades: list[Grade], policy: LatePolicy | No
             out["Maximum Grade"] = row.get("Maximum Grade") or f"{maximum:g}"
             late = (f" Late by {grade.late_days} day(s): {grade.late_percent:g}% penalty "
                     f"({grade.adjusted * scale:.2f} if applied).") if grade.late_days else ""
-            out["Feedback comments"] = grade.summary + late
+            # Moodle shows feedback comments as HTML: a student's file name must stay text there.
+            out["Feedback comments"] = textsafe.html(grade.summary + late)
             if policy:
                 out["Late-adjusted grade"] = f"{grade.adjusted * scale:.2f}"
         table.append([out.get(name, "") for name in columns])

@@ -99,6 +99,19 @@ def test_moodle_worksheet(tmp_path):
     assert report.unchangeable == ["Locked Person (Participant 5)"] and report.no_result == ["Bo Li (Participant 88)"]
 
 
+def test_moodle_feedback_is_text_in_its_html_and_names_no_server_folder(tmp_path):
+    """Moodle stores imported feedback comments as HTML: a file name the student chose (`<a href=...>`)
+    reached it as markup, with the grading machine's folders around it."""
+    out = tmp_path / "grades"
+    notebook = tmp_path / "srv" / "class" / "Jane Doe_4321_assignsubmission_file_" / "<a href=https:evil>Regrade<b>.ipynb"
+    _result(out, "4321", 0, graded=False, notebook=notebook, error=f"{notebook}: is not a readable Jupyter notebook")
+    text, _ = moodle_csv(MOODLE_WORKSHEET, grades_from(load_results(out)))
+    rows = _rows(text)
+    feedback = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}["Participant 4321"]["Feedback comments"]
+    assert "<a" not in feedback and "&lt;a href=https:evil&gt;Regrade&lt;b&gt;.ipynb: is not a readable" in feedback
+    assert str(tmp_path) not in feedback and "srv" not in feedback
+
+
 def test_moodle_late_policy_uses_the_worksheet_submission_time(tmp_path):
     out = tmp_path / "grades"
     due = datetime(2026, 11, 20, 22, 0).astimezone()
