@@ -65,7 +65,7 @@ COMMON_MIN_CLASS = 20
 """The common-fingerprint filter only applies to classes at least this large."""
 MAX_NOTEBOOK_MB = 50
 """Larger notebooks are not read (``read_notebook``'s limit)."""
-PRINTS_FORMAT = 1
+PRINTS_FORMAT = 2
 """Part of every ``notebook_key``, with the hash of the grader's code: raise it when what
 ``load_student_code`` keeps changes shape."""
 
@@ -248,12 +248,26 @@ def winnow(grams: list[tuple[int, int, int]], window: int = WINDOW) -> list[tupl
 
 
 def region_lines(source: str) -> tuple[int, ...]:
-    """Lines inside the START/END CODE HERE regions; the body after the ``def`` line when there are none."""
+    """Lines inside the START/END CODE HERE regions; the body after the ``def`` line when there are none,
+    or when they hold no statement (a copy whose code was moved out of its markers, an empty pair of
+    markers left behind, compared none of it and was left out as untouched)."""
     lines = source.split("\n")
-    regions = code_regions(lines)
-    if regions:
-        return tuple(n for start, end in regions for n in range(start + 1, end))
+    inside = tuple(n for start, end in code_regions(lines) for n in range(start + 1, end))
+    if any(_statement(lines[n - 1]) for n in inside):
+        return inside
     return tuple(range(2, len(lines) + 1))
+
+
+def _statement(line: str) -> bool:
+    return bool(line.strip()) and not line.strip().startswith("#")
+
+
+def _placeholder_stub(function: FunctionSource) -> bool:
+    """An untouched stub: its regions hold statements, mostly ``None`` placeholders (empty regions are
+    compared with the whole body instead, whose course code the discount takes out)."""
+    lines = function.source.split("\n")
+    inside = [n for start, end in code_regions(lines) for n in range(start + 1, end)]
+    return function.looks_untouched and any(_statement(lines[n - 1]) for n in inside)
 
 
 def region_tokens(source: str, lines: tuple[int, ...]) -> list[Token]:
@@ -342,7 +356,7 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
             source = to_python(text)[0]
             defined = functions_in_source(source, position) if source else []
         found.update((f.name, f) for f in defined if f.name in GRADED)
-    functions = {name: function_print(name, f.source, discount) for name, f in found.items() if not f.looks_untouched}
+    functions = {name: function_print(name, f.source, discount) for name, f in found.items() if not _placeholder_stub(f)}
     return StudentCode(student, str(notebook), functions)
 
 

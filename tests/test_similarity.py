@@ -198,6 +198,32 @@ def test_a_planted_copy_of_a_corpus_notebook_is_flagged_with_its_fragments(share
     assert any(re.search(rf"\b({'|'.join(RENAMES.values())})\b", copied[line - 1]) for line in match.lines_b)
 
 
+def move_code_out_of_its_markers(source: str) -> str:
+    """The copier's disguise: the real START/END markers become plain comments, and an empty pair is put
+    right after each `def` line (comments only: the grade does not change)."""
+    lines = []
+    for line in source.split("\n"):
+        text = line.strip()
+        if text.startswith("### START CODE HERE") or text.startswith("### END CODE HERE"):
+            line = line.replace("###", "#", 1).replace("CODE HERE", "here", 1)
+        lines.append(line)
+        if text.startswith("def "):
+            indent = " " * (len(line) - len(line.lstrip()) + 4)
+            lines += [f"{indent}### START CODE HERE ###", f"{indent}### END CODE HERE ###"]
+    return "\n".join(lines)
+
+
+def test_a_copy_whose_code_was_moved_out_of_its_markers_is_still_compared(shared, tmp_path):
+    """Only the START/END regions were compared, and a function whose regions held no statement was left
+    out as untouched: a copy with its markers made plain comments and an empty pair added was in no pair."""
+    original = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
+    copy = copy_notebook(original, tmp_path / "copy.ipynb", lambda source: move_code_out_of_its_markers(plant_copy(source)))
+    other = rnn_corpus(shared, "ChrisRosales")
+    result = similarity([("original", original), ("copy", copy), ("other", other)])
+    assert {(p.a.student, p.b.student) for p in result.pairs} == {("original", "copy")}
+    assert "rnn_cell_forward" in load_student_code("copy", copy).functions
+
+
 def test_independent_correct_solutions_are_not_flagged(shared):
     # both pass every required function; written independently (different course versions and styles)
     a = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
