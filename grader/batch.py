@@ -104,10 +104,11 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
         for match in matches:
             path = Path(match)
             if path.is_dir() and not path.is_symlink():
-                named, its_files, its_lms = _from_folder(path)
+                named, its_files, its_lms, notes = _from_folder(path)
                 found.extend(named)
                 by_file.update(its_files)
                 by_lms.update(its_lms)
+                problems.extend(notes)
             elif path.suffix == ".ipynb" or path.exists() or path.is_symlink():
                 parsed = lms.parse_name(path)  # a path the TA gave: its LMS name is the LMS's
                 found.append((parsed.student if parsed else path.stem, path))
@@ -134,10 +135,11 @@ def nothing_found(paths: Sequence[str], problems: Sequence[str]) -> UsageError:
                       + ": give the class's folder, its LMS zip, or the notebooks themselves")
 
 
-def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Path, lms.LmsName]]:
+def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Path, lms.LmsName], list[str]]:
     """(name, path) per notebook below ``root``, which of them are named by their own file name
-    (``students.assign_ids`` gives a folder's or an LMS's name precedence) and which by an LMS, by the
-    rules in README ("For TAs", Student ids):
+    (``students.assign_ids`` gives a folder's or an LMS's name precedence) and which by an LMS, and notes
+    for the TA (an LMS download given from the folder above it), by the rules in README ("For TAs",
+    Student ids):
     LMS names where an LMS writes them give the LMS id (``lms.names_at_top``); nbgrader's
     ``submitted/<student>/<assignment>/`` at the top gives the student folder's name; a notebook directly in ``root`` is named by its file; a notebook in a subfolder is
     named by that top-level subfolder when it holds no other notebook (one folder per student), else by
@@ -162,7 +164,20 @@ def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Pa
         else:  # flat, or a folder of several students' notebooks
             result.append((path.stem, path))
             by_file.add(path)
-    return result, by_file, by_lms
+    return result, by_file, by_lms, _downloads_below(root, notebooks, per_folder)
+
+
+def _downloads_below(root: Path, notebooks: list[Path], per_folder: Counter) -> list[str]:
+    """A subfolder that is an LMS download itself (most of its notebooks named as an LMS names them):
+    its ids are read only when it is the folder given, so say so rather than grade under file names."""
+    notes = []
+    for folder, count in sorted(per_folder.items()):
+        inside = [path.relative_to(root / folder) for path in notebooks if path.relative_to(root).parts[0] == folder]
+        if count >= 2 and 2 * len(lms.names_at_top(inside)) > count:
+            notes.append(f"{root / folder}: its notebooks are named as an LMS download names them, but an LMS's ids "
+                         f"are read only at the top of the folder given: give {root / folder} itself to grade them "
+                         "under those ids")
+    return notes
 
 
 # --- one submission -------------------------------------------------------------------------

@@ -125,6 +125,18 @@ def test_a_canvas_shaped_name_where_no_lms_wrote_it_names_no_one_else(tmp_path, 
     assert not problems
 
 
+def test_a_download_given_from_the_folder_above_it_is_named_to_the_ta(tmp_path):
+    """LMS ids are read at the top of the folder given; a TA who gives the folder holding the download
+    is told to give the download itself, instead of getting ids from file names without a word."""
+    _notebook(tmp_path / "downloads" / "canvas" / "smithj_12345_500_rnn.ipynb")
+    _notebook(tmp_path / "downloads" / "canvas" / "doej_777_600_rnn.ipynb")
+    entries, problems = discover([str(tmp_path / "downloads")])
+    assert not any(entry.student in ("12345", "777") for entry in entries)
+    assert len(problems) == 1 and f"give {tmp_path / 'downloads' / 'canvas'} itself" in problems[0]
+    entries, problems = discover([str(tmp_path / "downloads" / "canvas")])
+    assert sorted(entry.student for entry in entries) == ["12345", "777"] and not problems
+
+
 def test_a_submitted_folder_inside_a_students_folder_is_that_students(tmp_path):
     """nbgrader's layout is read only at the top of the class folder: a student's own
     ``submitted/<classmate>/`` subfolder does not name the classmate."""
