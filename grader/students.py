@@ -153,10 +153,12 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
             student, _, _, path, note = group[0]
             result.append(Identified(student, path, note))
             continue
-        placed = [claim for claim in group if claim[3] not in named_by_file] or group
-        exact = [claim for claim in placed if claim[1]] if len(placed) > 1 else placed
-        winner = exact[0] if len(exact) == 1 else None
-        how = "exact match" if len(placed) > 1 or len(placed) == len(group) else "named by its folder, the others by their files"
+        strong = [claim for claim in group if claim[3] not in named_by_file]
+        if len(strong) == 1:  # the only one a folder or an LMS named: it keeps the id
+            winner, how = strong[0], "named by a folder or an LMS, the others by their own file names"
+        else:  # among names of one kind
+            exact = [claim for claim in (strong or group) if claim[1]]
+            winner, how = (exact[0] if len(exact) == 1 else None), "exact match"
         for student, _, name, path, note in group:
             others = ", ".join(sorted(str(claim[3]) for claim in group if claim[3] != path))  # not itself
             if winner is not None and path == winner[3]:
@@ -164,7 +166,7 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
                 continue
             tag = tags[path]
             kept = "matches it exactly and keeps it" if how == "exact match" else \
-                "is named so by its folder and keeps it (a file's own name never takes a folder's id)"
+                "is named so by a folder or an LMS and keeps it (a file's own name never takes such an id)"
             reason = (f"ambiguous id: {path} maps to {student!r} like {others}"
                       + (f"; {winner[3]} {kept}" if winner else "; none matches exactly")
                       + (f"; {note}" if note else ""))

@@ -136,7 +136,7 @@ def test_a_notebook_saved_under_a_classmates_name_never_takes_their_folders_id(t
     carol = by_path[f"{carol_folder}/rnn.ipynb"]
     assert not carol.student.count("~") and carol.student.casefold() == carol_folder.replace(" ", "_").casefold()
     planted = by_path[f"bob/old/{plant}.ipynb"]
-    assert "~ambiguous-" in planted.student and "named so by its folder and keeps it" in planted.note
+    assert "~ambiguous-" in planted.student and "named so by a folder or an LMS and keeps it" in planted.note
     assert by_path["bob/bob.ipynb"].student == "bob"
     assert len(problems) == 1 and f"bob/old/{plant}.ipynb" in problems[0]
 
