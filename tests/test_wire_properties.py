@@ -10,6 +10,7 @@ import dis
 import json
 import struct
 import textwrap
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -438,8 +439,11 @@ def test_a_worker_writing_hostile_frames_gets_a_clean_verdict(tmp_path: Path, na
 
 @pytest.mark.parametrize("name", ["list header", "deep nesting", "bad marker"])
 def test_a_cell_writing_hostile_frames_costs_only_that_cell(tmp_path: Path, name: str):
-    """The same at load time: the cell is left out as one that broke its worker, the rest is graded."""
-    cell = f"import os, sys\nos.write(sys.modules['__main__'].RESP_FD, {HOSTILE_FRAMES[name]!r})"
+    """The same at load time: the cell is left out as one that broke its worker, the rest is graded. The
+    frame is rebuilt in the cell from a compressed copy: its text written out would be longer than the
+    grader reads of a cell (load.MAX_CELL_CHARS), and that cell would never run."""
+    packed = zlib.compress(HOSTILE_FRAMES[name])
+    cell = f"import os, sys, zlib\nos.write(sys.modules['__main__'].RESP_FD, zlib.decompress({packed!r}))"
     cells = [c for c in solution_cells("rnn_step_by_step.ipynb") if "rnn_cell_backward" not in c and "lstm" not in c]
     path = make_notebook(tmp_path / "nb.ipynb", *cells, cell)
     result = grade_notebook(path, FAST.with_changes(only=("rnn_cell_forward", "rnn_forward"), hidden_cases=1))
