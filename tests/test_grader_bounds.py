@@ -299,3 +299,22 @@ def test_a_timeout_too_long_for_a_timer_is_no_bound_not_a_crash():
     with bounded(1e12 + 60):
         assert signal_alarm_is_off() is False
     assert signal_alarm_is_off()
+
+
+def test_an_alarm_the_embedding_program_set_is_left_alone():
+    """A test runner's timeout (SIGALRM) around grading: the bound neither replaces its handler nor
+    cancels its timer; the grader then relies on the runner's alarm."""
+    import signal
+
+    from grader.overdue import bounded
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda number, frame: fired.append(number))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 300)
+        with bounded(5):
+            assert signal.getitimer(signal.ITIMER_REAL)[0] > 200
+        assert signal.getitimer(signal.ITIMER_REAL)[0] > 200 and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
