@@ -35,7 +35,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from rich.console import Console, Group
@@ -170,10 +170,14 @@ def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Pa
 def _downloads_below(root: Path, notebooks: list[Path], per_folder: Counter) -> list[str]:
     """A subfolder that is an LMS download itself (most of its notebooks named as an LMS names them):
     its ids are read only when it is the folder given, so say so rather than grade under file names."""
+    inside: dict[str, list[PurePosixPath]] = {}
+    for path in notebooks:
+        parts = path.relative_to(root).parts
+        if len(parts) >= 2 and per_folder[parts[0]] >= 2:
+            inside.setdefault(parts[0], []).append(PurePosixPath(*parts[1:]))
     notes = []
-    for folder, count in sorted(per_folder.items()):
-        inside = [path.relative_to(root / folder) for path in notebooks if path.relative_to(root).parts[0] == folder]
-        if count >= 2 and 2 * len(lms.names_at_top(inside)) > count:
+    for folder, relatives in sorted(inside.items()):
+        if 2 * len(lms.names_at_top(relatives)) > len(relatives):
             notes.append(f"{root / folder}: its notebooks are named as an LMS download names them, but an LMS's ids "
                          f"are read only at the top of the folder given: give {root / folder} itself to grade them "
                          "under those ids")

@@ -143,11 +143,15 @@ def _status_word(function: dict) -> str:
 
 
 def _summary(data: dict) -> str:
-    """The grade's comment for the LMS, which the student reads there: the notebook by its file name
-    (the grading machine's folders mean nothing to them)."""
+    """The grade's comment for the LMS, which the student reads there: why a notebook was not graded as
+    the student's own report says it (``report.student_reason``: no grading machine's folders)."""
     if not data.get("graded"):
-        notebook, reason = str(data.get("notebook") or ""), str(data.get("error") or "unknown reason")
-        return f"Autograder: not graded: {reason.replace(notebook, Path(notebook).name) if notebook else reason}"
+        from .report import student_reason
+        from .results import NotebookResult
+
+        reason = student_reason(NotebookResult(str(data.get("notebook") or ""), None, None,
+                                               error=str(data.get("error") or "unknown reason")))
+        return f"Autograder: not graded: {reason}"
     missed = [f"{f['name']} {_status_word(f)}" for f in data.get("functions", [])
               if f.get("section") == "required" and f.get("status") != "passed"]
     text = f"Autograder: {data['score']:g} / {data['max_score']:g}"

@@ -252,22 +252,20 @@ def region_lines(source: str) -> tuple[int, ...]:
     or when they hold no statement (a copy whose code was moved out of its markers, an empty pair of
     markers left behind, compared none of it and was left out as untouched)."""
     lines = source.split("\n")
+    return _regions_with_code(lines) or tuple(range(2, len(lines) + 1))
+
+
+def _regions_with_code(lines: list[str]) -> tuple[int, ...]:
+    """The lines inside the START/END regions when they hold a statement, else ()."""
     inside = tuple(n for start, end in code_regions(lines) for n in range(start + 1, end))
-    if any(_statement(lines[n - 1]) for n in inside):
-        return inside
-    return tuple(range(2, len(lines) + 1))
-
-
-def _statement(line: str) -> bool:
-    return bool(line.strip()) and not line.strip().startswith("#")
+    written = any(lines[n - 1].strip() and not lines[n - 1].strip().startswith("#") for n in inside)
+    return inside if written else ()
 
 
 def _placeholder_stub(function: FunctionSource) -> bool:
     """An untouched stub: its regions hold statements, mostly ``None`` placeholders (empty regions are
     compared with the whole body instead, whose course code the discount takes out)."""
-    lines = function.source.split("\n")
-    inside = [n for start, end in code_regions(lines) for n in range(start + 1, end)]
-    return function.looks_untouched and any(_statement(lines[n - 1]) for n in inside)
+    return function.looks_untouched and bool(_regions_with_code(function.source.split("\n")))
 
 
 def region_tokens(source: str, lines: tuple[int, ...]) -> list[Token]:
