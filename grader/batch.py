@@ -1115,11 +1115,32 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
             if data["student"] in ambiguous:
                 table.add_row(textsafe.terminal(data["student"]), textsafe.terminal(data["notebook"]))
         parts.append(table)
+    versions = mixed_versions(graded)
+    if versions:
+        parts.append(textsafe.terminal(versions, style="yellow"))
     if summary.missing:
         parts.append(textsafe.terminal(f"in the roster, no notebook: {', '.join(summary.missing)}", style="yellow"))
     for problem in summary.problems:  # student text (file names): Text, never markup; cleaned
         parts.append(textsafe.terminal(f"note: {problem}", style="yellow"))
     return Group(*parts)
+
+
+def mixed_versions(graded: list[dict]) -> str:
+    """A note when the graded notebooks are of several course versions, naming the few that differ
+    from most: without --course-version each is graded as the version it looks like, and that look
+    (file name, metadata, markdown) is the student's to change; a class is given one version."""
+    by_version: dict[str, list[str]] = {}
+    for data in graded:
+        if data.get("course_version"):
+            by_version.setdefault(str(data["course_version"]), []).append(str(data["student"]))
+    if len(by_version) < 2:
+        return ""
+    ranked = sorted(by_version.items(), key=lambda item: -len(item[1]))
+    others = [f"{version}: {', '.join(sorted(students)[:5])}{' ...' if len(students) > 5 else ''}"
+              for version, students in ranked[1:]]
+    return (f"course versions differ: most notebooks look like {ranked[0][0]} ({len(ranked[0][1])}); "
+            f"{'; '.join(others)}. Each was graded as the version it looks like: if the class was given one, "
+            f"grade again with --course-version VERSION")
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--assignment", metavar="NAME",
                         help="grade as this assignment (grade --list-assignments shows them) instead of detecting it; "
                              "a batch keeps it in OUT/assignment.json for later runs")
+    parser.add_argument("--course-version", metavar="VERSION",
+                        help="the published course version the class was given (e.g. v4): every notebook is graded "
+                             "as it, whatever its file name or markdown says (default: detect each notebook's)")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION", help="grade only this function (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--fail-under", type=PERCENT, metavar="PCT", help="exit 1 when the score is below PCT percent")
@@ -193,11 +196,22 @@ def _config(args: argparse.Namespace) -> GradeConfig:
         if missing:
             raise UsageError(f"--engine kernel needs {' and '.join(missing)}, which this install lacks: "
                              f"pip install 'rnn-grader[kernel]' (or use the default --engine worker)")
+    if args.course_version is not None:
+        check_course_version(args.course_version)
     return GradeConfig(
-        assignment=args.assignment, only=tuple(args.only), engine=args.engine, cell_timeout=args.cell_timeout,
+        assignment=args.assignment, course_version=args.course_version, only=tuple(args.only), engine=args.engine, cell_timeout=args.cell_timeout,
         call_timeout=args.call_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb,
         hidden_cases=args.hidden_cases, hidden_seed=args.seed, max_notebook_mb=args.max_notebook_mb,
     )
+
+
+def check_course_version(version: str) -> None:
+    from .course import ASSIGNMENTS
+
+    known = sorted({v for spec in ASSIGNMENTS.values() for v in spec.versions})
+    if version not in known:
+        raise UsageError(f"--course-version {version!r} is not a published course version: give one of "
+                         f"{', '.join(known)}")
 
 
 def release_main(argv: Sequence[str], console: Console) -> int:

@@ -22,6 +22,10 @@ DEFAULT_MAX_NOTEBOOK_MB = 50
 class GradeConfig:
     assignment: str | None = None
     """Force an assignment by name instead of detecting it."""
+    course_version: str | None = None
+    """The published course version the class was given (e.g. "v4"): every notebook is graded as it,
+    whatever its file name, metadata or markdown claim (what a published erratum is accepted from).
+    None: each notebook's own version is detected (load.detect_version)."""
     only: tuple[str, ...] = ()
     """Grade only these functions (empty: all)."""
     engine: str = "worker"

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -185,10 +186,12 @@ def run_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT,
                         help="time limit for the notebook, in seconds (default: %(default)g)")
     parser.add_argument("--assignment", help="the assignment graded; a notebook of another is not graded")
+    parser.add_argument("--course-version", help="the course version the class was given (see grade --course-version)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        data = grade_submission(args.root, GradeConfig(notebook_timeout=args.timeout, assignment=args.assignment))
+        data = grade_submission(args.root, GradeConfig(notebook_timeout=args.timeout, assignment=args.assignment,
+                                                          course_version=args.course_version))
     except BaseException as error:  # the grader itself failed: still a result, never a missing file
         traceback.print_exc(file=sys.stdout)  # results/stdout: for the instructor's eyes
         data = failure_json(f"The autograder itself failed ({type(error).__name__}: {error}). This is not a "
@@ -276,11 +279,19 @@ def _requirements(wheel: Path) -> str:
 
 
 def build_bundle(output: Path, repo: Path, *, secret: str | None = None,
-                 timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, assignment: str | None = None) -> list[str]:
+                 timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, assignment: str | None = None,
+                 course_version: str | None = None) -> list[str]:
     """Write the Gradescope bundle to ``output``; returns the names it holds. With ``assignment``,
-    a notebook of another assignment is not graded (it would otherwise score as what it is)."""
+    a notebook of another assignment is not graded (it would otherwise score as what it is); with
+    ``course_version``, every notebook is graded as that published version of it."""
     secret = secret if secret is not None else secrets.token_hex(32)
     chosen = f"--assignment {get_assignment(assignment).name}" if assignment else ""  # a known name: shell-safe
+    if course_version is not None:
+        versions = get_assignment(assignment).versions if assignment else ()
+        if course_version not in versions:
+            raise UsageError(f"--course-version {course_version!r} is not a version of {assignment} "
+                             f"({', '.join(versions)})")
+        chosen += f" --course-version {shlex.quote(course_version)}"  # a known version, quoted ("pre-v3 (learners)")
     run = (RUN_AUTOGRADER.replace("__SECRET__", SECRET_NAME).replace("__TIMEOUT__", f"{timeout:g}")
            .replace("__OUTER__", f"{math.ceil(timeout) + STARTUP_MARGIN}").replace("__ASSIGNMENT__", chosen))
     with tempfile.TemporaryDirectory() as scratch:
@@ -322,6 +333,9 @@ def main(argv: Sequence[str], console: Any) -> int:
     parser.add_argument("--assignment", required=True, metavar="NAME",
                         help="the assignment this Gradescope assignment grades (a notebook of another one is not "
                              "graded, never scored as what it is)")
+    parser.add_argument("--course-version", metavar="VERSION",
+                        help="the published course version the class was given (e.g. v4): every notebook is graded "
+                             "as it, whatever its file name or markdown claims (default: detect each notebook's)")
     parser.add_argument("--no-color", action="store_true", help=argparse.SUPPRESS)  # read by cli.main
     args = parser.parse_args(argv)
     root = args.root or find_root(Path.cwd()) or repo_root()
@@ -340,7 +354,8 @@ def main(argv: Sequence[str], console: Any) -> int:
     if stale:
         raise UsageError(f"{len(stale)} stale file(s) in {root} ({', '.join(str(s) for s in stale[:3])}): run "
                          "`grade release` first, so that the bundle grades against the current solutions")
-    names = build_bundle(args.output, root, secret=secret, timeout=args.timeout, assignment=args.assignment)
+    names = build_bundle(args.output, root, secret=secret, timeout=args.timeout, assignment=args.assignment,
+                         course_version=args.course_version)
     console.print(f"wrote {args.output}: {', '.join(names)}")
     console.print("Upload it on Gradescope: assignment > Configure Autograder > Zip file upload "
                   f"(Ubuntu base image with Python >= 3.10; autograder timeout above {args.timeout:g} s).")

@@ -427,7 +427,23 @@ def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], m
     return found if found in assignment.versions else None
 
 
-def load_submission(path: Path, max_mb: float, assignment: str | None = None) -> Submission:
+def settle_version(spec: AssignmentSpec, detected: str | None, pinned: str | None) -> tuple[str | None, list[str]]:
+    """The version a notebook is graded as, and a note when the class's pinned version (the TA's
+    --course-version) is not what the notebook itself looks like. The notebook's claim is all in the
+    student's hands (its file name, metadata, markdown): a pinned version always wins."""
+    if pinned is None:
+        return detected, []
+    if pinned not in spec.versions:
+        raise NotebookError(f"--course-version {pinned} is not a published version of {spec.name} "
+                            f"({', '.join(spec.versions)}): give one of these, or leave it out to detect each notebook's")
+    if detected is None or detected == pinned:
+        return pinned, []
+    return pinned, [f"this notebook looks like course version {detected}; it was graded as {pinned}, "
+                    f"the version the class was given"]
+
+
+def load_submission(path: Path, max_mb: float, assignment: str | None = None,
+                    course_version: str | None = None) -> Submission:
     nb = read_notebook(path, max_mb)
     notes: list[str] = []
     kernelspec = nb.metadata.get("kernelspec") if isinstance(nb.metadata.get("kernelspec"), dict) else {}
@@ -475,5 +491,6 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None) ->
             continue
         cells.append(CodeCell(position, source, tuple(cell_notes), refused))
     markdown = "\n".join(text for kind, text in nb.cells if kind == "markdown")
-    version = detect_version(spec, path, [source for _, source, _, _, _ in parsed], nb.metadata, markdown)
-    return Submission(path, spec, version, tuple(cells), functions, tuple(notes), markdown)
+    detected = detect_version(spec, path, [source for _, source, _, _, _ in parsed], nb.metadata, markdown)
+    version, version_notes = settle_version(spec, detected, course_version)
+    return Submission(path, spec, version, tuple(cells), functions, tuple(notes + version_notes), markdown)

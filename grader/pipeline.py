@@ -173,7 +173,7 @@ def grade_notebook(path: str | Path, config: GradeConfig = GradeConfig(),
     started = time.monotonic()
     try:
         with bounded(config.notebook_timeout + GRADER_GRACE):
-            submission = load_submission(path, config.max_notebook_mb, config.assignment)
+            submission = load_submission(path, config.max_notebook_mb, config.assignment, config.course_version)
             return _grade(submission, config, started, meanwhile)
     except GraderError as error:
         return NotebookResult(str(path), None, None, error=error.message, duration=time.monotonic() - started)

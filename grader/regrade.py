@@ -219,11 +219,13 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, help="as for a batch (default: from the class's secret)")
     group.add_argument("--only", action="append", default=[], metavar="FUNCTION",
                        help="as for a batch (repeatable; default: every graded function)")
+    group.add_argument("--course-version", metavar="VERSION",
+                       help="as for a batch (default: detect each notebook's)")
 
 
 def main(argv: Sequence[str], console: Console) -> int:
     """``grade regrade OUT [STUDENT...] [--item FUNCTION]``."""
-    from .cli import JOBS
+    from .cli import JOBS, check_course_version
 
     parser = argparse.ArgumentParser(prog="grade regrade",
                                      description="Grade again after a fix; everything not asked for stays as it is.")
@@ -246,7 +248,9 @@ def main(argv: Sequence[str], console: Console) -> int:
         known = {f.get("name") for data in load_results(args.out) for f in data.get("functions", [])}
         if args.item not in known:
             raise UsageError(f"--item {args.item}: no result has that function (there are: {', '.join(sorted(known))})")
-    config = GradeConfig(engine=args.engine, cell_timeout=args.cell_timeout, call_timeout=args.call_timeout,
+    if args.course_version is not None:
+        check_course_version(args.course_version)
+    config = GradeConfig(course_version=args.course_version, engine=args.engine, cell_timeout=args.cell_timeout, call_timeout=args.call_timeout,
                          notebook_timeout=args.timeout, memory_mb=args.memory_mb, hidden_cases=args.hidden_cases,
                          hidden_seed=args.seed, max_notebook_mb=args.max_notebook_mb, only=tuple(args.only))
     with writing(args.out):  # not beside a batch (or another regrade) writing the same folder

@@ -111,6 +111,32 @@ def test_an_even_split_asks_the_ta(tmp_path, capsys):
     assert "--assignment" in capsys.readouterr().err
 
 
+def test_the_ta_names_the_course_version_and_a_notebook_claiming_another_is_flagged(tmp_path, capsys):
+    """Without --course-version each notebook is graded as the version it looks like (all in the
+    student's hands), and the summary names the few that differ from the class; with it, the TA's
+    version is every notebook's, and the student is told."""
+    folder = tmp_path / "class"
+    for student in ("alice", "bob"):
+        copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{student}.ipynb",
+             metadata={"grader": {"assignment": "rnn_step_by_step", "version": "v4"}})
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "mallory.ipynb",
+         metadata={"grader": {"assignment": "rnn_step_by_step", "version": "v2"}})
+    options = ["--hidden-cases", "0", "--seed", "0", "--no-color", "--only", "rnn_cell_forward"]
+    assert main([str(folder), "--out", str(tmp_path / "out"), *options]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "course versions differ: most notebooks look like v4 (2); v2: mallory." in text
+    assert "grade again with --course-version VERSION" in text
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--course-version", "v4", *options]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "course versions differ" not in text and "graded 3" in text  # a new version regrades everyone
+    results = {d["student"]: d for d in load_results(tmp_path / "out")}
+    assert {d["course_version"] for d in results.values()} == {"v4"}
+    assert any("looks like course version v2; it was graded as v4" in note for note in results["mallory"]["notes"])
+    assert not any("course version" in note for note in results["alice"]["notes"])
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--course-version", "v7"]) == 2
+    assert "--course-version 'v7' is not a published course version" in capsys.readouterr().err
+
+
 # --- 2. who is who -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("order", [1, -1])

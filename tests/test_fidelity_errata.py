@@ -36,10 +36,13 @@ def _cells(carry: bool) -> list[str]:
 OUR_OWN = {"grader": {"assignment": "rnn_step_by_step", "version": "grader-1"}}
 
 
-def _grade(tmp_path, name: str, markdown: str, carry: bool = False, metadata: dict | None = None):
+def _grade(tmp_path, name: str, markdown: str, carry: bool = False, metadata: dict | None = None,
+           course_version: str | None = None, notes: list | None = None):
     path = make_notebook(tmp_path / name, markdown, *_cells(carry), metadata=metadata)
-    result = grade_notebook(path, CONFIG)
+    result = grade_notebook(path, CONFIG.with_changes(course_version=course_version))
     assert result.graded, result.error
+    if notes is not None:
+        notes.extend(result.notes)
     return next(f for f in result.functions if f.name == "lstm_backward")
 
 
@@ -96,3 +99,28 @@ def test_printed_in_needs_both_the_version_and_its_printed_value():
     assert not erratum.printed_in("v4", "-0.00173313")
     assert not erratum.printed_in(None, "-0.00173313")
     assert not erratum.printed_in("v3a", "0.00218254")
+
+
+def test_a_notebook_claiming_an_older_version_is_graded_as_the_version_the_class_was_given(tmp_path):
+    """A v4 class (--course-version v4): a notebook whose file name and markdown say v2 does not get the
+    erratum's credit for code without the carry; the student is told which version it was graded as."""
+    notes: list[str] = []
+    function = _grade(tmp_path, "Building a Recurrent Neural Network - Step by Step - v2.ipynb", PRINTED_V1_V3,
+                      course_version="v4", notes=notes)
+    assert function.score == 0 and function.status == Status.FAILED, function.messages
+    assert "true backpropagation through time" not in " ".join(function.messages)
+    assert any("looks like course version v2; it was graded as v4" in note for note in notes), notes
+
+
+def test_a_class_given_a_version_with_the_erratum_keeps_it_whatever_the_file_is_named(tmp_path):
+    notes: list[str] = []
+    function = _grade(tmp_path, "my_rnn.ipynb", PRINTED_V1_V3, course_version="v2", notes=notes)
+    assert function.status == Status.PASSED and function.score == function.max_score, function.messages
+    assert all("it was graded as v2" in note for note in notes if "course version" in note), notes
+
+
+def test_a_pinned_version_the_assignment_never_had_is_refused_by_name(tmp_path):
+    path = make_notebook(tmp_path / "rnn.ipynb", PRINTED_V1_V3, *_cells(True))
+    result = grade_notebook(path, CONFIG.with_changes(course_version="grader-2"))
+    assert not result.graded and "--course-version grader-2 is not a published version of rnn_step_by_step" \
+        in result.error and "v4" in result.error

@@ -274,6 +274,27 @@ def test_the_command_ships_the_given_secret(tmp_path, capsys):
                  "--assignment", "rnn_step_by_step"]) == 2
 
 
+def test_the_bundle_grades_every_notebook_as_the_course_version_given(tmp_path, capsys):
+    """The instructor, not the notebook, says which published version the class was given; a version
+    with spaces reaches the grader as one argument."""
+    import shlex
+
+    from grader.cli import main
+
+    bundle = tmp_path / "autograder.zip"
+    assert main(["gradescope", "-o", str(bundle), "--root", str(ROOT), "--assignment", "dinosaur_island",
+                 "--course-version", "pre-v3 (learners)"]) == 0
+    with zipfile.ZipFile(bundle) as archive:
+        line = next(line for line in archive.read("run_autograder").decode().splitlines() if "grader.gradescope" in line)
+    words = shlex.split(line)
+    assert words[words.index("--course-version") + 1] == "pre-v3 (learners)"
+    capsys.readouterr()
+    assert main(["gradescope", "-o", str(tmp_path / "other.zip"), "--root", str(ROOT),
+                 "--assignment", "bptt_by_hand", "--course-version", "v4"]) == 2
+    assert "is not a version of bptt_by_hand" in capsys.readouterr().err
+    assert not (tmp_path / "other.zip").exists()
+
+
 def test_a_notebook_of_another_assignment_scores_nothing_on_gradescope(tmp_path):
     """The finished Dinosaur notebook handed in to the RNN assignment is not graded as Dinosaur."""
     from grader.config import GradeConfig
