@@ -522,10 +522,11 @@ def _notebooks_in(folder: Path) -> int:
 def loose_modules(entries: list[Entry]) -> list[str]:
     """The .py files lying in folders that several notebooks share: used by no one, and said so."""
     problems = []
-    uploaders = {(parsed.lms, parsed.student) for entry in entries if (parsed := lms.parse_name(entry.path))}
     for folder in sorted({entry.path.parent for entry in entries}):
         if _notebooks_in(folder) > 1:
             try:  # a file the LMS names with the id of a student who handed in a notebook is theirs
+                named = lms.names_at_top([Path(path.name) for path in folder.glob("*.ipynb")]).values()
+                uploaders = {(parsed.lms, parsed.student) for parsed in named}
                 names = sorted(path.name for path in folder.glob("*.py")
                                if (parsed := lms.parse_name(path)) is None or (parsed.lms, parsed.student) not in uploaders)
             except OSError:

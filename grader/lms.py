@@ -125,6 +125,11 @@ def companion(notebook: Path, name: str) -> Path | None:
         candidates = list(notebook.parent.iterdir())
     except OSError:
         return None
+    # By discovery's rule: the name is the LMS's only where most notebooks beside it are so named. In
+    # a folder of plain names a student chose it, and a classmate could name a module to match it.
+    notebooks = [Path(path.name) for path in candidates if path.suffix == ".ipynb"]
+    if Path(notebook.name) not in names_at_top(notebooks):
+        return None
     for path in candidates:
         other = parse_name(path) if path != notebook else None
         if other is None or other.lms != mine.lms or other.student != mine.student or _uploaded_name(other) != name:

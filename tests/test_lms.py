@@ -284,3 +284,22 @@ def test_a_helper_module_in_a_flat_canvas_download_is_its_uploaders(tmp_path):
     entries, _ = discover([str(folder)])
     (problem,) = loose_modules(entries)
     assert "rnn_utils.py lie(s)" in problem and "smitha" not in problem
+
+
+def test_a_module_named_after_a_canvas_shaped_notebook_among_plain_names_is_no_ones(tmp_path):
+    """Where no LMS named the files (a class folder of student numbers), a Canvas-shaped notebook name is
+    one its student chose, and a classmate can upload a module named to match it: that module is not
+    graded with the notebook (discovery's rule for names, ``lms.names_at_top``, applied to helpers)."""
+    from grader.batch import helper_files, loose_modules
+    from grader.course import get_assignment
+
+    folder = tmp_path / "class"
+    victim = _notebook(folder / "x_12345_1_rnn.ipynb")
+    _notebook(folder / "67890.ipynb")
+    _notebook(folder / "13579.ipynb")
+    (folder / "x_12345_1_rnn_utils.py").write_text("raise SystemExit('planted by a classmate')\n")
+    helpers = helper_files(get_assignment("rnn_step_by_step"), victim, folder_is_own=False)
+    assert helpers.own == {} and helpers.files["rnn_utils.py"] == ASSIGNMENTS / "rnn_utils.py"
+    entries, _ = discover([str(folder)])
+    (problem,) = loose_modules(entries)  # and the TA is told it was used by no one
+    assert "x_12345_1_rnn_utils.py lie(s)" in problem
