@@ -71,6 +71,11 @@ class Entry:
     student: str
     path: Path
     note: str = ""
+    candidates: tuple[Path, ...] = ()
+    """The student's other notebooks (several in their own folder): ``settle_candidates`` keeps one,
+    once the class's assignment is known. A student is one entry however many notebooks they hand in,
+    so extra copies never outvote classmates (the assignment) or dilute what the class shares
+    (similarity's common code)."""
 
 
 def default_jobs() -> int:
@@ -94,6 +99,7 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
     found: list[tuple[str, Path]] = []
     by_file: set[Path] = set()
     by_lms: dict[Path, lms.LmsName] = {}
+    candidates: dict[Path, tuple[Path, ...]] = {}
     problems: list[str] = []
     for item in paths:
         # A file named with glob characters ("[x].ipynb") is that file, not a pattern.
@@ -104,8 +110,9 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
         for match in matches:
             path = Path(match)
             if path.is_dir() and not path.is_symlink():
-                named, its_files, its_lms, notes = _from_folder(path)
+                named, its_files, its_lms, its_candidates, notes = _from_folder(path)
                 found.extend(named)
+                candidates.update(its_candidates)
                 by_file.update(its_files)
                 by_lms.update(its_lms)
                 problems.extend(notes)
@@ -122,7 +129,7 @@ def discover(paths: list[str], roster: Roster | None = None) -> tuple[list[Entry
     problems.extend(left_out)
     identified, id_problems = assign_ids(found, roster, frozenset(by_file))
     problems.extend(id_problems)
-    return [Entry(item.student, item.path, item.note) for item in identified], problems
+    return [Entry(item.student, item.path, item.note, candidates.get(item.path, ())) for item in identified], problems
 
 
 def nothing_found(paths: Sequence[str], problems: Sequence[str]) -> UsageError:
@@ -135,19 +142,27 @@ def nothing_found(paths: Sequence[str], problems: Sequence[str]) -> UsageError:
                       + ": give the class's folder, its LMS zip, or the notebooks themselves")
 
 
-def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Path, lms.LmsName], list[str]]:
-    """(name, path) per notebook below ``root``, which of them are named by their own file name
-    (``students.assign_ids`` gives a folder's or an LMS's name precedence) and which by an LMS, and notes
-    for the TA (an LMS download given from the folder above it), by the rules in README ("For TAs",
-    Student ids):
+def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Path, lms.LmsName],
+                                      dict[Path, tuple[Path, ...]], list[str]]:
+    """(name, path) per student below ``root``, which of them are named by their own file name
+    (``students.assign_ids`` gives a folder's or an LMS's name precedence) and which by an LMS, the
+    other notebooks of a student who handed in several (``Entry.candidates``), and notes for the TA (an
+    LMS download given from the folder above it), by the rules in README ("For TAs", Student ids):
     LMS names where an LMS writes them give the LMS id (``lms.names_at_top``); nbgrader's
-    ``submitted/<student>/<assignment>/`` at the top gives the student folder's name; a notebook directly in ``root`` is named by its file; a notebook in a subfolder is
-    named by that top-level subfolder when it holds no other notebook (one folder per student), else by
-    its own file name (a group such as a section). Several notebooks of one name then meet in
-    ``students.assign_ids`` and are listed as ambiguous, never renamed behind the TA's back."""
+    ``submitted/<student>/<assignment>/`` at the top gives the student folder's name; a notebook
+    directly in ``root`` is named by its file; a notebook in a subfolder is named by that top-level
+    subfolder (one folder per student, whatever it holds), unless at least half of what ``root`` holds
+    are folders of several notebooks: then those are groups, such as sections, and each of their notebooks
+    is named by its own file. Several notebooks of one name then meet in ``students.assign_ids`` and
+    are listed as ambiguous, never renamed behind the TA's back."""
     notebooks = sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     per_folder = Counter(p.relative_to(root).parts[0] for p in notebooks if len(p.relative_to(root).parts) >= 2)
+    top = {p.relative_to(root).parts[0] for p in notebooks}
+    # A student's folder holding extra copies is still one student's; only a class that is mostly
+    # such folders (sections of a course) is filed by file name. One student's copies cannot make it so.
+    sections = 2 * sum(1 for count in per_folder.values() if count > 1) >= len(top)
     result, by_file, by_lms = [], set(), {}
+    folders: dict[tuple[str, str], list[Path]] = {}
     named = lms.names_at_top([path.relative_to(root) for path in notebooks])
     for path in notebooks:
         parts = path.relative_to(root).parts
@@ -158,13 +173,18 @@ def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Pa
         elif parts[0] == "submitted" and len(parts) >= 4:  # nbgrader's course folder
             # Only at the top: a "submitted" folder inside one student's folder is that student's
             # own, and must not name a classmate.
-            result.append((parts[1], path))
-        elif len(parts) >= 2 and per_folder[parts[0]] == 1:  # one folder per student
-            result.append((parts[0], path))
-        else:  # flat, or a folder of several students' notebooks
+            folders.setdefault(("submitted", parts[1]), []).append(path)
+        elif len(parts) >= 2 and not (sections and per_folder[parts[0]] > 1):  # one folder per student
+            folders.setdefault(("", parts[0]), []).append(path)
+        else:  # flat, or a section's folder of several students' notebooks
             result.append((path.stem, path))
             by_file.add(path)
-    return result, by_file, by_lms, _downloads_below(root, notebooks, per_folder)
+    candidates = {}
+    for (_, student), paths in folders.items():
+        result.append((student, paths[0]))
+        if len(paths) > 1:
+            candidates[paths[0]] = tuple(paths[1:])
+    return result, by_file, by_lms, candidates, _downloads_below(root, notebooks, per_folder)
 
 
 def _downloads_below(root: Path, notebooks: list[Path], per_folder: Counter) -> list[str]:
@@ -321,7 +341,10 @@ def choose_assignment(entries: list[Entry], config: GradeConfig, out: Path | Non
         saved = _saved_assignment(out)
         if saved in ASSIGNMENTS:
             return saved, f"as graded before in {out}; --assignment changes it"  # shown in parentheses
-    counts = Counter(name for name in (scan_assignment(e.path, config.max_notebook_mb) for e in entries) if name)
+    # One vote per student for each assignment they handed in: extra notebooks add no weight.
+    counts = Counter(name for e in entries
+                     for name in {scan_assignment(path, config.max_notebook_mb) for path in (e.path, *e.candidates)}
+                     if name)
     ranked = counts.most_common()
     if not ranked:
         raise UsageError(f"cannot tell which assignment these notebooks are (none defines a graded function): "
@@ -331,6 +354,36 @@ def choose_assignment(entries: list[Entry], config: GradeConfig, out: Path | Non
                          f"({ranked[0][1]} each): choose the one to grade with --assignment")
     name, count = ranked[0]
     return name, f"most notebooks are: {count} of {len(entries)}"
+
+
+def settle_candidates(entries: list[Entry], assignment: str | None, max_mb: float) -> tuple[list[Entry], list[str]]:
+    """One notebook per student who handed in several (``Entry.candidates``): the newest of
+    ``assignment`` (modification time, then path), else the newest of all (graded "wrong assignment",
+    which says what it is). Which one, and what was left out, is the entry's note: in the gradebook's
+    message and the class report, and in the returned notes for the summary."""
+    from .load import scan_assignment
+
+    settled, notes = [], []
+    for entry in entries:
+        if not entry.candidates:
+            settled.append(entry)
+            continue
+        notebooks = (entry.path, *entry.candidates)
+        of_it = [path for path in notebooks if assignment is None or scan_assignment(path, max_mb) == assignment]
+        chosen = max(of_it or notebooks, key=_newest)
+        kind = f" of {assignment}" if of_it and assignment else ""
+        left = ", ".join(str(path) for path in notebooks if path != chosen)
+        note = f"{len(notebooks)} notebooks handed in; graded the newest{kind}, {chosen.name}; left out: {left}"
+        settled.append(Entry(entry.student, chosen, "; ".join(filter(None, [entry.note, note]))))
+        notes.append(f"student {entry.student}: {note}")
+    return settled, notes
+
+
+def _newest(path: Path) -> tuple[float, str]:
+    try:
+        return path.lstat().st_mtime, str(path)
+    except OSError:
+        return 0.0, str(path)
 
 
 def grade_batch(entries: list[Entry], out: Path, config: GradeConfig, *, jobs: int | None = None,
@@ -383,13 +436,16 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     assignment, reason = choose_assignment(entries, config, out)
     keep_assignment(out, assignment, force)
     config = config.with_changes(assignment=assignment)  # one assignment per batch, decided before grading
+    # Every folder a notebook was handed in from is hidden from every worker, left-out copies' too.
+    folders = {str(path.resolve().parent) for entry in entries for path in (entry.path, *entry.candidates)}
+    entries, settled = settle_candidates(entries, assignment, config.max_notebook_mb)
     atomic_write(out / ASSIGNMENT_FILE, json.dumps({"assignment": assignment}))
     print_ = fingerprint(config)
-    others = sorted({str(e.path.resolve().parent) for e in entries} | {str(out.resolve())})
+    others = sorted(folders | {str(out.resolve())})
     summary = BatchSummary(total=len(entries), assignment=assignment, assignment_reason=reason)
     if kept is not None:
         summary.kept = kept
-    summary.problems.extend(loose_modules(entries))
+    summary.problems.extend(settled + loose_modules(entries))
     pending = []
     from .course import get_assignment  # here: the course package imports modules that import this one
 
@@ -1194,6 +1250,7 @@ def _show_ids(given: list[str], unpacked: Unpacked, out: Path | None, config: Gr
     if not entries:
         raise nothing_found(given, [unpacked.shown(problem) for problem in problems])
     assignment, reason = choose_assignment(entries, config, out)
+    entries, _ = settle_candidates(entries, assignment, config.max_notebook_mb)  # each one's note says it
     console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
     table = Table(title=f"{len(entries)} notebook(s): nothing graded (--dry-run)", show_edge=False)
     for column in ("notebook", "student id", "note"):

@@ -93,6 +93,61 @@ def test_the_ta_can_name_the_assignment_and_the_majority_does_not_override_it(tm
     assert summary.assignment == "rnn_step_by_step"
 
 
+@pytest.mark.parametrize("layout", ["folder per student", "nbgrader"])
+def test_copies_in_one_students_folder_neither_outvote_the_class_nor_count_as_classmates(tmp_path, layout, capsys):
+    """Mallory put twelve copies of the other assignment's notebook in her own folder: each was a student
+    of its own (named by file), so they outvoted the class and every classmate was "wrong assignment".
+    Her folder is one student, who votes once per assignment handed in, and is graded on the newest
+    notebook of the class's assignment; the TA is told what was left out."""
+    import os
+
+    folder = tmp_path / "class"
+    where = (lambda student: folder / "submitted" / student / "rnn") if layout == "nbgrader" else \
+        (lambda student: folder / student)
+    for student in ("alice", "bob", "carol"):
+        copy(SOLUTIONS / "rnn_step_by_step.ipynb", where(student) / "rnn.ipynb")
+    own = copy(SOLUTIONS / "rnn_step_by_step.ipynb", where("mallory") / "rnn.ipynb")
+    extras = [copy(SOLUTIONS / "dinosaur_island.ipynb", where("mallory") / "extra" / f"dino{n}.ipynb")
+              for n in range(12)]
+    os.utime(own, (1_700_000_000, 1_700_000_000))  # her copies are newer than the notebook that counts
+    entries, problems = discover([str(folder)])
+    assert sorted(entry.student for entry in entries) == ["alice", "bob", "carol", "mallory"] and not problems
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out), "--hidden-cases", "0", "--seed", "0", "--no-color",
+                 "--only", "rnn_cell_forward"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "assignment: rnn_step_by_step (most notebooks are: 4 of 4)" in text
+    results = {d["student"]: d for d in load_results(out)}
+    assert set(results) == {"alice", "bob", "carol", "mallory"}
+    assert all(d["score"] == 25 for d in results.values())
+    assert results["mallory"]["notebook"] == str(own)
+    assert "13 notebooks handed in; graded the newest of rnn_step_by_step, rnn.ipynb" in results["mallory"]["batch_note"]
+    assert str(extras[0]) in results["mallory"]["batch_note"] and "student mallory: 13 notebooks" in text
+
+
+def test_a_class_of_section_folders_still_names_each_notebook_by_its_file(tmp_path):
+    folder = tmp_path / "class"
+    for section, students in (("section1", ("zoe", "amy")), ("section2", ("cy", "dan"))):
+        for student in students:
+            copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", folder / section / f"{student}.ipynb")
+    entries, _ = discover([str(folder)])
+    assert sorted(entry.student for entry in entries) == ["amy", "cy", "dan", "zoe"]
+    assert not any(entry.candidates for entry in entries)
+
+
+def test_similarity_compares_one_notebook_per_student(tmp_path, capsys):
+    """Copies in one student's folder counted as classmates for the common-code filter: enough of them
+    made a real copy's code "what the class writes", and the pair was no longer flagged."""
+    folder = tmp_path / "class"
+    for student in ("alice", "bob", "carol"):
+        copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / student / "rnn.ipynb")
+    for n in range(5):
+        copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "mallory" / f"copy{n}.ipynb")
+    assert main(["similarity", str(folder), "-o", str(tmp_path / "similarity.html"), "--no-color"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "among 4 notebooks" in text and "student mallory: 5 notebooks handed in" in text
+
+
 def test_metadata_is_a_hint_never_an_override(tmp_path):
     path = copy(SOLUTIONS / "dinosaur_island.ipynb", tmp_path / "rnn_step_by_step.ipynb",
                 metadata={"grader": {"assignment": "rnn_step_by_step", "version": "=HYPERLINK(\"http://e\",\"x\")"}})
@@ -151,9 +206,9 @@ def test_an_exact_name_keeps_the_id_whatever_sorts_first(order):
 
 @pytest.mark.parametrize("carol_folder, plant", [("Carol Smith", "Carol_Smith"), ("carol", "carol"), ("carol", "Carol")])
 def test_a_notebook_saved_under_a_classmates_name_never_takes_their_folders_id(tmp_path, carol_folder, plant):
-    """Bob's folder held a second notebook, saved as Carol's name: a folder of several notebooks names
+    """Bob's folder held a second notebook, saved as Carol's name: a folder of several notebooks named
     them by file, and an exact file name beat Carol's own folder ("Carol Smith" is not exactly
-    Carol_Smith), or left both ambiguous (Carol's row gone). A folder's name now keeps its id."""
+    Carol_Smith), or left both ambiguous (Carol's row gone). Every notebook in Bob's folder is now Bob's."""
     copy(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "class" / carol_folder / "rnn.ipynb")
     copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", tmp_path / "class" / "bob" / "bob.ipynb")
     copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", tmp_path / "class" / "bob" / "old" / f"{plant}.ipynb")
@@ -161,10 +216,9 @@ def test_a_notebook_saved_under_a_classmates_name_never_takes_their_folders_id(t
     by_path = {entry.path.relative_to(tmp_path / "class").as_posix(): entry for entry in entries}
     carol = by_path[f"{carol_folder}/rnn.ipynb"]
     assert not carol.student.count("~") and carol.student.casefold() == carol_folder.replace(" ", "_").casefold()
-    planted = by_path[f"bob/old/{plant}.ipynb"]
-    assert "~ambiguous-" in planted.student and "named so by a folder or an LMS and keeps it" in planted.note
-    assert by_path["bob/bob.ipynb"].student == "bob"
-    assert len(problems) == 1 and f"bob/old/{plant}.ipynb" in problems[0]
+    assert f"bob/old/{plant}.ipynb" not in by_path and len(entries) == 2 and not problems
+    bob = by_path["bob/bob.ipynb"]
+    assert bob.student == "bob" and bob.candidates == (tmp_path / "class" / "bob" / "old" / f"{plant}.ipynb",)
 
 
 @pytest.mark.parametrize("order", [1, -1])

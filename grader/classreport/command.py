@@ -42,6 +42,20 @@ def report_main(argv: Sequence[str], console: Any) -> int:
     return EXIT_OK
 
 
+def _one_per_student(entries: list) -> tuple[list, list[str]]:
+    """The notebook a batch would grade for each student who handed in several (``batch.settle_candidates``,
+    by the assignment most of the class is): extra copies never dilute what the class shares."""
+    from ..batch import choose_assignment, settle_candidates
+    from ..config import GradeConfig
+
+    config = GradeConfig()
+    try:
+        assignment: str | None = choose_assignment(entries, config)[0]
+    except UsageError:  # no graded function anywhere, or an even split: the newest notebook of each
+        assignment = None
+    return settle_candidates(entries, assignment, config.max_notebook_mb)
+
+
 def similarity_main(argv: Sequence[str], console: Any) -> int:
     from ..batch import discover, unpacked_aside
     from ..textsafe import terminal
@@ -63,7 +77,8 @@ def similarity_main(argv: Sequence[str], console: Any) -> int:
     args = parser.parse_args(argv)
     with unpacked_aside(args.paths) as unpacked:  # an LMS zip as a batch reads it, unpacked aside and removed after
         entries, found = discover(unpacked.paths)
-        problems = unpacked.notes + found
+        entries, settled = _one_per_student(entries)
+        problems = unpacked.notes + found + settled
         if len(entries) < 2:
             raise UsageError(f"similarity needs at least two notebooks; found {len(entries)} in "
                              f"{', '.join(args.paths)}" + (f" ({unpacked.shown(problems[0])})" if problems else ""))
