@@ -164,6 +164,11 @@ class Session:
         sent = False  # the request goes inside the loop: a worker that does not read it is handled there
         issues: list[CellIssue] = []
         current = None
+        # The cells must start and finish in the order sent, each once: the student's code runs in the
+        # worker and can write to its channel too, and a forged "cell_done" had reset the cell's clock
+        # (a cell ran past its timeout) and added an error to the report per message (gigabytes).
+        order = iter([cell["index"] for cell in cells])
+        last = None  # the cell finished last: a second "cell_done" for it is its own code's
         while True:
             limit = self.deadline if current is None else min(self.deadline, time.monotonic() + self.config.cell_timeout)
             try:
@@ -190,18 +195,35 @@ class Session:
                     self._skip_cells_running(current)
                 return None
             op = header["op"]  # wait_for returns only frames whose op is one of those asked for
+            index = header_index(header)
             if op == "cell_start":
-                current = header_index(header)
+                if current is not None or index is None or index != next(order, None):
+                    return self._forged(current if current is not None else last)
+                current = index
             elif op == "cell_done":
+                if current is None or index != current or header.get("wrote_channel") is True:
+                    return self._forged(current if current is not None else last)
                 error = header_error(header.get("error"))
-                index = header_index(header)
-                if error and index is not None:
+                if error:
                     kind = "syntax" if error["type"] == "SyntaxError" else "error"
                     issues.append(CellIssue(index, kind, error["traceback"][-1500:], self.cell_label_of(index)))
-                current = None
+                current, last = None, current
             else:
+                if current is not None or next(order, None) is not None:
+                    return self._forged(current if current is not None else last)
                 self.report.functions = header_functions(header.get("functions"), self.names)
                 return issues
+
+    def _forged(self, current: int | None) -> None:
+        """A message out of the protocol's order came from the worker: code the notebook ran wrote it.
+        The cell running then (or the one that finished last) is left out and the notebook loaded again
+        without it, as for a cell that kills the worker."""
+        if current is None:  # before any cell ran: the notebook's code cannot have written it
+            raise GraderError("the grading worker broke its protocol before the notebook's first cell")
+        self.excluded[current] = CellIssue(current, "crashed", "wrote messages of its own to the grader's channel "
+                                           "(only the grading worker may); the notebook was loaded again without it",
+                                           self.cell_label_of(current))
+        return None
 
     def _cell_source(self, index: int) -> str:
         return next((cell.source for cell in self.submission.cells if cell.index == index), "")

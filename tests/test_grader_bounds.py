@@ -318,3 +318,31 @@ def test_an_alarm_the_embedding_program_set_is_left_alone():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class _NeverListed(np.ndarray):
+    """An answer the judge must size before converting: listing it is the cost the test forbids."""
+
+    def tolist(self):  # noqa: D401
+        raise AssertionError("converted a far too long answer to Python objects")
+
+
+def test_a_far_too_long_sample_answer_is_judged_by_its_length_alone():
+    """sample's judge turned any 1-D integer answer into a Python list before looking at its length:
+    60 million uint8 (60 MB on the wire) took the grader to 1 GB and a minute of CPU per case."""
+    from grader.course.dino.judges import SampleJudge
+    from grader.course.spec import Expectation, Tolerance
+
+    judge = SampleJudge()
+    answer = np.zeros(10_000_000, np.uint8).view(_NeverListed)
+    expectation = Expectation(value=[3, 0], stable_prefix=2)
+    (mismatch,) = judge.mismatches(None, expectation, answer, None, Tolerance())
+    assert mismatch.kind == "length" and "10,000,000 indices" in mismatch.message
+
+    class Outcome:
+        value = answer
+
+    assert judge.reproduces(None, expectation, [3, 0], [], Outcome(), Tolerance()) is False
+    # A few draws too many are still judged in full: the student hears every problem.
+    near = judge.mismatches(None, expectation, list(range(1, 27)) * 2 + [0], None, Tolerance())
+    assert {m.kind for m in near} == {"length", "values"}

@@ -304,3 +304,31 @@ def test_the_driver_never_follows_what_is_already_there(tmp_path):
     finally:
         for fd in fds:
             os.close(fd)
+
+
+FORGE_FROM_THE_KERNEL = """
+import json, os, struct
+def _frame(header):
+    text = json.dumps(dict(header, blob_sizes=[])).encode()
+    return b"GRW1" + struct.pack(">I", len(text)) + text
+_fd = os.open(os.path.join(os.getcwd(), "responses.fifo"), os.O_WRONLY | os.O_NONBLOCK)
+for _ in range(30):
+    try:
+        os.write(_fd, _frame({"op": "cell_done", "index": 1, "error": {"type": "ValueError", "message": "m",
+                                                                      "traceback": "X" * 1400, "where": ""}}))
+    except BlockingIOError:
+        break
+"""
+
+
+def test_a_cell_writing_the_workers_messages_from_the_kernel_is_the_one_left_out(tmp_path):
+    """The kernel's answer pipe is read by the driver only after the last cell: frames a cell wrote
+    there reached the grader then, and the last cell was blamed, then the one before it, until the
+    notebook was not graded at all. The driver now looks after every cell and says which one wrote."""
+    honest = grade_notebook(hostile.notebook(tmp_path, name="honest.ipynb"), KERNEL.with_changes(**ROOMY))
+    after = "harmless = 1"  # the cell after it, which finished last, was blamed first
+    result = grade_notebook(hostile.notebook(tmp_path, FORGE_FROM_THE_KERNEL, after), KERNEL.with_changes(**ROOMY))
+    assert result.graded, result.error
+    assert all(f.score == f.max_score for f in result.functions), [f.messages for f in result.functions]
+    (issue,) = set(result.cell_issues) - set(honest.cell_issues)
+    assert issue.cell == len(hostile.base_cells()) + 1 and "wrote messages of its own" in issue.message

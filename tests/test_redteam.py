@@ -414,6 +414,40 @@ def _raw_list(frames: list[dict]) -> str:
     return "[" + ", ".join(_raw(frame) for frame in frames) + "]"
 
 
+FORGED_ERROR = {"type": "ValueError", "message": "m", "traceback": "X" * 1400, "where": "cell 1, line 1"}
+
+
+@pytest.mark.parametrize("frames", [
+    [{"op": "cell_done", "index": 1, "error": FORGED_ERROR}] * 3000,  # an error per message, each resetting the clock
+    [{"op": "cell_done", "index": 0, "error": None}, {"op": "cell_start", "index": 10 ** 6}],  # a cell never sent
+    [{"op": "loaded", "functions": {}}],  # loading "finished" before the last cell did
+])
+def test_cell_messages_forged_while_the_notebook_loads(tmp_path, frames):
+    """Code in a cell writes the worker's own loading messages. The grader accepts each cell's start and
+    end once, in the order it sent them: the cell that wrote them is left out (the notebook is loaded
+    again without it), and nothing it wrote reaches the report. 3,000 forged errors had been 3,000
+    cell issues, and a forged end had let the cell run past its timeout."""
+    cell = f"""
+import json, os, fcntl, stat
+def _is_pipe(fd):
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+fd = [fd for fd in range(3, 64) if _is_pipe(fd) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY][0]
+data = b''.join({_raw_list(frames)})
+for start in range(0, len(data), 1 << 16):
+    os.write(fd, data[start:start + (1 << 16)])
+"""
+    result = grade_notebook(make_notebook(tmp_path / "nb.ipynb", *base_cells(), cell), ONLY)
+    assert result.graded, result.error
+    assert all(f.score == f.max_score for f in result.functions), [f.messages for f in result.functions]
+    without = grade_notebook(make_notebook(tmp_path / "honest.ipynb", *base_cells()), ONLY)
+    (issue,) = set(result.cell_issues) - set(without.cell_issues)  # nothing else reached the report
+    assert issue.kind == "crashed" and "wrote messages of its own to the grader's channel" in issue.message
+    assert issue.cell == len(base_cells()) + 1
+
+
 def test_decoded_booleans_are_canonical_and_odd_shapes_are_plain():
     # A forged frame may carry any byte in a bool array; numpy then holds a "true" that is 2, and
     # comparisons with True disagree. The decoder gives only 0 and 1.

@@ -42,6 +42,11 @@ class SampleJudge(ValuesJudge):
 
     def mismatches(self, spec: FunctionSpec, expectation: Expectation, value: Any, args_after: list | None,
                    tol: Tolerance, form: str | None = None) -> list[Mismatch]:
+        if isinstance(value, (list, tuple, np.ndarray)) and len(value) > 100 * (self.max_draws + 1):
+            # Before any conversion: an answer of 60 million items became 60 million Python ints here.
+            # A few too many draws are still judged in full below (the other problems are worth telling).
+            return [Mismatch("indices", "length", f"{len(value):,} indices: the loop must stop after "
+                                                  f"{self.max_draws} characters (then one '\\n' is appended)")]
         if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu":
             value = value.tolist()
         if not isinstance(value, (list, tuple)):
@@ -83,10 +88,10 @@ class SampleJudge(ValuesJudge):
     def reproduces(self, spec: FunctionSpec, expectation: Expectation, produced: Any, args_after: list,
                    outcome: "CallOutcome", tol: Tolerance) -> bool:
         got = outcome.value
+        if not isinstance(got, (list, tuple, np.ndarray)) or len(got) != len(produced):  # sized before converted
+            return False
         if isinstance(got, np.ndarray):
             got = got.tolist()
-        if not isinstance(got, (list, tuple)) or len(got) != len(produced):
-            return False
         prefix = expectation.stable_prefix if expectation.stable_prefix is not None else len(produced)
         try:
             return [int(i) for i in got[:prefix]] == [int(i) for i in produced[:prefix]]
