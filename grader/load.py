@@ -308,15 +308,20 @@ def _looks_untouched(function_source: str) -> bool:
     return with_none * 2 >= len(statements)
 
 
-def functions_in_source(source: str, cell: int, tree: ast.Module | None = None) -> list[FunctionSource]:
-    """The top-level functions and classes a piece of code defines (the last definition of a name wins)."""
+def functions_in_source(source: str, cell: int, tree: ast.Module | None = None,
+                        anywhere: bool = False) -> list[FunctionSource]:
+    """The top-level functions and classes a piece of code defines (the last definition of a name
+    wins); ``anywhere``: also those nested in other statements (``if True:``, ``try:``, a function),
+    in the order they appear."""
     if tree is None:
         tree = parse_cell(source)
         if tree is None:
             return []
     found = []
     lines = source.split("\n")
-    for node in tree.body:
+    nodes = sorted((node for node in ast.walk(tree) if hasattr(node, "lineno")), key=lambda n: n.lineno) \
+        if anywhere else tree.body
+    for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):  # graded items may be classes
             text = "\n".join(lines[node.lineno - 1:node.end_lineno])
             found.append(FunctionSource(node.name, cell, text, _looks_untouched(text)))

@@ -2,7 +2,9 @@
 
 Only the code between ``### START CODE HERE ###`` and ``### END CODE HERE ###`` of each graded
 function is compared (the whole body when a student removed the markers), because everything else
-in a notebook is the course's own text. The method is winnowing (Schleimer, Wilkerson and Aiken,
+in a notebook is the course's own text; and the whole of the student's own functions that a graded
+function calls, at whatever depth either is defined (a copy nested in ``if True:`` or moved into a
+helper is compared all the same). The method is winnowing (Schleimer, Wilkerson and Aiken,
 "Winnowing: local algorithms for document fingerprinting", SIGMOD 2003, the algorithm behind MOSS):
 
 1. Tokens (those of Python's ``tokenize``, scanned by one regular expression for speed) are
@@ -37,12 +39,14 @@ and fingerprinted here as always.
 """
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import keyword
 import os
 import re
 import stat
+import textwrap
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -52,7 +56,7 @@ from typing import Mapping, NamedTuple
 
 from .errors import GraderError
 from .course import ASSIGNMENTS
-from .load import FunctionSource, code_regions, functions_in_source, read_notebook, to_python
+from .load import FunctionSource, code_regions, functions_in_source, parse_cell, read_notebook, to_python
 
 K = 5
 """Tokens per k-gram: shorter runs are too common to mean anything."""
@@ -65,7 +69,7 @@ COMMON_MIN_CLASS = 20
 """The common-fingerprint filter only applies to classes at least this large."""
 MAX_NOTEBOOK_MB = 50
 """Larger notebooks are not read (``read_notebook``'s limit)."""
-PRINTS_FORMAT = 2
+PRINTS_FORMAT = 3
 """Part of every ``notebook_key``, with the hash of the grader's code: raise it when what
 ``load_student_code`` keeps changes shape."""
 
@@ -276,8 +280,16 @@ def region_tokens(source: str, lines: tuple[int, ...]) -> list[Token]:
     return normalise("\n".join(text[number - 1].strip() for number in lines if number <= len(text)))
 
 
-def function_print(name: str, source: str, discount: frozenset[int] = frozenset()) -> FunctionPrint:
+def function_print(name: str, source: str, discount: frozenset[int] = frozenset(),
+                   helpers: tuple[str, ...] = ()) -> FunctionPrint:
+    """The fingerprints of a graded function's regions, and of the whole of each function of the
+    student's own that it calls (``helpers``, appended to its source): code moved out of the graded
+    function into a helper is compared all the same."""
     lines = region_lines(source)
+    if helpers:
+        own = source.count("\n") + 1
+        source = "\n".join((source, *helpers))
+        lines = lines + tuple(range(own + 1, source.count("\n") + 2))
     found: dict[int, set[int]] = defaultdict(set)
     for value, first, last in winnow(kgrams(region_tokens(source, lines))):
         if value not in discount:
@@ -332,7 +344,9 @@ def default_course_folders() -> list[Path]:
 
 
 GRADED = frozenset(name for spec in ASSIGNMENTS.values() for name in spec.function_names)
-_DEFINES = re.compile(r"^def\s+(\w+)\s*\(", re.MULTILINE)
+#: A definition at any depth: ``if True:`` above a copied function hid it when only top-level ones were read.
+_DEFINES = re.compile(r"\bdef\s+(\w+)\s*\(")
+_ALIAS = re.compile(r"^(\w+)\s*=\s*(\w+)\s*$", re.MULTILINE)
 
 
 def load_student_code(student: str, notebook: Path, discount: frozenset[int] = frozenset(),
@@ -345,17 +359,37 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
         notebook_data = read_notebook(Path(notebook), max_mb)
     except GraderError as error:
         return StudentCode(student, str(notebook), {}, error.message)
-    found: dict[str, FunctionSource] = {}
+    found: dict[str, FunctionSource] = {}  # every function the notebook defines, at any depth
     for position, (kind, text) in enumerate(notebook_data.cells, start=1):
-        if kind != "code" or not GRADED.intersection(_DEFINES.findall(text)):
+        if kind != "code" or not _DEFINES.search(text):
             continue
-        defined = functions_in_source(text, position)  # plain Python: parsed once
+        defined = functions_in_source(text, position, anywhere=True)  # plain Python: parsed once
         if not defined:  # IPython syntax in the cell: make it Python first
             source = to_python(text)[0]
-            defined = functions_in_source(source, position) if source else []
-        found.update((f.name, f) for f in defined if f.name in GRADED)
-    functions = {name: function_print(name, f.source, discount) for name, f in found.items() if not _placeholder_stub(f)}
+            defined = functions_in_source(source, position, anywhere=True) if source else []
+        found.update((f.name, f) for f in defined)
+        for alias, target in _ALIAS.findall(text):  # rnn_cell_forward = my_version
+            if alias in GRADED and target in found and target not in GRADED:
+                found[alias] = found[target]
+    functions = {name: function_print(name, f.source, discount, _helpers_called(f, found))
+                 for name, f in found.items() if name in GRADED and not _placeholder_stub(f)}
     return StudentCode(student, str(notebook), functions)
+
+
+def _helpers_called(function: FunctionSource, found: dict[str, FunctionSource]) -> tuple[str, ...]:
+    """The sources of the notebook's own functions that ``function`` uses, and those they use in turn
+    (graded ones excepted: they are compared under their own names)."""
+    sources, seen, queue = [], {function.name}, [function]
+    while queue:
+        tree = parse_cell(textwrap.dedent(queue.pop().source))
+        used = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} if tree else set())
+        for name in used:
+            helper = found.get(name)
+            if helper is not None and name not in seen and name not in GRADED and helper.source != function.source:
+                seen.add(name)
+                sources.append(helper.source)
+                queue.append(helper)
+    return tuple(sources)
 
 
 # --- comparing -----------------------------------------------------------------------------------

@@ -224,6 +224,36 @@ def test_a_copy_whose_code_was_moved_out_of_its_markers_is_still_compared(shared
     assert "rnn_cell_forward" in load_student_code("copy", copy).functions
 
 
+def wrap_in_if_true(source: str) -> str:
+    """One line above each cell that defines a function, the rest indented: the grade does not change."""
+    if "def " not in source:
+        return source
+    return "if True:\n" + "\n".join("    " + line for line in source.split("\n"))
+
+
+def move_bodies_into_helpers(source: str) -> str:
+    """Each graded function's body becomes a helper of the copier's own, which the graded function calls."""
+    match = re.search(r"^def (\w+)\((.*?)\):", source, re.MULTILINE)
+    if match is None or "# GRADED FUNCTION" not in source:
+        return source
+    name, params = match.group(1), match.group(2)
+    helper = source.replace(f"def {name}(", f"def _my_{name}(", 1)
+    call = ", ".join(part.split("=")[0].strip() for part in params.split(",") if part.strip())
+    return f"{helper}\n\ndef {name}({params}):\n    return _my_{name}({call})\n"
+
+
+@pytest.mark.parametrize("disguise", [wrap_in_if_true, move_bodies_into_helpers])
+def test_a_copy_whose_functions_are_nested_or_moved_into_helpers_is_still_compared(shared, tmp_path, disguise):
+    """Only top-level definitions were read: one `if True:` line above a copied cell left the copy out of
+    every pair (red team), and so did moving each body into a helper the graded function calls."""
+    original = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
+    copy = copy_notebook(original, tmp_path / "copy.ipynb", lambda source: disguise(plant_copy(source)))
+    other = rnn_corpus(shared, "ChrisRosales")
+    result = similarity([("original", original), ("copy", copy), ("other", other)])
+    assert {(p.a.student, p.b.student) for p in result.pairs} == {("original", "copy")}
+    assert {"rnn_cell_forward", "lstm_forward"} <= set(load_student_code("copy", copy).functions)
+
+
 def test_independent_correct_solutions_are_not_flagged(shared):
     # both pass every required function; written independently (different course versions and styles)
     a = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
