@@ -371,24 +371,39 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
         for alias, target in _ALIAS.findall(text):  # rnn_cell_forward = my_version
             if alias in GRADED and target in found and target not in GRADED:
                 found[alias] = found[target]
-    functions = {name: function_print(name, f.source, discount, _helpers_called(f, found))
+    uses: dict[str, list[str]] = {}  # each function's names, read once for all the graded ones
+    functions = {name: function_print(name, f.source, discount, _helpers_called(f, found, uses))
                  for name, f in found.items() if name in GRADED and not _placeholder_stub(f)}
     return StudentCode(student, str(notebook), functions)
 
 
-def _helpers_called(function: FunctionSource, found: dict[str, FunctionSource]) -> tuple[str, ...]:
+#: Characters of helper code compared with one graded function: many times a real helper's, and a
+#: bound on the work a notebook of thousands of chained helpers makes (each graded function read them all).
+MAX_HELPER_CHARS = 20_000
+
+
+def _helpers_called(function: FunctionSource, found: dict[str, FunctionSource],
+                    uses: dict[str, list[str]]) -> tuple[str, ...]:
     """The sources of the notebook's own functions that ``function`` uses, and those they use in turn
-    (graded ones excepted: they are compared under their own names)."""
-    sources, seen, queue = [], {function.name}, [function]
+    (graded ones excepted: they are compared under their own names), nearest first, up to
+    ``MAX_HELPER_CHARS``. ``uses``: the names each function's code holds, kept between calls."""
+    sources, seen, queue, size = [], {function.name}, [function], 0
     while queue:
-        tree = parse_cell(textwrap.dedent(queue.pop().source))
-        used = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} if tree else set())
-        for name in used:
+        current = queue.pop(0)
+        if current.source not in uses:
+            tree = parse_cell(textwrap.dedent(current.source))
+            uses[current.source] = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+                                          if tree else set())
+        for name in uses[current.source]:
             helper = found.get(name)
-            if helper is not None and name not in seen and name not in GRADED and helper.source != function.source:
-                seen.add(name)
-                sources.append(helper.source)
-                queue.append(helper)
+            if helper is None or name in seen or name in GRADED or helper.source == function.source:
+                continue
+            size += len(helper.source)
+            if size > MAX_HELPER_CHARS:
+                return tuple(sources)
+            seen.add(name)
+            sources.append(helper.source)
+            queue.append(helper)
     return tuple(sources)
 
 
