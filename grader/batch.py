@@ -372,7 +372,8 @@ def settle_candidates(entries: list[Entry], assignment: str | None, max_mb: floa
         of_it = [path for path in notebooks if assignment is None or scan_assignment(path, max_mb) == assignment]
         chosen = max(of_it or notebooks, key=_newest)
         kind = f" of {assignment}" if of_it and assignment else ""
-        left = ", ".join(str(path) for path in notebooks if path != chosen)
+        others = [str(path) for path in notebooks if path != chosen]
+        left = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         note = f"{len(notebooks)} notebooks handed in; graded the newest{kind}, {chosen.name}; left out: {left}"
         settled.append(Entry(entry.student, chosen, "; ".join(filter(None, [entry.note, note]))))
         notes.append(f"student {entry.student}: {note}")
