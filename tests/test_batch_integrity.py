@@ -213,11 +213,12 @@ def test_a_notebook_saved_under_a_classmates_name_never_takes_their_folders_id(t
     copy(SOLUTIONS / "rnn_step_by_step.ipynb", tmp_path / "class" / carol_folder / "rnn.ipynb")
     copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", tmp_path / "class" / "bob" / "bob.ipynb")
     copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", tmp_path / "class" / "bob" / "old" / f"{plant}.ipynb")
+    copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", tmp_path / "class" / "dave" / "rnn.ipynb")  # most hold one
     entries, problems = discover([str(tmp_path / "class")])
     by_path = {entry.path.relative_to(tmp_path / "class").as_posix(): entry for entry in entries}
     carol = by_path[f"{carol_folder}/rnn.ipynb"]
     assert not carol.student.count("~") and carol.student.casefold() == carol_folder.replace(" ", "_").casefold()
-    assert f"bob/old/{plant}.ipynb" not in by_path and len(entries) == 2 and not problems
+    assert f"bob/old/{plant}.ipynb" not in by_path and len(entries) == 3 and not problems
     bob = by_path["bob/bob.ipynb"]
     assert bob.student == "bob" and bob.candidates == (tmp_path / "class" / "bob" / "old" / f"{plant}.ipynb",)
 
