@@ -733,7 +733,7 @@ class _Holders:
 
         task = self.tasks.get(entry, 0)
         if task in self.stopped:
-            return f"crashed: {overdue_message(self.stopped[task])}"
+            return overdue_message(self.stopped[task])  # as the bound inside the process says it
         pid, _ = self.holding.get(task, (0, 0.0))
         process = self.processes.get(pid)
         if process is not None:
