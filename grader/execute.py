@@ -170,17 +170,22 @@ class Session:
         order = iter([cell["index"] for cell in cells])
         last = None  # the cell finished last: a second "cell_done" for it is its own code's
         while True:
-            limit = self.deadline if current is None else min(self.deadline, time.monotonic() + self.config.cell_timeout)
             try:
                 if not sent:
                     sent = True
                     self.worker.send({"op": "load", "names": self.names}, value=cells, deadline=self.deadline)
                     self.prepare()
+                # A cell has the cell timeout, and so has the gap after it, before the next cell starts
+                # (or loading ends), which the worker fills in milliseconds: a cell whose code reports
+                # its own end early (or drops the worker's) is still stopped on time.
+                limit = min(self.deadline, time.monotonic() + self.config.cell_timeout)
                 header, _ = self.worker.wait_for({"cell_start", "cell_done", "loaded"}, limit)
             except WorkerLost as lost:
                 if lost.kind == "timeout" and current is None and time.monotonic() >= self.deadline:
                     self.out_of_time = True
                     return issues
+                if current is None and lost.kind == "timeout" and last is not None:
+                    current = last  # it said it had ended, and the worker never went on: it was still running
                 if current is None:  # died between cells: nothing to blame, treat as fatal
                     raise GraderError(f"the grading worker failed while loading the notebook: {lost.detail}") from None
                 if lost.kind == "timeout" and time.monotonic() >= self.deadline:

@@ -448,6 +448,38 @@ for start in range(0, len(data), 1 << 16):
     assert issue.cell == len(base_cells()) + 1
 
 
+REPORT_EVERY_CELL_AT_ONCE = """
+import sys
+_worker = sys.modules['__main__']
+_send = _worker.send
+_ends = []
+def _early(header, *args, **kwargs):
+    if header.get("op") == "cell_start":  # report each later cell's end as it starts, drop the real ones
+        _send(header, *args, **kwargs)
+        _ends.append(header["index"])
+        return _send({"op": "cell_done", "index": header["index"], "error": None})
+    if header.get("op") == "cell_done" and _ends:
+        return None
+    return _send(header, *args, **kwargs)  # this cell's own end goes through
+_worker.send = _early
+"""
+
+
+def test_a_cell_that_reports_its_own_end_early_is_still_stopped_on_time(tmp_path):
+    """A cell replaced the worker's send so that every later cell "ended" as it started, in the order
+    the grader expects: the grader then waited for the next cell with the notebook's whole time, and a
+    cell looping forever ran 300 s (the notebook's limit) instead of its 10 s. The gap between cells has
+    the cell timeout too, and the cell still running then is the one stopped."""
+    config = ONLY.with_changes(cell_timeout=3.0, notebook_timeout=120.0)
+    cells = base_cells()
+    path = make_notebook(tmp_path / "nb.ipynb", REPORT_EVERY_CELL_AT_ONCE, "while True:\n    pass", *cells)
+    result = grade_notebook(path, config)
+    assert result.graded, result.error
+    (stopped,) = [issue for issue in result.cell_issues if issue.kind == "timeout"]
+    assert stopped.cell == 2 and "ran longer than 3s and was stopped" in stopped.message
+    assert all(f.score == f.max_score for f in result.functions), [f.messages for f in result.functions]
+
+
 def test_decoded_booleans_are_canonical_and_odd_shapes_are_plain():
     # A forged frame may carry any byte in a bool array; numpy then holds a "true" that is 2, and
     # comparisons with True disagree. The decoder gives only 0 and 1.
