@@ -150,17 +150,13 @@ def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Pa
     LMS download given from the folder above it), by the rules in README ("For TAs", Student ids):
     LMS names where an LMS writes them give the LMS id (``lms.names_at_top``); nbgrader's
     ``submitted/<student>/<assignment>/`` at the top gives the student folder's name; a notebook
-    directly in ``root`` is named by its file; a notebook in a subfolder is named by that top-level
-    subfolder (one folder per student, whatever it holds), unless at least half of what ``root`` holds
-    are folders of several notebooks: then those are groups, such as sections, and each of their notebooks
-    is named by its own file. Several notebooks of one name then meet in ``students.assign_ids`` and
-    are listed as ambiguous, never renamed behind the TA's back."""
+    directly in ``root`` is named by its file; a notebook in a subfolder is that top-level subfolder's
+    student's, whatever else it holds. The layout the TA gives decides, never what the folders hold:
+    a rule that read a folder of several notebooks as a group of students (a section) let one student's
+    extra notebook turn their classmates' folders into groups, and name itself after a classmate.
+    Sections are given as folders of their own (``grade section1/ section2/``)."""
     notebooks = sorted(p for p in root.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     per_folder = Counter(p.relative_to(root).parts[0] for p in notebooks if len(p.relative_to(root).parts) >= 2)
-    top = {p.relative_to(root).parts[0] for p in notebooks}
-    # A student's folder holding extra copies is still one student's; only a class that is mostly
-    # such folders (sections of a course) is filed by file name. One student's copies cannot make it so.
-    sections = 2 * sum(1 for count in per_folder.values() if count > 1) >= len(top)
     result, by_file, by_lms = [], set(), {}
     folders: dict[tuple[str, str], list[Path]] = {}
     named = lms.names_at_top([path.relative_to(root) for path in notebooks])
@@ -174,9 +170,9 @@ def _from_folder(root: Path) -> tuple[list[tuple[str, Path]], set[Path], dict[Pa
             # Only at the top: a "submitted" folder inside one student's folder is that student's
             # own, and must not name a classmate.
             folders.setdefault(("submitted", parts[1]), []).append(path)
-        elif len(parts) >= 2 and not (sections and per_folder[parts[0]] > 1):  # one folder per student
+        elif len(parts) >= 2:  # one folder per student
             folders.setdefault(("", parts[0]), []).append(path)
-        else:  # flat, or a section's folder of several students' notebooks
+        else:  # directly in the folder given
             result.append((path.stem, path))
             by_file.add(path)
     candidates = {}
@@ -376,7 +372,9 @@ def settle_candidates(entries: list[Entry], assignment: str | None, max_mb: floa
         left = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         note = f"{len(notebooks)} notebooks handed in; graded the newest{kind}, {chosen.name}; left out: {left}"
         settled.append(Entry(entry.student, chosen, "; ".join(filter(None, [entry.note, note]))))
-        notes.append(f"student {entry.student}: {note}")
+        folder = os.path.commonpath([str(path.parent) for path in notebooks])
+        notes.append(f"student {entry.student}: {note} (if {folder} holds several students' notebooks, such as a "
+                     f"section, give that folder itself: its notebooks are then named by their files)")
     return settled, notes
 
 
@@ -1251,7 +1249,8 @@ def _show_ids(given: list[str], unpacked: Unpacked, out: Path | None, config: Gr
     if not entries:
         raise nothing_found(given, [unpacked.shown(problem) for problem in problems])
     assignment, reason = choose_assignment(entries, config, out)
-    entries, _ = settle_candidates(entries, assignment, config.max_notebook_mb)  # each one's note says it
+    entries, settled = settle_candidates(entries, assignment, config.max_notebook_mb)
+    problems = problems + settled
     console.print(textsafe.terminal(f"assignment: {assignment} ({reason})", style="bold"))
     table = Table(title=f"{len(entries)} notebook(s): nothing graded (--dry-run)", show_edge=False)
     for column in ("notebook", "student id", "note"):

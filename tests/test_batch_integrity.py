@@ -13,7 +13,7 @@ import pytest
 
 from grader import textsafe
 from grader.errors import UsageError
-from grader.batch import discover, grade_batch, gradebook_csv, load_results, write_outputs
+from grader.batch import discover, grade_batch, gradebook_csv, load_results, settle_candidates, write_outputs
 from grader.cli import main
 from grader.load import detect_assignment, load_submission
 from grader.students import assign_ids, parse_roster
@@ -126,14 +126,37 @@ def test_copies_in_one_students_folder_neither_outvote_the_class_nor_count_as_cl
     assert "student mallory: 13 notebooks" in text
 
 
-def test_a_class_of_section_folders_still_names_each_notebook_by_its_file(tmp_path):
+@pytest.mark.parametrize("honest_multi", [1, 2, 4])
+def test_an_extra_notebook_named_after_a_classmate_never_takes_their_id(tmp_path, honest_multi):
+    """The layout decides: with folders read as sections once half of them held several notebooks, one
+    student's extra notebook `mallory/dave.ipynb` tipped the class, took Dave's id (graded 0 in his row),
+    and left Dave's own notebooks under their file names. Every folder is now its student's."""
+    folder = tmp_path / "class"
+    students = ["alice", "bob", "carol", "dave", "erin", "mallory"]
+    for number, student in enumerate(students):
+        copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / student / "rnn.ipynb")
+        if number < honest_multi:
+            copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / student / "rnn-Copy1.ipynb")
+    copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", folder / "mallory" / "dave.ipynb")
+    entries, problems = discover([str(folder)])
+    assert sorted(entry.student for entry in entries) == students and not problems
+    by_id = {entry.student: entry for entry in entries}
+    mallory = by_id["mallory"]
+    assert by_id["dave"].path.parent == folder / "dave" and folder / "mallory" / "dave.ipynb" in (mallory.path, *mallory.candidates)
+
+
+def test_section_folders_given_themselves_name_each_notebook_by_its_file(tmp_path):
     folder = tmp_path / "class"
     for section, students in (("section1", ("zoe", "amy")), ("section2", ("cy", "dan"))):
         for student in students:
             copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", folder / section / f"{student}.ipynb")
-    entries, _ = discover([str(folder)])
+    entries, _ = discover([str(folder / "section1"), str(folder / "section2")])
     assert sorted(entry.student for entry in entries) == ["amy", "cy", "dan", "zoe"]
     assert not any(entry.candidates for entry in entries)
+    entries, _ = discover([str(folder)])  # from the folder above: each section is one student, and said so
+    settled, notes = settle_candidates(entries, "rnn_step_by_step", 50)
+    assert sorted(entry.student for entry in settled) == ["section1", "section2"]
+    assert all("give that folder itself" in note for note in notes) and len(notes) == 2
 
 
 def test_similarity_compares_one_notebook_per_student(tmp_path, capsys):

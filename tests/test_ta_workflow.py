@@ -115,12 +115,13 @@ def test_dry_run_lists_ids_by_the_documented_rules_and_grades_nothing(tmp_path, 
         shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", classroom / name)
     entries, problems = discover([str(classroom)])
     ids = {str(entry.path.relative_to(classroom)): entry.student for entry in entries}
-    # A folder with several notebooks is a group (file name = id); a folder with one is the student's;
-    # nbgrader's layout is read at the top of the folder given (below, a group's notebooks named by file:
-    # a submitted/ folder deeper down may be one student's own).
-    assert ids["section1/amy.ipynb"] == "amy" and ids["section2/zoe.ipynb"] == "section2"
-    assert ids["section1/zoe.ipynb"] == "zoe" and ids["bob/rnn.ipynb"] == "bob" and ids["flat.ipynb"] == "flat"
-    assert ids["nb/submitted/kim/week1/rnn.ipynb"].startswith("rnn~ambiguous-")
+    # Every subfolder is its student's, however many notebooks it holds (one entry, its other notebooks
+    # candidates); a notebook directly in the folder given is named by its file; nbgrader's layout is read
+    # at the top of the folder given (below, nb/ is one student's folder: a submitted/ folder deeper down
+    # may be one student's own).
+    assert ids["section1/amy.ipynb"] == "section1" and "section1/zoe.ipynb" not in ids
+    assert ids["section2/zoe.ipynb"] == "section2" and ids["bob/rnn.ipynb"] == "bob" and ids["flat.ipynb"] == "flat"
+    assert ids["nb/submitted/kim/week1/rnn.ipynb"] == "nb" and len(ids) == 5
     entries, problems = discover([str(classroom / "nb")])  # nbgrader's course folder: its student folders are ids
     assert sorted(entry.student for entry in entries) == ["kim", "lee"] and not problems
     # The two zoe notebooks given as two sections' folders: one id, so both are marked and listed.
@@ -132,7 +133,9 @@ def test_dry_run_lists_ids_by_the_documented_rules_and_grades_nothing(tmp_path, 
     assert main([str(classroom), "--out", str(out), "--dry-run", "--no-color"]) == 0
     shown = capsys.readouterr().out
     assert "assignment: rnn_step_by_step" in shown and "nothing graded" in shown
-    assert all(student in shown for student in ("amy", "section2", "zoe", "bob", "flat", "rnn~ambiguous-"))
+    assert all(student in shown for student in ("section1", "section2", "bob", "flat", "nb"))
+    assert "note: student section1: 2 notebooks handed in; graded the newest of rnn_step_by_step" in " ".join(shown.split())
+    assert "give that folder itself" in " ".join(shown.split())
     assert not out.exists()  # nothing graded, nothing written
     import zipfile  # an LMS download as a zip: unpacked aside, shown with the LMS's ids, nothing left behind
 
