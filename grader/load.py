@@ -20,6 +20,7 @@ import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from .course import ASSIGNMENTS, AssignmentSpec, get_assignment
 from .errors import NotebookError, UnknownAssignment
@@ -308,19 +309,29 @@ def _looks_untouched(function_source: str) -> bool:
     return with_none * 2 >= len(statements)
 
 
+def module_statements(nodes: Iterable[ast.AST]) -> Iterator[ast.stmt]:
+    """The statements that run when a cell runs, in order: those at top level and inside compound
+    statements (``if True:``, ``try:``, ``with``, loops), not those inside a function or class body."""
+    for node in nodes:
+        if isinstance(node, ast.stmt):
+            yield node
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+        yield from module_statements(ast.iter_child_nodes(node))
+
+
 def functions_in_source(source: str, cell: int, tree: ast.Module | None = None,
                         anywhere: bool = False) -> list[FunctionSource]:
     """The top-level functions and classes a piece of code defines (the last definition of a name
-    wins); ``anywhere``: also those nested in other statements (``if True:``, ``try:``, a function),
-    in the order they appear."""
+    wins); ``anywhere``: also those inside compound statements (``if True:``, ``try:``), in order
+    (``module_statements``)."""
     if tree is None:
         tree = parse_cell(source)
         if tree is None:
             return []
     found = []
     lines = source.split("\n")
-    nodes = sorted((node for node in ast.walk(tree) if hasattr(node, "lineno")), key=lambda n: n.lineno) \
-        if anywhere else tree.body
+    nodes = module_statements(tree.body) if anywhere else tree.body
     for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):  # graded items may be classes
             text = "\n".join(lines[node.lineno - 1:node.end_lineno])

@@ -23,7 +23,7 @@ helper is compared all the same). The method is winnowing (Schleimer, Wilkerson 
    starter placeholders are left out.
 4. Per pair and per function: Jaccard (shared / union of the two fingerprint sets) and containment
    (shared / the smaller set). A pair is flagged when one function, or all their functions together,
-   reach the threshold with at least ``min_shared`` fingerprints in common (regions are short, and
+   reach the threshold (or ``CONTAINMENT``) with at least ``min_shared`` fingerprints in common (regions are short, and
    what is left once the course's code is discounted shorter still: a whole-notebook copy may share
    only a few fingerprints per function).
 
@@ -56,7 +56,8 @@ from typing import Mapping, NamedTuple
 
 from .errors import GraderError
 from .course import ASSIGNMENTS
-from .load import FunctionSource, code_regions, functions_in_source, parse_cell, read_notebook, to_python
+from .load import (MAX_CODE_CHARS, FunctionSource, code_regions, functions_in_source, module_statements, parse_cell, read_notebook,
+                   to_python)
 
 K = 5
 """Tokens per k-gram: shorter runs are too common to mean anything."""
@@ -69,7 +70,7 @@ COMMON_MIN_CLASS = 20
 """The common-fingerprint filter only applies to classes at least this large."""
 MAX_NOTEBOOK_MB = 50
 """Larger notebooks are not read (``read_notebook``'s limit)."""
-PRINTS_FORMAT = 3
+PRINTS_FORMAT = 4
 """Part of every ``notebook_key``, with the hash of the grader's code: raise it when what
 ``load_student_code`` keeps changes shape."""
 
@@ -281,20 +282,29 @@ def region_tokens(source: str, lines: tuple[int, ...]) -> list[Token]:
 
 
 def function_print(name: str, source: str, discount: frozenset[int] = frozenset(),
-                   helpers: tuple[str, ...] = ()) -> FunctionPrint:
-    """The fingerprints of a graded function's regions, and of the whole of each function of the
-    student's own that it calls (``helpers``, appended to its source): code moved out of the graded
-    function into a helper is compared all the same."""
+                   helpers: tuple[str, ...] = (), memo: dict[str, list] | None = None) -> FunctionPrint:
+    """The fingerprints of a graded function's regions, and of the whole of each of ``helpers`` (the
+    student's own code it runs: its other definitions, statements binding its name, the functions it
+    calls), appended to its source. Each helper is fingerprinted on its own, once per notebook
+    (``memo``): a notebook of many helpers used by every graded function costs their size once."""
     lines = region_lines(source)
-    if helpers:
-        own = source.count("\n") + 1
-        source = "\n".join((source, *helpers))
-        lines = lines + tuple(range(own + 1, source.count("\n") + 2))
     found: dict[int, set[int]] = defaultdict(set)
     for value, first, last in winnow(kgrams(region_tokens(source, lines))):
         if value not in discount:
             found[value].update(lines[position - 1] for position in range(first, last + 1))
-    return FunctionPrint(name, source, lines, {value: tuple(sorted(covered)) for value, covered in found.items()})
+    offset, texts, extra = source.count("\n") + 1, [source], []
+    memo = {} if memo is None else memo
+    for helper in helpers:
+        if helper not in memo:
+            memo[helper] = winnow(kgrams(region_tokens(helper, tuple(range(1, helper.count("\n") + 2)))))
+        for value, first, last in memo[helper]:
+            if value not in discount:
+                found[value].update(range(offset + first, offset + last + 1))
+        extra.extend(range(offset + 1, offset + helper.count("\n") + 2))
+        texts.append(helper)
+        offset += helper.count("\n") + 1
+    return FunctionPrint(name, "\n".join(texts), lines + tuple(extra),
+                         {value: tuple(sorted(covered)) for value, covered in found.items()})
 
 
 # --- reading notebooks and the course's own code -------------------------------------------------
@@ -344,67 +354,102 @@ def default_course_folders() -> list[Path]:
 
 
 GRADED = frozenset(name for spec in ASSIGNMENTS.values() for name in spec.function_names)
-#: A definition at any depth: ``if True:`` above a copied function hid it when only top-level ones were read.
-_DEFINES = re.compile(r"\bdef\s+(\w+)\s*\(")
-_ALIAS = re.compile(r"^(\w+)\s*=\s*(\w+)\s*$", re.MULTILINE)
+#: A cell that may define a function or bind a graded name some other way (``name = mine``).
+_READ = re.compile(r"\bdef\s|\b(?:" + "|".join(sorted(GRADED)) + r")\b")
 
 
 def load_student_code(student: str, notebook: Path, discount: frozenset[int] = frozenset(),
                       max_mb: float = MAX_NOTEBOOK_MB) -> StudentCode:
     """The fingerprints of every graded function the notebook wrote (untouched stubs left out).
 
-    Only the cells that define a graded function are parsed (the last definition wins, as when
-    grading): similarity needs no assignment detection, the graded names of all assignments differ."""
+    What the student may have made the graded name run is compared, however it is written: every
+    definition of it that runs with its cell (at top level or inside ``if``/``try``/``with``, so a
+    decoy definition never hides the real one), every statement binding the name otherwise
+    (``rnn_cell_forward = mine``), and the whole of the student's own functions those use, and so on
+    (``_code_used``). Similarity needs no assignment detection: the graded names of all assignments differ."""
     try:
         notebook_data = read_notebook(Path(notebook), max_mb)
     except GraderError as error:
         return StudentCode(student, str(notebook), {}, error.message)
-    found: dict[str, FunctionSource] = {}  # every function the notebook defines, at any depth
+    code = sum(len(text) for kind, text in notebook_data.cells if kind == "code")
+    if code > MAX_CODE_CHARS:  # as grading refuses it: reading it would cost time and memory with its size
+        return StudentCode(student, str(notebook), {}, f"holds {code:,} characters of code, far more than any "
+                                                       f"notebook of the course (at most {MAX_CODE_CHARS:,} are read)")
+    defs: dict[str, list[FunctionSource]] = defaultdict(list)
+    bindings: dict[str, list[str]] = defaultdict(list)
     for position, (kind, text) in enumerate(notebook_data.cells, start=1):
-        if kind != "code" or not _DEFINES.search(text):
+        if kind != "code" or not _READ.search(text):
             continue
-        defined = functions_in_source(text, position, anywhere=True)  # plain Python: parsed once
-        if not defined:  # IPython syntax in the cell: make it Python first
-            source = to_python(text)[0]
-            defined = functions_in_source(source, position, anywhere=True) if source else []
-        found.update((f.name, f) for f in defined)
-        for alias, target in _ALIAS.findall(text):  # rnn_cell_forward = my_version
-            if alias in GRADED and target in found and target not in GRADED:
-                found[alias] = found[target]
-    uses: dict[str, list[str]] = {}  # each function's names, read once for all the graded ones
-    functions = {name: function_print(name, f.source, discount, _helpers_called(f, found, uses))
-                 for name, f in found.items() if name in GRADED and not _placeholder_stub(f)}
+        source, tree = text, parse_cell(text)  # plain Python: parsed once
+        if tree is None:  # IPython syntax in the cell: make it Python first
+            source = to_python(text)[0] or ""
+            tree = parse_cell(source) if source else None
+            if tree is None:
+                continue
+        for function in functions_in_source(source, position, tree, anywhere=True):
+            defs[function.name].append(function)
+        lines = source.split("\n")
+        for statement in module_statements(tree.body):
+            for name in _bound_names(statement) & GRADED:
+                bindings[name].append(textwrap.dedent("\n".join(lines[statement.lineno - 1:statement.end_lineno])))
+    uses: dict[str, list[str]] = {}
+    memo: dict[str, list] = {}
+    functions = {}
+    for name in sorted(GRADED & (defs.keys() | bindings.keys())):
+        written = [f.source for f in defs.get(name, []) if not _placeholder_stub(f)]
+        others = written[:-1] + bindings.get(name, [])
+        if not written and not others:
+            continue
+        primary = written[-1] if written else ""
+        helpers = tuple(others) + _code_used([primary, *others], defs, uses, exclude={primary, *others})
+        functions[name] = function_print(name, primary, discount, helpers, memo)
     return StudentCode(student, str(notebook), functions)
 
 
-#: Characters of helper code compared with one graded function: many times a real helper's, and a
-#: bound on the work a notebook of thousands of chained helpers makes (each graded function read them all).
-MAX_HELPER_CHARS = 20_000
+def _bound_names(statement: ast.stmt) -> set[str]:
+    """Names an assignment binds: ``x = ...``, ``x, y = ...``, ``globals()["x"] = ...``."""
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
+        targets = [statement.target]
+    else:
+        return set()
+    names = set()
+    for target in targets:
+        for node in ast.walk(target):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.add(node.value)
+    return names
 
 
-def _helpers_called(function: FunctionSource, found: dict[str, FunctionSource],
-                    uses: dict[str, list[str]]) -> tuple[str, ...]:
-    """The sources of the notebook's own functions that ``function`` uses, and those they use in turn
-    (graded ones excepted: they are compared under their own names), nearest first, up to
-    ``MAX_HELPER_CHARS``. ``uses``: the names each function's code holds, kept between calls."""
-    sources, seen, queue, size = [], {function.name}, [function], 0
+def _code_used(sources: list[str], defs: dict[str, list[FunctionSource]], uses: dict[str, list[str]],
+               exclude: set[str]) -> tuple[str, ...]:
+    """The sources of the student's own functions that ``sources`` use, and those they use in turn,
+    nearest first (graded ones excepted: they are compared under their own names). A name used is an
+    identifier or a string naming one (``globals()["impl"]``). ``uses``: each source's names, read once
+    per notebook. Every definition of a name is taken, so a decoy hides none; the total is what the
+    notebook holds, at most ``load.MAX_CODE_CHARS``."""
+    found, seen, queue = [], set(exclude), list(sources)
     while queue:
         current = queue.pop(0)
-        if current.source not in uses:
-            tree = parse_cell(textwrap.dedent(current.source))
-            uses[current.source] = sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-                                          if tree else set())
-        for name in uses[current.source]:
-            helper = found.get(name)
-            if helper is None or name in seen or name in GRADED or helper.source == function.source:
+        if current not in uses:
+            tree = parse_cell(textwrap.dedent(current)) if current else None
+            nodes = sorted((node for node in ast.walk(tree) if isinstance(node, (ast.Name, ast.Constant))),
+                           key=lambda node: (node.lineno, node.col_offset)) if tree else []
+            named = [node.id if isinstance(node, ast.Name) else node.value for node in nodes
+                     if isinstance(node, ast.Name) or (isinstance(node.value, str) and node.value.isidentifier())]
+            uses[current] = list(dict.fromkeys(named))
+        for name in uses[current]:
+            if name in GRADED:
                 continue
-            size += len(helper.source)
-            if size > MAX_HELPER_CHARS:
-                return tuple(sources)
-            seen.add(name)
-            sources.append(helper.source)
-            queue.append(helper)
-    return tuple(sources)
+            for helper in defs.get(name, ()):
+                if helper.source not in seen:
+                    seen.add(helper.source)
+                    found.append(helper.source)
+                    queue.append(helper.source)
+    return tuple(found)
 
 
 # --- comparing -----------------------------------------------------------------------------------
@@ -442,6 +487,16 @@ def _match(name: str, a: FunctionPrint, b: FunctionPrint) -> FunctionMatch | Non
                          tuple(lines_a), tuple(lines_b))
 
 
+#: A function whose fingerprints lie almost all inside the other's is close whatever its Jaccard:
+#: padding a copy with code of one's own (a long dead helper) lowers Jaccard, never containment. On
+#: the 123 corpus notebooks no function pair reaches it below the Jaccard threshold.
+CONTAINMENT = 0.9
+
+
+def _close(match: FunctionMatch, threshold: float) -> bool:
+    return match.jaccard >= threshold or match.containment >= max(threshold, CONTAINMENT)
+
+
 def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD,
             min_shared: int = DEFAULT_MIN_SHARED, common_fraction: float = COMMON_FRACTION,
             discounted: int = 0) -> SimilarityResult:
@@ -467,13 +522,16 @@ def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD
         shared = sum(m.shared for m in matches)
         union = sum(len(a.functions[n].prints) + len(b.functions[n].prints) for n in both) - shared
         overall = shared / union if union else 0.0
-        one_function = any(m.jaccard >= threshold and m.shared >= min_shared for m in matches)
-        if not one_function and not (overall >= threshold and shared >= min_shared):
+        smaller = min(sum(len(a.functions[n].prints) for n in both), sum(len(b.functions[n].prints) for n in both))
+        contained = shared / smaller if smaller else 0.0
+        one_function = any(_close(m, threshold) and m.shared >= min_shared for m in matches)
+        as_a_whole = overall >= threshold or contained >= max(threshold, CONTAINMENT)
+        if not one_function and not (as_a_whole and shared >= min_shared):
             continue
         matches.sort(key=lambda m: (-m.jaccard, m.name))
         # fragments worth reading: a function that shares one fingerprint says little on its own
-        flagged = tuple(m.name for m in matches if m.jaccard >= threshold and m.shared >= max(2, min_shared // 2)) \
-            or tuple(m.name for m in matches if m.jaccard >= threshold)
+        flagged = tuple(m.name for m in matches if _close(m, threshold) and m.shared >= max(2, min_shared // 2)) \
+            or tuple(m.name for m in matches if _close(m, threshold))
         pairs.append(Pair(a, b, overall, tuple(matches), flagged))
     pairs.sort(key=lambda p: (-len(p.flagged), -p.jaccard, p.a.student, p.b.student))
     return SimilarityResult(tuple(students), tuple(pairs), threshold, min_shared, discounted, common)

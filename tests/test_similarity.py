@@ -382,15 +382,73 @@ def test_unreadable_notebooks_get_no_print(tmp_path):
     assert notebook_key(link) is None  # read_notebook refuses a link: so does the key, and the report says why
 
 
-def test_the_helper_code_compared_with_a_graded_function_is_bounded(tmp_path):
-    """A notebook of thousands of chained helpers, every graded function calling the first, made each
-    graded function read (and fingerprint) all of them; the nearest helpers up to MAX_HELPER_CHARS are."""
-    from grader.similarity import MAX_HELPER_CHARS
+def test_each_helper_is_fingerprinted_once_per_notebook(tmp_path, monkeypatch):
+    """Every graded function calling a chain of the student's helpers made each of them fingerprint
+    the whole chain again (20,000 chained helpers: 3.5 s per graded function)."""
+    import grader.similarity as similarity_module
 
-    chain = "".join(f"def h{n}(x):\n    return h{n + 1}(x) + {n}  # {'pad ' * 10}\n" for n in range(1000))
-    graded = OWN_RNN_CELL.replace("    ### START CODE HERE ###", "    ### START CODE HERE ###\n    h0(1)", 1)
-    path = make_notebook(tmp_path / "chain.ipynb", graded, chain)
-    function = load_student_code("x", path).functions["rnn_cell_forward"]
-    assert "def h0(" in function.source and "def h1(" in function.source and "def h999(" not in function.source
-    helpers = function.source[function.source.index("def h0("):]
-    assert len(helpers.replace("\ndef ", "def ")) <= MAX_HELPER_CHARS  # the sources, without the joins
+    calls = []
+    real_winnow = similarity_module.winnow
+    monkeypatch.setattr(similarity_module, "winnow", lambda grams, *a: calls.append(1) or real_winnow(grams, *a))
+    chain = "".join(f"def h{n}(x):\n    return h{n + 1}(x) * {n} + np.tanh(x)\n" for n in range(30)) + "def h30(x):\n    return x\n"
+    graded = [OWN_RNN_CELL.replace("    ### START CODE HERE ###", "    ### START CODE HERE ###\n    h0(1)", 1)
+              .replace("rnn_cell_forward", name) for name in ("rnn_cell_forward", "rnn_forward", "lstm_forward")]
+    code = load_student_code("x", make_notebook(tmp_path / "chain.ipynb", *graded, chain))
+    assert all("def h30(" in code.functions[name].source for name in ("rnn_cell_forward", "rnn_forward", "lstm_forward"))
+    assert len(calls) <= 3 + 31  # each graded function's regions, and each helper once
+
+
+def _decoy_after(source: str) -> str:
+    names = re.findall(r"^def (\w+)\s*\(", source, re.MULTILINE)
+    return source + "".join(f"\nif False:\n    def {name}(*args, **kwargs):\n        return 0\n" for name in names)
+
+
+def _bound_through(template: str):
+    def disguise(source: str) -> str:
+        match = re.search(r"^def (\w+)\s*\(", source, re.MULTILINE)
+        if match is None or "# GRADED FUNCTION" not in source:
+            return source
+        name = match.group(1)
+        return source.replace(f"def {name}(", f"def _my_{name}(", 1) + "\n" + template.format(name=name) + "\n"
+    return disguise
+
+
+DEAD_PAD = "def _pad():\n" + "".join(f"    v{n} = np.dot(v{n - 1}, {n}) + np.tanh({n})\n" for n in range(1, 300)) + "    return 0\n"
+
+
+def _padded(source: str) -> str:
+    helper = _bound_through("def {name}(*args, **kwargs):\n    if False:\n        _pad()\n    return _my_{name}(*args, **kwargs)")
+    moved = helper(source)
+    return moved if moved == source else moved + "\n" + DEAD_PAD
+
+
+@pytest.mark.parametrize("disguise", [
+    _decoy_after,  # a definition that never runs, after the real one
+    _bound_through("{name} = lambda *a, **k: _my_{name}(*a, **k)"),
+    _bound_through("globals()['{name}'] = _my_{name}  # keep"),
+    _bound_through("def {name}(*args, **kwargs):\n    return globals()['_my_{name}'](*args, **kwargs)"),
+    _bound_through("def _make():\n    return _my_{name}\n{name} = _make()"),
+    _padded,  # a long dead helper that dilutes the shared fraction (Jaccard), never the containment
+], ids=["decoy", "lambda", "globals", "globals-lookup", "factory", "padded"])
+def test_other_disguises_that_keep_the_grade_are_still_compared(shared, tmp_path, disguise):
+    original = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
+    copy = copy_notebook(original, tmp_path / "copy.ipynb", lambda source: disguise(plant_copy(source)))
+    other = rnn_corpus(shared, "ChrisRosales")
+    result = similarity([("original", original), ("copy", copy), ("other", other)])
+    assert {(p.a.student, p.b.student) for p in result.pairs} == {("original", "copy")}
+
+
+def test_a_function_defined_inside_another_is_not_read_as_the_graded_one(tmp_path):
+    """Only definitions that run with their cell count: one nested in a function body that is never
+    called was a decoy, and 95 nested levels each kept a copy of the innermost body (1.4 GB)."""
+    nested = "def outer():\n" + "\n".join("    " + line for line in OWN_RNN_CELL.split("\n"))
+    code = load_student_code("x", make_notebook(tmp_path / "nested.ipynb", nested))
+    assert "rnn_cell_forward" not in code.functions
+
+
+def test_a_notebook_with_more_code_than_any_of_the_course_is_not_compared(tmp_path):
+    from grader.load import MAX_CODE_CHARS
+
+    cells = [f"# {n}\n" + "x = 1\n" * 15_000 for n in range(MAX_CODE_CHARS // 90_000 + 1)]
+    code = load_student_code("x", make_notebook(tmp_path / "big.ipynb", OWN_RNN_CELL, *cells))
+    assert not code.functions and "far more than any notebook of the course" in code.problem
