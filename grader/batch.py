@@ -50,6 +50,7 @@ from .errors import UsageError
 from .exiting import leave_at_process_exit
 from .fingerprint import fingerprint
 from .load import WRONG_ASSIGNMENT
+from .load import DETECT_VERSION
 from .overdue import GRADER_GRACE, overdue_message
 from .pipeline import grade_notebook, helper_files
 from .report import markdown_feedback
@@ -438,7 +439,9 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     # Every folder a notebook was handed in from is hidden from every worker, left-out copies' too.
     folders = {str(path.resolve().parent) for entry in entries for path in (entry.path, *entry.candidates)}
     entries, settled = settle_candidates(entries, assignment, config.max_notebook_mb)
-    atomic_write(out / ASSIGNMENT_FILE, json.dumps({"assignment": assignment}))
+    version = class_version(out, config.course_version)
+    config = config.with_changes(course_version=version)
+    atomic_write(out / ASSIGNMENT_FILE, json.dumps({"assignment": assignment, "course_version": version}))
     print_ = fingerprint(config)
     others = sorted(folders | {str(out.resolve())})
     summary = BatchSummary(total=len(entries), assignment=assignment, assignment_reason=reason)
@@ -947,11 +950,24 @@ def prune_removed(out: Path, entries: list[Entry]) -> list[str]:
 
 
 def _saved_assignment(out: Path) -> str | None:
+    return _saved(out, "assignment")
+
+
+def _saved(out: Path, key: str) -> str | None:
     try:
-        name = json.loads((out / ASSIGNMENT_FILE).read_text())["assignment"]
+        value = json.loads((out / ASSIGNMENT_FILE).read_text())[key]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return name if isinstance(name, str) else None
+    return value if isinstance(value, str) else None
+
+
+def class_version(out: Path, given: str | None) -> str | None:
+    """The course version a batch grades every notebook as: ``given`` (--course-version), else the one
+    kept in ``out`` by the run that pinned it (a rerun or a regrade of a few students grades the same
+    way), else None (each notebook's own); ``--course-version detect`` goes back to that."""
+    if given == DETECT_VERSION:
+        return None
+    return given if given is not None else _saved(out, "course_version")
 
 
 def write_outputs(out: Path, kept: Kept | None = None) -> list[dict]:

@@ -135,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
                              "a batch keeps it in OUT/assignment.json for later runs")
     parser.add_argument("--course-version", metavar="VERSION",
                         help="the published course version the class was given (e.g. v4): every notebook is graded "
-                             "as it, whatever its file name or markdown says (default: detect each notebook's)")
+                             "as it, whatever its file name or markdown says; a batch keeps it in OUT/assignment.json "
+                             "for later runs (detect: each notebook's own, the default)")
     parser.add_argument("--only", action="append", default=[], metavar="FUNCTION", help="grade only this function (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--fail-under", type=PERCENT, metavar="PCT", help="exit 1 when the score is below PCT percent")
@@ -207,11 +208,12 @@ def _config(args: argparse.Namespace) -> GradeConfig:
 
 def check_course_version(version: str) -> None:
     from .course import ASSIGNMENTS
+    from .load import DETECT_VERSION
 
     known = sorted({v for spec in ASSIGNMENTS.values() for v in spec.versions})
-    if version not in known:
+    if version not in known and version != DETECT_VERSION:
         raise UsageError(f"--course-version {version!r} is not a published course version: give one of "
-                         f"{', '.join(known)}")
+                         f"{', '.join(known)}, or detect")
 
 
 def release_main(argv: Sequence[str], console: Console) -> int:

@@ -443,11 +443,15 @@ def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], m
     return found if found in assignment.versions else None
 
 
+#: ``--course-version detect``: each notebook's own version, whatever a batch kept (batch.class_version).
+DETECT_VERSION = "detect"
+
+
 def settle_version(spec: AssignmentSpec, detected: str | None, pinned: str | None) -> tuple[str | None, list[str]]:
     """The version a notebook is graded as, and a note when the class's pinned version (the TA's
     --course-version) is not what the notebook itself looks like. The notebook's claim is all in the
     student's hands (its file name, metadata, markdown): a pinned version always wins."""
-    if pinned is None:
+    if pinned is None or pinned == DETECT_VERSION:
         return detected, []
     if pinned not in spec.versions:
         raise NotebookError(f"--course-version {pinned} is not a published version of {spec.name} "

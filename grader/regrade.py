@@ -220,7 +220,7 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--only", action="append", default=[], metavar="FUNCTION",
                        help="as for a batch (repeatable; default: every graded function)")
     group.add_argument("--course-version", metavar="VERSION",
-                       help="as for a batch (default: detect each notebook's)")
+                       help="as for a batch (default: the one the batch kept, else each notebook's own)")
 
 
 def main(argv: Sequence[str], console: Console) -> int:

@@ -212,6 +212,15 @@ def test_the_ta_names_the_course_version_and_a_notebook_claiming_another_is_flag
     assert {d["course_version"] for d in results.values()} == {"v4"}
     assert any("looks like course version v2; it was graded as v4" in note for note in results["mallory"]["notes"])
     assert not any("course version" in note for note in results["alice"]["notes"])
+    # Kept for later runs and regrades; `detect` goes back to each notebook's own.
+    assert main([str(folder), "--out", str(tmp_path / "out"), *options]) == 0
+    assert "skipped (unchanged) 3" in " ".join(capsys.readouterr().out.split())
+    assert main(["regrade", str(tmp_path / "out"), "mallory", "--hidden-cases", "0", "--seed", "0",
+                 "--only", "rnn_cell_forward", "--no-color"]) == 0
+    assert {d["student"]: d for d in load_results(tmp_path / "out")}["mallory"]["course_version"] == "v4"
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--course-version", "detect", *options]) == 0
+    assert {d["student"]: d for d in load_results(tmp_path / "out")}["mallory"]["course_version"] == "v2"
+    capsys.readouterr()
     assert main([str(folder), "--out", str(tmp_path / "out"), "--course-version", "v7"]) == 2
     assert "--course-version 'v7' is not a published course version" in capsys.readouterr().err
 
