@@ -1185,7 +1185,7 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
         table.add_column("Notebook")
         for data in results:
             if data["student"] in ambiguous:
-                table.add_row(textsafe.terminal(data["student"]), textsafe.terminal(data["notebook"]))
+                table.add_row(textsafe.terminal(data["student"]), textsafe.one_line(data["notebook"]))
         parts.append(table)
     versions = mixed_versions(graded)
     if versions:
@@ -1193,7 +1193,7 @@ def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:
     if summary.missing:
         parts.append(textsafe.terminal(f"in the roster, no notebook: {', '.join(summary.missing)}", style="yellow"))
     for problem in summary.problems:  # student text (file names): Text, never markup; cleaned
-        parts.append(textsafe.terminal(f"note: {problem}", style="yellow"))
+        parts.append(textsafe.one_line(f"note: {problem}", style="yellow"))
     return Group(*parts)
 
 
@@ -1278,7 +1278,7 @@ def _show_ids(given: list[str], unpacked: Unpacked, out: Path | None, config: Gr
         if other is not None:
             others += 1
             notes.append(f"not graded: it is {other}")
-        table.add_row(*(textsafe.terminal(unpacked.shown(text)) for text in (str(entry.path), entry.student,
+        table.add_row(*(textsafe.one_line(unpacked.shown(text)) for text in (str(entry.path), entry.student,
                                                                              "; ".join(notes))))
     console.print(table)
     if others:
@@ -1291,7 +1291,7 @@ def _show_ids(given: list[str], unpacked: Unpacked, out: Path | None, config: Gr
     noted = {entry.note for entry in entries}
     for problem in problems:  # those not already in the table's notes
         if problem not in noted:
-            console.print(textsafe.terminal(f"note: {unpacked.shown(problem)}", style="yellow"))
+            console.print(textsafe.one_line(f"note: {unpacked.shown(problem)}", style="yellow"))
     return 0
 
 

@@ -62,6 +62,13 @@ def terminal(text: object, style: str = "") -> Text:
     return Text(clean(text), style=style)
 
 
+def one_line(text: object, style: str = "") -> Text:
+    """``terminal`` for text that is one line, such as a file name or a note naming files: a newline or
+    tab in it (a file name may hold them) is shown as ``\\n`` or ``\\t``, never as a line of its own
+    that would pass for the grader's."""
+    return Text(clean(text).replace("\n", "\\n").replace("\t", "\\t"), style=style)
+
+
 def markup(text: object) -> str:
     """Cleaned and escaped for a Rich markup string (``[bold]`` shows as text)."""
     return _rich_escape(clean(text))

@@ -466,6 +466,20 @@ def test_textsafe_units():
     assert textsafe.markup("[bold]x[/]") == "\\[bold]x\\[/]"
     assert textsafe.md_code_block("```\nbreak out").startswith("````")
     assert textsafe.html("<b>&\x1b[2J") == "&lt;b&gt;&amp;"
+    assert textsafe.one_line("a\nb\tc\x1b[2J").plain == "a\\nb\\tc"
+
+
+def test_a_newline_in_a_file_name_never_prints_a_line_of_its_own(tmp_path, capsys):
+    """A file named "x\nnote: student bob: ..." printed a line that passed for the grader's own in
+    --dry-run and the summary's notes; one-line texts (names, notes) show it as \\n."""
+    folder = tmp_path / "class"
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "alice.ipynb")
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "mallory" / "rnn.ipynb")
+    copy(ASSIGNMENTS / "rnn_step_by_step.ipynb", folder / "mallory" / "x\nnote: student bob: FAKE.ipynb")
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--dry-run", "--no-color"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not any(line.lstrip().startswith("note: student bob") for line in lines), lines
+    assert any("x\\nnote: student bob: FAKE" in line for line in lines)
 
 
 # --- 4. file names are not options -----------------------------------------------------------
