@@ -354,8 +354,10 @@ def default_course_folders() -> list[Path]:
 
 
 GRADED = frozenset(name for spec in ASSIGNMENTS.values() for name in spec.function_names)
-#: A cell that may define a function or bind a graded name some other way (``name = mine``).
-_READ = re.compile(r"\bdef\s|\b(?:" + "|".join(sorted(GRADED)) + r")\b")
+_NAMES = "|".join(sorted(GRADED))
+#: A cell that may define a function or bind a graded name some other way: ``name = mine``,
+#: ``name, _ = ...``, ``globals()["name"] = ...`` (a call such as a test's ``x = name(...)`` is not).
+_READ = re.compile(r"\bdef\s|\b(?:" + _NAMES + r")\b[^\n(=]*=(?!=)|['\"](?:" + _NAMES + r")['\"]")
 
 
 def load_student_code(student: str, notebook: Path, discount: frozenset[int] = frozenset(),
@@ -390,7 +392,8 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
             defs[function.name].append(function)
         lines = source.split("\n")
         for statement in module_statements(tree.body):
-            for name in _bound_names(statement) & GRADED:
+            bound = _bound_names(statement) & GRADED
+            for name in bound:
                 bindings[name].append(textwrap.dedent("\n".join(lines[statement.lineno - 1:statement.end_lineno])))
     uses: dict[str, list[str]] = {}
     memo: dict[str, list] = {}
@@ -424,23 +427,23 @@ def _bound_names(statement: ast.stmt) -> set[str]:
     return names
 
 
+#: Every word of code that could name a function: identifiers, and words inside strings
+#: (``globals()["impl"]``) or comments, a few more than used, never fewer.
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
 def _code_used(sources: list[str], defs: dict[str, list[FunctionSource]], uses: dict[str, list[str]],
                exclude: set[str]) -> tuple[str, ...]:
     """The sources of the student's own functions that ``sources`` use, and those they use in turn,
-    nearest first (graded ones excepted: they are compared under their own names). A name used is an
-    identifier or a string naming one (``globals()["impl"]``). ``uses``: each source's names, read once
-    per notebook. Every definition of a name is taken, so a decoy hides none; the total is what the
+    nearest first (graded ones excepted: they are compared under their own names). A name used is any
+    word of the code (``_WORD``): a string naming a function (``globals()["impl"]``) counts, and so may
+    a comment. ``uses``: each source's words, read once per notebook. Every definition of a name is taken, so a decoy hides none; the total is what the
     notebook holds, at most ``load.MAX_CODE_CHARS``."""
     found, seen, queue = [], set(exclude), list(sources)
     while queue:
         current = queue.pop(0)
         if current not in uses:
-            tree = parse_cell(textwrap.dedent(current)) if current else None
-            nodes = sorted((node for node in ast.walk(tree) if isinstance(node, (ast.Name, ast.Constant))),
-                           key=lambda node: (node.lineno, node.col_offset)) if tree else []
-            named = [node.id if isinstance(node, ast.Name) else node.value for node in nodes
-                     if isinstance(node, ast.Name) or (isinstance(node.value, str) and node.value.isidentifier())]
-            uses[current] = list(dict.fromkeys(named))
+            uses[current] = list(dict.fromkeys(_WORD.findall(current)))  # in the order they appear
         for name in uses[current]:
             if name in GRADED:
                 continue
