@@ -617,9 +617,15 @@ def _run_pool(pending: list[tuple[Entry, str]], jobs: int, config_of: Callable[[
                 # Twice as many as processes: each finds its next notebook queued when it is done, instead
                 # of idling while this process stores the last result and submits another.
                 while waiting and len(running) < 2 * jobs:
-                    entry, digest = waiting.pop(0)
-                    task = holders.number(entry)
-                    running[pool.executor.submit(grade_and_print, entry.path, config_of(entry), task)] = (entry, digest)
+                    entry, digest = waiting[0]
+                    try:
+                        future = pool.executor.submit(grade_and_print, entry.path, config_of(entry), holders.number(entry))
+                    except BrokenProcessPool:  # a process died since the last look: its futures say whose
+                        if not running:  # nothing left to tell it: all that waits goes to a fresh pool
+                            return waiting
+                        break
+                    waiting.pop(0)
+                    running[future] = (entry, digest)
                 done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
                 holders.read(pool.starts, pool.executor)
                 holders.stop_overdue({entry: config_of(entry).notebook_timeout + GRADER_GRACE

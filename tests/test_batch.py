@@ -266,6 +266,40 @@ def test_a_classmate_finished_by_a_process_that_then_dies_keeps_the_result(tmp_p
     assert results["doomed"]["error"].startswith("internal grader error: the grading process died")
 
 
+def test_a_pool_found_broken_while_submitting_ends_the_batch_all_the_same(tmp_path, monkeypatch):
+    """A grading process died between the batch's look at the finished notebooks and its next
+    submit: submit raised BrokenProcessPool out of the batch (CI, at 1809705). The batch now stops
+    submitting and lets the running notebooks' futures say whose process it was."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import grader.batch as batch
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for number in range(4):
+        shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"s{number}.ipynb")
+    real_start = batch._start_pool
+    submits = []
+
+    def pool_that_refuses_one_submit(jobs):
+        pool = real_start(jobs)
+        real_submit = pool.executor.submit
+
+        def submit(*args, **kwargs):
+            submits.append(1)
+            if len(submits) == 2:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            return real_submit(*args, **kwargs)
+
+        pool.executor.submit = submit
+        return pool
+
+    monkeypatch.setattr(batch, "_start_pool", pool_that_refuses_one_submit)
+    entries, _ = discover([str(folder)])
+    summary = grade_batch(entries, tmp_path / "out", CONFIG.with_changes(only=("rnn_cell_forward",)), jobs=1)
+    assert (summary.graded, summary.failed) == (4, 0) and len(submits) == 5
+
+
 def test_the_progress_counts_as_running_only_what_a_grading_process_holds(tmp_path):
     """Two notebooks are queued per grading process (so none idles between notebooks); the pool calls
     both "running", and the bar showed twice the processes running, and an ETA of minutes for each."""
