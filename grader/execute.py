@@ -88,6 +88,11 @@ class LoadReport:
     sandbox_notes: list[str] = field(default_factory=list)
 
 
+#: Seconds the worker has, after its last cell, to say what the notebook defined (at least the cell
+#: timeout): the kernel engine starts its serve loop in the kernel first, slow on a busy machine.
+LOADED_WITHIN = 30.0
+
+
 class Session:
     def __init__(self, submission: Submission, config: GradeConfig, helper_files: dict[str, Path],
                  names: list[str], deadline: float, while_loading: Callable[[], Any] | None = None) -> None:
@@ -167,19 +172,30 @@ class Session:
         # The cells must start and finish in the order sent, each once: the student's code runs in the
         # worker and can write to its channel too, and a forged "cell_done" had reset the cell's clock
         # (a cell ran past its timeout) and added an error to the report per message (gigabytes).
-        order = iter([cell["index"] for cell in cells])
+        order = [cell["index"] for cell in cells]
+        started = 0  # how many of them have started
         last = None  # the cell finished last: a second "cell_done" for it is its own code's
+        # And all of loading has at most each cell's timeout in turn: code that writes in-order messages
+        # for cells not yet run (a thread, to restart the clock) can lend a slow cell the time of the
+        # cells after it, never more. The worker reports its own progress; only the kernel engine's
+        # driver, a process of its own, sees which cell really runs.
+        load_deadline = self.deadline
         while True:
             try:
                 if not sent:
                     sent = True
                     self.worker.send({"op": "load", "names": self.names}, value=cells, deadline=self.deadline)
-                    self.prepare()
+                    self.prepare()  # the grader's own work: not counted against the cells
+                    load_deadline = min(self.deadline, time.monotonic() + len(cells) * self.config.cell_timeout + 1.0)
                 # A cell has the cell timeout, and so has the gap after it, before the next cell starts
                 # (or loading ends), which the worker fills in milliseconds: a cell whose code reports
                 # its own end early (or drops the worker's) is still stopped on time.
-                limit = min(self.deadline, time.monotonic() + self.config.cell_timeout)
-                header, _ = self.worker.wait_for({"cell_start", "cell_done", "loaded"}, limit)
+                if current is None and started == len(order):  # the cells have run: the worker describes
+                    # them (the kernel engine first starts its serve loop), slower than a cell's end
+                    limit = min(self.deadline, time.monotonic() + max(self.config.cell_timeout, LOADED_WITHIN))
+                else:
+                    limit = min(load_deadline, time.monotonic() + self.config.cell_timeout)
+                header, _ = self.worker.wait_for({"cell_start", "cell_done", "loaded"}, limit, only=True)
             except WorkerLost as lost:
                 if lost.kind == "timeout" and current is None and time.monotonic() >= self.deadline:
                     self.out_of_time = True
@@ -199,12 +215,16 @@ class Session:
                 if kind == "timeout" and message.startswith(CELL_TIMED_OUT):
                     self._skip_cells_running(current)
                 return None
-            op = header["op"]  # wait_for returns only frames whose op is one of those asked for
+            op = header["op"]
             index = header_index(header)
+            if op == "ready" and current is None and started == len(order):
+                continue  # the kernel engine's serve loop greets once the cells have run
+            if op not in ("cell_start", "cell_done", "loaded"):  # nothing else is sent while cells run
+                return self._forged(current if current is not None else last)
             if op == "cell_start":
-                if current is not None or index is None or index != next(order, None):
+                if current is not None or index is None or started == len(order) or index != order[started]:
                     return self._forged(current if current is not None else last)
-                current = index
+                current, started = index, started + 1
             elif op == "cell_done":
                 if current is None or index != current or header.get("wrote_channel") is True:
                     return self._forged(current if current is not None else last)
@@ -214,7 +234,7 @@ class Session:
                     issues.append(CellIssue(index, kind, error["traceback"][-1500:], self.cell_label_of(index)))
                 current, last = None, current
             else:
-                if current is not None or next(order, None) is not None:
+                if current is not None or started < len(order):
                     return self._forged(current if current is not None else last)
                 self.report.functions = header_functions(header.get("functions"), self.names)
                 return issues

@@ -683,12 +683,14 @@ class Worker:
 
     def wait_for(self, ops: set[str], deadline: float,
                  on_dependency: DependencyHandler | None = None,
-                 on_event: Callable[[dict], None] | None = None) -> tuple[dict, Any]:
+                 on_event: Callable[[dict], None] | None = None, only: bool = False) -> tuple[dict, Any]:
         """Read frames until one whose op is in ``ops``; serve dependency calls meanwhile.
 
         Whatever the worker writes, this returns a dict header whose "op" is one of ``ops`` and
         plain data, or raises ``WorkerLost``: "protocol" for malformed frames, "timeout" at the
-        deadline, "crashed" when the worker is gone."""
+        deadline, "crashed" when the worker is gone. ``only``: a frame of any other op is returned
+        too (with no payload), for a caller to whom it means the protocol was broken. A payload is
+        decoded only for a frame that is used: a stream of frames of no use costs reading them."""
         while True:
             try:
                 frame = self._reader.next_frame()
@@ -704,8 +706,11 @@ class Worker:
                     digest = answer_memo.request_digest(header, blobs)
                     if self._replay_dependency(header.get("name"), digest, on_dependency, deadline):
                         continue
+                if only and op not in ops:
+                    return header, None
+                used = op in ops or (op == "dep" and on_dependency is not None)
                 try:
-                    payload = wire.decode(header["payload"], blobs) if "payload" in header else None
+                    payload = wire.decode(header["payload"], blobs) if used and "payload" in header else None
                 except Exception as error:  # decode is total; this seam keeps a bug there a verdict too
                     self._lost_protocol(error)
                 if op in ops:

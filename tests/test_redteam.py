@@ -421,6 +421,7 @@ FORGED_ERROR = {"type": "ValueError", "message": "m", "traceback": "X" * 1400, "
     [{"op": "cell_done", "index": 1, "error": FORGED_ERROR}] * 3000,  # an error per message, each resetting the clock
     [{"op": "cell_done", "index": 0, "error": None}, {"op": "cell_start", "index": 10 ** 6}],  # a cell never sent
     [{"op": "loaded", "functions": {}}],  # loading "finished" before the last cell did
+    [{"op": "junk", "error": None}] * 2000,  # frames of no op the protocol has: were read, decoded and ignored
 ])
 def test_cell_messages_forged_while_the_notebook_loads(tmp_path, frames):
     """Code in a cell writes the worker's own loading messages. The grader accepts each cell's start and
