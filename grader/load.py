@@ -339,7 +339,9 @@ def functions_in_source(source: str, cell: int, tree: ast.Module | None = None,
     nodes = module_statements(tree.body) if anywhere else tree.body
     for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):  # graded items may be classes
-            text = "\n".join(lines[node.lineno - 1:node.end_lineno])
+            first = min([node.lineno] + [decorator.lineno for decorator in node.decorator_list]) if anywhere \
+                else node.lineno  # a decorator may replace the function with code of its own
+            text = "\n".join(lines[first - 1:node.end_lineno])
             found.append(FunctionSource(node.name, cell, text, _looks_untouched(text)))
     return found
 

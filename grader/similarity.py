@@ -410,20 +410,25 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
 
 
 def _bound_names(statement: ast.stmt) -> set[str]:
-    """Names an assignment binds: ``x = ...``, ``x, y = ...``, ``globals()["x"] = ...``."""
-    if isinstance(statement, ast.Assign):
-        targets = statement.targets
-    elif isinstance(statement, (ast.AnnAssign, ast.AugAssign)):
-        targets = [statement.target]
-    else:
+    """Names a statement may bind, read from the statement itself, not from the statements in its
+    body (those are read on their own): assignment and loop or ``with`` targets, ``:=``, keyword
+    arguments (``globals().update(x=...)``) and strings (``globals()["x"] = ...``, ``setattr``)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return set()
     names = set()
-    for target in targets:
-        for node in ast.walk(target):
-            if isinstance(node, ast.Name):
-                names.add(node.id)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                names.add(node.value)
+    for field, value in ast.iter_fields(statement):
+        if field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            continue
+        for part in value if isinstance(value, list) else [value]:
+            if not isinstance(part, ast.AST):
+                continue
+            for node in ast.walk(part):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+                elif isinstance(node, ast.keyword) and node.arg:
+                    names.add(node.arg)
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    names.add(node.value)
     return names
 
 

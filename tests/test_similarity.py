@@ -429,7 +429,11 @@ def _padded(source: str) -> str:
     _bound_through("def {name}(*args, **kwargs):\n    return globals()['_my_{name}'](*args, **kwargs)"),
     _bound_through("def _make():\n    return _my_{name}\n{name} = _make()"),
     _padded,  # a long dead helper that dilutes the shared fraction (Jaccard), never the containment
-], ids=["decoy", "lambda", "globals", "globals-lookup", "factory", "padded"])
+    _bound_through("({name} := _my_{name})"),
+    _bound_through("for {name} in [_my_{name}]:\n    pass"),
+    _bound_through("globals().update({name}=_my_{name})"),
+    _bound_through("@(lambda f: _my_{name})\ndef {name}(*args, **kwargs):\n    pass"),
+], ids=["decoy", "lambda", "globals", "globals-lookup", "factory", "padded", "walrus", "for", "update", "decorator"])
 def test_other_disguises_that_keep_the_grade_are_still_compared(shared, tmp_path, disguise):
     original = rnn_corpus(shared, "AsH1605__Deep-Learning-Specialization__Building")
     copy = copy_notebook(original, tmp_path / "copy.ipynb", lambda source: disguise(plant_copy(source)))
