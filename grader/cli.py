@@ -200,8 +200,8 @@ def _config(args: argparse.Namespace) -> GradeConfig:
     if args.course_version is not None:
         check_course_version(args.course_version)
     return GradeConfig(
-        assignment=args.assignment, course_version=args.course_version, only=tuple(args.only), engine=args.engine, cell_timeout=args.cell_timeout,
-        call_timeout=args.call_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb,
+        assignment=args.assignment, course_version=args.course_version, only=tuple(args.only), engine=args.engine,
+        cell_timeout=args.cell_timeout, call_timeout=args.call_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb,
         hidden_cases=args.hidden_cases, hidden_seed=args.seed, max_notebook_mb=args.max_notebook_mb,
     )
 

@@ -317,12 +317,12 @@ def module_statements(nodes: Iterable[ast.AST]) -> Iterator[ast.stmt]:
             yield node
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
-        for field in _BODIES:  # only statements hold statements: expressions are not walked
+        for field in STATEMENT_BODIES:  # only statements hold statements: expressions are not walked
             yield from module_statements(getattr(node, field, None) or ())
 
 
 #: The fields of compound statements (and of ``except`` and ``case`` clauses) that hold statements.
-_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+STATEMENT_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
 def functions_in_source(source: str, cell: int, tree: ast.Module | None = None,

@@ -250,8 +250,8 @@ def main(argv: Sequence[str], console: Console) -> int:
             raise UsageError(f"--item {args.item}: no result has that function (there are: {', '.join(sorted(known))})")
     if args.course_version is not None:
         check_course_version(args.course_version)
-    config = GradeConfig(course_version=args.course_version, engine=args.engine, cell_timeout=args.cell_timeout, call_timeout=args.call_timeout,
-                         notebook_timeout=args.timeout, memory_mb=args.memory_mb, hidden_cases=args.hidden_cases,
+    config = GradeConfig(course_version=args.course_version, engine=args.engine, cell_timeout=args.cell_timeout,
+                         call_timeout=args.call_timeout, notebook_timeout=args.timeout, memory_mb=args.memory_mb, hidden_cases=args.hidden_cases,
                          hidden_seed=args.seed, max_notebook_mb=args.max_notebook_mb, only=tuple(args.only))
     with writing(args.out):  # not beside a batch (or another regrade) writing the same folder
         if args.item:

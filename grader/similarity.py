@@ -23,9 +23,9 @@ helper is compared all the same). The method is winnowing (Schleimer, Wilkerson 
    starter placeholders are left out.
 4. Per pair and per function: Jaccard (shared / union of the two fingerprint sets) and containment
    (shared / the smaller set). A pair is flagged when one function, or all their functions together,
-   reach the threshold (or ``CONTAINMENT``) with at least ``min_shared`` fingerprints in common (regions are short, and
-   what is left once the course's code is discounted shorter still: a whole-notebook copy may share
-   only a few fingerprints per function).
+   reach the threshold (or ``CONTAINMENT``) with at least ``min_shared`` fingerprints in common
+   (regions are short, and what is left once the course's code is discounted shorter still: a
+   whole-notebook copy may share only a few fingerprints per function).
 
 Pure functions apart from ``load_student_code``, ``course_fingerprints`` and ``notebook_key`` (which
 read files).
@@ -56,8 +56,8 @@ from typing import Mapping, NamedTuple
 
 from .errors import GraderError
 from .course import ASSIGNMENTS
-from .load import (MAX_CODE_CHARS, FunctionSource, code_regions, functions_in_source, module_statements, parse_cell, read_notebook,
-                   to_python)
+from .load import (MAX_CODE_CHARS, STATEMENT_BODIES, FunctionSource, code_regions, functions_in_source,
+                   module_statements, parse_cell, read_notebook, to_python)
 
 K = 5
 """Tokens per k-gram: shorter runs are too common to mean anything."""
@@ -417,7 +417,7 @@ def _bound_names(statement: ast.stmt) -> set[str]:
         return set()
     names = set()
     for field, value in ast.iter_fields(statement):
-        if field in ("body", "orelse", "finalbody", "handlers", "cases"):
+        if field in STATEMENT_BODIES:
             continue
         for part in value if isinstance(value, list) else [value]:
             if not isinstance(part, ast.AST):
@@ -442,8 +442,8 @@ def _code_used(sources: list[str], defs: dict[str, list[FunctionSource]], uses: 
     """The sources of the student's own functions that ``sources`` use, and those they use in turn,
     nearest first (graded ones excepted: they are compared under their own names). A name used is any
     word of the code (``_WORD``): a string naming a function (``globals()["impl"]``) counts, and so may
-    a comment. ``uses``: each source's words, read once per notebook. Every definition of a name is taken, so a decoy hides none; the total is what the
-    notebook holds, at most ``load.MAX_CODE_CHARS``."""
+    a comment. ``uses``: each source's words, read once per notebook. Every definition of a name is
+    taken, so a decoy hides none; the total is what the notebook holds, at most ``load.MAX_CODE_CHARS``."""
     found, seen, queue = [], set(exclude), list(sources)
     while queue:
         current = queue.pop(0)
@@ -501,8 +501,9 @@ def _match(name: str, a: FunctionPrint, b: FunctionPrint) -> FunctionMatch | Non
 CONTAINMENT = 0.9
 
 
-def _close(match: FunctionMatch, threshold: float) -> bool:
-    return match.jaccard >= threshold or match.containment >= max(threshold, CONTAINMENT)
+def _close(jaccard: float, containment: float, threshold: float) -> bool:
+    """One function's match, or a pair's graded code as a whole, is close enough to flag."""
+    return jaccard >= threshold or containment >= max(threshold, CONTAINMENT)
 
 
 def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD,
@@ -532,14 +533,13 @@ def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD
         overall = shared / union if union else 0.0
         smaller = min(sum(len(a.functions[n].prints) for n in both), sum(len(b.functions[n].prints) for n in both))
         contained = shared / smaller if smaller else 0.0
-        one_function = any(_close(m, threshold) and m.shared >= min_shared for m in matches)
-        as_a_whole = overall >= threshold or contained >= max(threshold, CONTAINMENT)
-        if not one_function and not (as_a_whole and shared >= min_shared):
+        one_function = any(_close(m.jaccard, m.containment, threshold) and m.shared >= min_shared for m in matches)
+        if not one_function and not (_close(overall, contained, threshold) and shared >= min_shared):
             continue
         matches.sort(key=lambda m: (-m.jaccard, m.name))
         # fragments worth reading: a function that shares one fingerprint says little on its own
-        flagged = tuple(m.name for m in matches if _close(m, threshold) and m.shared >= max(2, min_shared // 2)) \
-            or tuple(m.name for m in matches if _close(m, threshold))
+        close = [m for m in matches if _close(m.jaccard, m.containment, threshold)]
+        flagged = tuple(m.name for m in close if m.shared >= max(2, min_shared // 2)) or tuple(m.name for m in close)
         pairs.append(Pair(a, b, overall, tuple(matches), flagged))
     pairs.sort(key=lambda p: (-len(p.flagged), -p.jaccard, p.a.student, p.b.student))
     return SimilarityResult(tuple(students), tuple(pairs), threshold, min_shared, discounted, common)
