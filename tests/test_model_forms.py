@@ -97,3 +97,23 @@ def test_a_return_in_no_published_form_names_the_forms_accepted(tmp_path):
     assert function.status == Status.FAILED
     assert "`parameters` (a dict, v1 to v3b) or `(parameters, last_dino_name)` (v4)" in function.messages[0]
     assert "got a list" in function.messages[0] or "got list" in function.messages[0]
+
+
+def test_a_cell_that_calls_the_training_demo_at_top_level_is_not_run_and_others_are(tmp_path):
+    """``model(...)`` at top level (even under ``if``) is the long demo the grader replaces; the same
+    word in a comment, a string, a definition's body or a longer name does not keep a cell out."""
+    from grader.load import load_submission
+
+    demo = "parameters = model(data, ix_to_char, char_to_ix)"
+    kept = ["# model(data, ix_to_char, char_to_ix) trains for a while",
+            "text = 'call model() to train'",
+            "def train_again():\n    return model(data, ix_to_char, char_to_ix)",
+            "my_model(data)",
+            "x = models(1)"]
+    skipped = [demo, "if True:\n    " + demo, "print(model(data, ix_to_char, char_to_ix))"]
+    cells = solution_cells("dinosaur_island.ipynb") + kept + skipped
+    submission = load_submission(make_notebook(tmp_path / "nb.ipynb", *cells), 50)
+    run = {cell.source for cell in submission.cells}
+    assert all(source in run for source in kept)
+    assert not any(source in run for source in skipped)
+    assert sum("not run: it calls model()" in note for note in submission.warnings) >= len(skipped)
