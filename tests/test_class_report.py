@@ -374,3 +374,38 @@ def test_an_empty_class_and_a_class_nobody_could_grade_still_render():
     assert "No graded notebook" in build_report([])
     text = build_report([record("x", [], error="/c/x.ipynb: is an empty file (0 bytes), not a notebook")])
     assert "is an empty file" in text and "NOT GRADED" in text
+
+
+def test_the_similarity_page_is_bounded_by_what_a_reader_needs_not_by_the_code_handed_in(tmp_path, monkeypatch):
+    """A copied function of thousands of long lines shows its shared lines, at most SHOWN_LINES of
+    them, each cut at SHOWN_LINE_CHARS, and says how many were left out; a page of more flagged
+    pairs than FRAGMENTS_MAX shows the fragments of the first FRAGMENTS_MAX and lists every pair."""
+    from conftest import make_notebook, replace_function, solution_cells
+    from grader.classreport import page, similarity_page
+    from grader.similarity import similarity
+
+    padding = "".join(f"    v{i} = parameters['Waa'].sum() * {i} + len('{'x' * 180}')\n" for i in range(350))
+    own = ("def rnn_cell_forward(xt, a_prev, parameters):\n"
+           "    ### START CODE HERE ###\n" + padding +
+           "    a_next = np.tanh(parameters['Waa'] @ a_prev + parameters['Wax'] @ xt + parameters['ba'])\n"
+           "    yt_pred = np.exp(parameters['Wya'] @ a_next)\n"
+           "    cache = (a_next, a_prev, xt, parameters)\n"
+           "    ### END CODE HERE ###\n"
+           "    return a_next, yt_pred, cache\n")
+    cells = replace_function(solution_cells("rnn_step_by_step.ipynb"), "rnn_cell_forward", own)
+    notebooks = [(f"s{n:02d}", make_notebook(tmp_path / f"s{n:02d}.ipynb", *cells)) for n in range(2)]
+    result = similarity(notebooks)
+    assert len(result.pairs) == 1
+    text = similarity_page(result)
+    assert len(text) < 100_000, len(text)  # in full: 215 KB (75 KB of source a side, escaped and marked)
+    assert text.count('<span class="ln">') <= 2 * (page.SHOWN_LINES + 2) * len(result.pairs[0].flagged) + 10
+    assert "more compared lines not shown" in text
+    assert "x" * (page.SHOWN_LINE_CHARS + 1) not in text
+
+    monkeypatch.setattr(page, "FRAGMENTS_MAX", 2)
+    many = similarity([(f"c{n}", notebooks[0][1]) for n in range(3)])  # three pairs of one notebook
+    assert len(many.pairs) == 3
+    text = similarity_page(many)
+    assert text.count('class="pair-detail"') == 2
+    assert text.count("<tr>") >= len(many.pairs)
+    assert "the table lists every pair" in text

@@ -20,7 +20,8 @@ from .stats import (FunctionStats, Overview, Student, attention, common_mistakes
                     overview, student_from_record)
 
 FRAGMENTS_SHOWN = 40
-"""Pairs whose shared fragments the class report shows (the similarity page shows every pair's)."""
+"""Pairs whose shared fragments the class report shows (the similarity page shows those of the first
+page.FRAGMENTS_MAX, the most similar)."""
 
 __all__ = ["Ahead", "build_report", "charts_ahead", "load_records", "report_similarity", "similarity_page",
            "start_report", "write_report"]

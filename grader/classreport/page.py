@@ -325,17 +325,43 @@ def students_section(students: list[Student]) -> str:
 
 # --- similarity ------------------------------------------------------------------------------------
 
+#: What one side of a flagged function shows at most: the shared lines first, then the others in order,
+#: each line cut at a width. A function is as long as its notebook lets it be (1,000,000 characters),
+#: and a page of a few hundred such pairs in full reached hundreds of megabytes; the reader needs the
+#: shared fragments and the notebook for the rest.
+SHOWN_LINES = 120
+SHOWN_LINE_CHARS = 160
+#: Pairs whose fragments one page shows at most; the table lists every pair.
+FRAGMENTS_MAX = 200
+
+
+def _shown_lines(lines: Iterable[int], marked: set[int]) -> tuple[list[int], int]:
+    """The lines to show (at most SHOWN_LINES, shared ones first, then in order) and how many are left out."""
+    compared = list(lines)
+    if len(compared) <= SHOWN_LINES:
+        return compared, 0
+    chosen = [number for number in compared if number in marked][:SHOWN_LINES]
+    if len(chosen) < SHOWN_LINES:
+        taken = set(chosen)
+        chosen += [number for number in compared if number not in taken][:SHOWN_LINES - len(chosen)]
+    return sorted(chosen), len(compared) - len(chosen)
+
+
 def _code(source: str, lines: Iterable[int], marked: set[int]) -> str:
     text = source.split("\n")
+    shown, left_out = _shown_lines((number for number in lines if number <= len(text)), marked)
     out, previous = [], None
-    for number in lines:
-        if number > len(text):
-            continue
+    for number in shown:
         if previous is not None and number != previous + 1:
             out.append('<span class="ln">   …</span>')
-        line = f'<span class="ln">{number:4d}</span> {esc(text[number - 1])}'
+        content = text[number - 1]
+        if len(content) > SHOWN_LINE_CHARS:
+            content = content[:SHOWN_LINE_CHARS - 1] + "…"
+        line = f'<span class="ln">{number:4d}</span> {esc(content)}'
         out.append(f"<mark>{line}</mark>" if number in marked else line)
         previous = number
+    if left_out:
+        out.append(f'<span class="ln">   …</span> {left_out} more compared lines not shown: read them in the notebook')
     return "<pre class=\"code\">" + "\n".join(out) + "</pre>"
 
 
@@ -393,15 +419,21 @@ def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | N
             f'<tr><td>{name_of(p.a.student)}</td><td>{name_of(p.b.student)}</td>'
             f'<td class="num" data-v="{p.jaccard:.4f}">{p.jaccard:.2f}</td>'
             f"<td>{esc(_flagged_functions(p))}</td>"
-            + (f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>' if fragments is None or n <= fragments
-               else "<td></td></tr>") for n, p in enumerate(result.pairs, start=1))
+            + (f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>'
+               if n <= (FRAGMENTS_MAX if fragments is None else min(fragments, FRAGMENTS_MAX)) else "<td></td></tr>")
+            for n, p in enumerate(result.pairs, start=1))
         body.append('<table class="sortable wide"><thead><tr><th class="sort">student A</th>'
                     '<th class="sort">student B</th><th class="sort num">overall</th>'
                     '<th>flagged functions: Jaccard (shared)</th><th></th></tr></thead>'
                     f"<tbody>{rows}</tbody></table>")
-        shown = result.pairs if fragments is None else result.pairs[:fragments]
+        shown = result.pairs[:FRAGMENTS_MAX if fragments is None else min(fragments, FRAGMENTS_MAX)]
         body.extend(_pair_block(n, p, name_of) for n, p in enumerate(shown, start=1))
-        if len(shown) < len(result.pairs):
+        if len(shown) < len(result.pairs) and fragments is not None:
             body.append(f'<p class="note">Fragments of the first {len(shown)} pairs shown; '
-                        "`grade similarity SUBMISSIONS/ -o similarity.html` shows every pair's.</p>")
+                        f"`grade similarity SUBMISSIONS/ -o similarity.html` shows those of the first "
+                        f"{FRAGMENTS_MAX}.</p>")
+        elif len(shown) < len(result.pairs):
+            body.append(f'<p class="note">Fragments of the first {len(shown)} pairs shown (the most similar); '
+                        "the table lists every pair. Compare fewer notebooks at a time to see the others' "
+                        "fragments.</p>")
     return head + "".join(body) + "</section>"
