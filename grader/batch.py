@@ -52,7 +52,7 @@ from .fingerprint import fingerprint
 from .load import WRONG_ASSIGNMENT
 from .load import DETECT_VERSION
 from .overdue import GRADER_GRACE, overdue_message
-from .pipeline import grade_notebook, helper_files
+from .pipeline import folder_is_own, grade_notebook, helper_files, notebooks_in
 from .report import markdown_feedback
 from .results import RESULT_SCHEMA_VERSION, NotebookResult
 from .students import Roster, assign_ids, missing_from, read_roster
@@ -454,7 +454,7 @@ def _grade_entries(entries: list[Entry], out: Path, config: GradeConfig, jobs: i
     spec = get_assignment(assignment)
     # Each folder listed once, and the same answer for the digest and the grading: listing a shared
     # folder per notebook made a flat class of n notebooks read n x n directory entries, three times.
-    alone = {folder: _notebooks_in(folder) <= 1 for folder in {entry.path.parent for entry in entries}}
+    alone = {folder: notebooks_in(folder) <= 1 for folder in {entry.path.parent for entry in entries}}
     for entry in entries:
         digest = _submission_digest(entry, spec, alone[entry.path.parent])
         if not force and _already_done(out, entry, digest, print_):
@@ -562,26 +562,11 @@ def _config_for(config: GradeConfig, others: list[str], own_folder: bool) -> Gra
                                remember_answers=True)  # a grading process grades notebook after notebook
 
 
-def folder_is_own(notebook: Path) -> bool:
-    """Whether the notebook is alone in its folder (one folder per student, nbgrader's layout): then
-    a helper module there (rnn_utils.py) is the student's own and is graded with it. In a folder
-    shared with other notebooks, loose .py files belong to nobody and the course's helpers are used,
-    so that no student's file can change a classmate's grade."""
-    return _notebooks_in(notebook.parent) <= 1
-
-
-def _notebooks_in(folder: Path) -> int:
-    try:
-        return sum(1 for path in folder.iterdir() if path.suffix == ".ipynb")
-    except OSError:
-        return 2  # cannot tell: assume shared
-
-
 def loose_modules(entries: list[Entry]) -> list[str]:
     """The .py files lying in folders that several notebooks share: used by no one, and said so."""
     problems = []
     for folder in sorted({entry.path.parent for entry in entries}):
-        if _notebooks_in(folder) > 1:
+        if notebooks_in(folder) > 1:
             try:  # a file the LMS names with the id of a student who handed in a notebook is theirs
                 named = lms.names_at_top([Path(path.name) for path in folder.glob("*.ipynb")]).values()
                 uploaders = {(parsed.lms, parsed.student) for parsed in named}

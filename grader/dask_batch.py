@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, cast
 
-from .batch import Entry, _as_result, fingerprint, folder_is_own
+from .batch import Entry, _as_result, fingerprint
+from .pipeline import folder_is_own
 from .config import GradeConfig
 from .errors import UsageError
 from .results import NotebookResult

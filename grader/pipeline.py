@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -44,6 +44,42 @@ class Helpers:
     notes: tuple[str, ...] = ()
 
 
+def folder_is_own(notebook: Path) -> bool:
+    """Whether the notebook is alone in its folder (one folder per student, nbgrader's layout): then
+    a helper module there (rnn_utils.py) is the student's own and is graded with it. In a folder
+    shared with other notebooks, loose .py files belong to nobody and the course's helpers are used,
+    so that no student's file can change a classmate's grade."""
+    return notebooks_in(notebook.parent) <= 1
+
+
+def notebooks_in(folder: Path) -> int:
+    try:
+        return sum(1 for path in folder.iterdir() if path.suffix == ".ipynb")
+    except OSError:
+        return 2  # cannot tell: assume shared
+
+
+def module_beside(notebook: Path, name: str, folder_is_own: bool) -> tuple[Path, bool]:
+    """Where the student's own copy of helper module ``name`` would be, and whether a file there is
+    theirs: beside the notebook when the folder is their own; in a shared folder, the file an LMS
+    named with the same student's id (a flat download), else the loose file, which is no one's."""
+    if not folder_is_own and name.endswith(".py"):
+        uploaded = lms.companion(notebook, name)
+        if uploaded is not None:
+            return uploaded, True
+    return notebook.parent / name, folder_is_own
+
+
+def own_modules(notebook: Path, names: Iterable[str], folder_is_own: bool) -> dict[str, Path]:
+    """The student's own helper modules among ``names`` (the rule of ``helper_files``): name -> file."""
+    found = {}
+    for name in names:
+        path, theirs = module_beside(notebook, name, folder_is_own)
+        if theirs and name.endswith(".py") and path.is_file() and not path.is_symlink():
+            found[name] = path
+    return found
+
+
 def helper_files(assignment: AssignmentSpec, notebook: Path, folder_is_own: bool = True) -> Helpers:
     """The bundled helpers, or the student's own copy of a helper module when one sits next to the
     notebook (the Adam exercise lives in rnn_utils.py) and that folder is the student's own. In a
@@ -52,10 +88,8 @@ def helper_files(assignment: AssignmentSpec, notebook: Path, folder_is_own: bool
     bundled = resources.assignments_dir(assignment)
     files, own, notes = {}, {}, []
     for name in assignment.helpers:
-        beside, theirs = notebook.parent / name, folder_is_own
-        uploaded = None if folder_is_own or not name.endswith(".py") else lms.companion(notebook, name)
-        if uploaded is not None:  # a flat LMS download: the file carries the same student's id
-            beside, theirs = uploaded, True
+        beside, theirs = module_beside(notebook, name, folder_is_own)
+        uploaded = beside if theirs and not folder_is_own else None
         if name.endswith(".py") and beside.is_file() and not beside.is_symlink():
             if theirs:
                 own[name] = beside  # it is what the student handed in (the seed and the resume digest see it)

@@ -56,7 +56,7 @@ from typing import Mapping, NamedTuple
 
 from .errors import GraderError
 from .course import ASSIGNMENTS
-from .load import (MAX_CODE_CHARS, STATEMENT_BODIES, FunctionSource, code_regions, functions_in_source,
+from .load import (MAX_CELL_CHARS, MAX_CODE_CHARS, STATEMENT_BODIES, FunctionSource, code_regions, functions_in_source,
                    module_statements, parse_cell, read_notebook, to_python)
 
 K = 5
@@ -360,26 +360,64 @@ _NAMES = "|".join(sorted(GRADED))
 _READ = re.compile(r"\bdef\s|\b(?:" + _NAMES + r")\b[^\n(=]*=(?!=)|['\"](?:" + _NAMES + r")['\"]")
 
 
+#: The course's helper modules a student may hand in their own copy of (rnn_utils.py, where the Adam
+#: exercise lives): a graded function written there runs as the notebook's own do, so it is read too.
+MODULES = tuple(sorted({name for spec in ASSIGNMENTS.values() for name in spec.helpers if name.endswith(".py")}))
+
+
+def student_modules(notebook: Path) -> dict[str, Path]:
+    """The helper modules that are the student's own, handed in with ``notebook``: those grading
+    runs the notebook with (``pipeline.own_modules``, the same rule: their own folder, or an LMS's
+    name carrying their id)."""
+    from .pipeline import folder_is_own, own_modules
+
+    return own_modules(notebook, MODULES, folder_is_own(notebook))
+
+
+def _module_text(path: Path) -> str:
+    """A helper module's text, or "" when it is too large to be graded (grading then uses the
+    course's copy, ``pipeline.module_problem``) or cannot be read."""
+    try:
+        if os.lstat(path).st_size > MAX_CELL_CHARS:
+            return ""
+        with open(path, "rb") as handle:
+            return handle.read(MAX_CELL_CHARS + 1).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+@functools.lru_cache(maxsize=None)
+def _course_module(name: str) -> str:
+    """The course's copies of helper module ``name`` (starter and, when installed, reference), joined."""
+    return "\n".join(_module_text(folder / name) for folder in default_course_folders())
+
+
 def load_student_code(student: str, notebook: Path, discount: frozenset[int] = frozenset(),
-                      max_mb: float = MAX_NOTEBOOK_MB) -> StudentCode:
+                      max_mb: float = MAX_NOTEBOOK_MB, modules: Mapping[str, Path] | None = None) -> StudentCode:
     """The fingerprints of every graded function the notebook wrote (untouched stubs left out).
 
     What the student may have made the graded name run is compared, however it is written: every
     definition of it that runs with its cell (at top level or inside ``if``/``try``/``with``, so a
     decoy definition never hides the real one), every statement binding the name otherwise
     (``rnn_cell_forward = mine``), and the whole of the student's own functions those use, and so on
-    (``_code_used``). Similarity needs no assignment detection: the graded names of all assignments differ."""
+    (``_code_used``). The student's own helper modules (``student_modules``, or ``modules``) are read
+    as cells of their own, before the notebook's, as the notebook imports them. Similarity needs no
+    assignment detection: the graded names of all assignments differ."""
     try:
         notebook_data = read_notebook(Path(notebook), max_mb)
     except GraderError as error:
         return StudentCode(student, str(notebook), {}, error.message)
-    code = sum(len(text) for kind, text in notebook_data.cells if kind == "code")
+    if modules is None:
+        modules = student_modules(Path(notebook))
+    ordered = sorted(modules.items())
+    cells = [("code", _module_text(path)) for _, path in ordered] + list(notebook_data.cells)
+    code = sum(len(text) for kind, text in cells if kind == "code")
     if code > MAX_CODE_CHARS:  # as grading refuses it: reading it would cost time and memory with its size
         return StudentCode(student, str(notebook), {}, f"holds {code:,} characters of code, far more than any "
                                                        f"notebook of the course (at most {MAX_CODE_CHARS:,} are read)")
     defs: dict[str, list[FunctionSource]] = defaultdict(list)
     bindings: dict[str, list[str]] = defaultdict(list)
-    for position, (kind, text) in enumerate(notebook_data.cells, start=1):
+    for position, (kind, text) in enumerate(cells, start=1 - len(modules)):  # a module's cell is 0 or less
         if kind != "code" or not _READ.search(text):
             continue
         source, tree = text, parse_cell(text)  # plain Python: parsed once
@@ -388,13 +426,19 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
             tree = parse_cell(source) if source else None
             if tree is None:
                 continue
+        # A module's code as the course ships it is the course's, not the student's (cllm_utils.py
+        # defines an rnn_forward of its own); what they changed or added is theirs.
+        course = _course_module(ordered[position - 1 + len(ordered)][0]) if position <= 0 else ""
         for function in functions_in_source(source, position, tree, anywhere=True):
-            defs[function.name].append(function)
+            if not (course and function.source in course):
+                defs[function.name].append(function)
         lines = source.split("\n")
         for statement in module_statements(tree.body):
             bound = _bound_names(statement) & GRADED
             for name in bound:
-                bindings[name].append(textwrap.dedent("\n".join(lines[statement.lineno - 1:statement.end_lineno])))
+                text = "\n".join(lines[statement.lineno - 1:statement.end_lineno])
+                if not (course and text in course):
+                    bindings[name].append(textwrap.dedent(text))
     uses: dict[str, list[str]] = {}
     memo: dict[str, list] = {}
     functions = {}
@@ -547,19 +591,23 @@ def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD
 
 # --- prints kept from grading --------------------------------------------------------------------
 
-def notebook_key(notebook: Path) -> str | None:
+def notebook_key(notebook: Path, modules: Mapping[str, Path] | None = None) -> str | None:
     """What a print of this notebook is kept under: the version of the fingerprinting code and the
-    SHA-256 of the notebook's bytes as they are now; None for anything but a regular file of at most
-    ``MAX_NOTEBOOK_MB`` (``read_notebook`` then says why, when it is fingerprinted the ordinary way)."""
+    SHA-256 of the notebook's bytes as they are now, and of the student's own helper ``modules``
+    read with it; None for anything but a regular file of at most ``MAX_NOTEBOOK_MB``
+    (``read_notebook`` then says why, when it is fingerprinted the ordinary way)."""
     try:
         info = os.lstat(notebook)
         if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= MAX_NOTEBOOK_MB * 1024 * 1024:
             return None
         with open(notebook, "rb") as handle:
-            data = handle.read()
+            digest = hashlib.sha256(handle.read())
     except OSError:
         return None
-    return f"{_code_version()}:{hashlib.sha256(data).hexdigest()}"
+    for name, path in sorted((modules or {}).items()):
+        text = _module_text(path).encode()
+        digest.update(b"\0" + name.encode() + b"\0" + len(text).to_bytes(8, "little") + text)
+    return f"{_code_version()}:{digest.hexdigest()}"
 
 
 @functools.lru_cache(maxsize=None)
@@ -576,11 +624,12 @@ def prints_of(notebook: Path) -> tuple[str, dict[str, FunctionPrint]] | None:
     be read, or None. Our own code reading the student's bytes, as ``load_student_code`` always did:
     no student code runs. The key is taken before and after reading: a notebook that changed
     meanwhile gets no print (it is fingerprinted when the report is written)."""
-    key = notebook_key(notebook)
+    modules = student_modules(notebook)
+    key = notebook_key(notebook, modules)
     if key is None:
         return None
-    code = load_student_code("", notebook)
-    if code.problem or notebook_key(notebook) != key:
+    code = load_student_code("", notebook, modules=modules)
+    if code.problem or notebook_key(notebook, modules) != key:
         return None
     return key, code.functions
 
@@ -596,10 +645,11 @@ def _discounted(function: FunctionPrint, discount: frozenset[int]) -> FunctionPr
 
 def _student_code(student: str, notebook: Path | str, discount: frozenset[int],
                   known: Mapping[str, dict[str, FunctionPrint]]) -> StudentCode:
-    key = notebook_key(Path(notebook)) if known else None
+    modules = student_modules(Path(notebook))
+    key = notebook_key(Path(notebook), modules) if known else None
     functions = known.get(key) if key is not None else None
     if functions is None:
-        return load_student_code(student, notebook, discount)
+        return load_student_code(student, notebook, discount, modules=modules)
     return StudentCode(student, str(notebook), {name: _discounted(f, discount) for name, f in functions.items()})
 
 

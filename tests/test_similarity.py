@@ -456,3 +456,43 @@ def test_a_notebook_with_more_code_than_any_of_the_course_is_not_compared(tmp_pa
     cells = [f"# {n}\n" + "x = 1\n" * 15_000 for n in range(MAX_CODE_CHARS // 90_000 + 1)]
     code = load_student_code("x", make_notebook(tmp_path / "big.ipynb", OWN_RNN_CELL, *cells))
     assert not code.functions and "far more than any notebook of the course" in code.problem
+
+
+def _with_own_module(folder: Path, cells: list[str], module_text: str | None, name: str = "rnn_utils.py") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if module_text is not None:
+        (folder / name).write_text(module_text)
+    return make_notebook(folder / "submission.ipynb", *cells)
+
+
+def test_graded_code_moved_into_the_students_own_helper_module_is_compared(tmp_path):
+    """Grading runs a student's own rnn_utils.py handed in with the notebook in their own folder
+    (``from rnn_utils import *``), so similarity reads it too; a shared folder's loose module is no
+    one's, as for grading; and a print kept from grading is the notebook's and its module's bytes."""
+    own = OWN_RNN_CELL + "\n" + "\n".join(
+        f"def lstm_cell_forward_{n}(xt):\n    return np.tanh(xt) * {n}\n" for n in range(2))
+    course = (ASSIGNMENTS / "rnn_utils.py").read_text()
+    cells = replace_function(solution_cells("rnn_step_by_step.ipynb"), "rnn_cell_forward",
+                             "from rnn_utils import *")
+    mine = _with_own_module(tmp_path / "mine", cells, course + "\n" + own)
+    copied = _with_own_module(tmp_path / "copied", cells, course + "\n" + plant_copy(own))
+    result = similarity([("mine", mine), ("copied", copied)])
+    assert [sorted(pair.flagged) for pair in result.pairs] == [["rnn_cell_forward"]]
+
+    # The course's own module, handed in unchanged, is the course's code (its graded names too).
+    for module in ("rnn_utils.py", "cllm_utils.py"):
+        unchanged = [_with_own_module(tmp_path / f"{module}-{n}", cells, (ASSIGNMENTS / module).read_text(), module)
+                     for n in range(2)]
+        assert not similarity([("a", unchanged[0]), ("b", unchanged[1])]).pairs
+
+    shared_folder = tmp_path / "flat"
+    shared_folder.mkdir()
+    (shared_folder / "rnn_utils.py").write_text(course + "\n" + own)
+    flat = [make_notebook(shared_folder / f"{who}.ipynb", *cells) for who in ("a", "b")]
+    assert not similarity([("a", flat[0]), ("b", flat[1])]).pairs
+
+    key, functions = prints_of(mine)
+    assert "rnn_cell_forward" in functions
+    (tmp_path / "mine" / "rnn_utils.py").write_text(course)
+    assert prints_of(mine)[0] != key  # the same notebook with another module is another print
+    assert "rnn_cell_forward" not in prints_of(mine)[1]
