@@ -479,8 +479,9 @@ def load_submission(path: Path, max_mb: float, assignment: str | None = None,
     notes: list[str] = []
     kernelspec = nb.metadata.get("kernelspec") if isinstance(nb.metadata.get("kernelspec"), dict) else {}
     language = str(kernelspec.get("language", "python") or "python")
-    if language.lower() != "python":
-        notes.append(f"the notebook's kernel says {language!r}; its cells are run as Python")
+    if language.lower() != "python":  # the student's text: a name's worth of it is shown
+        shown = language if len(language) <= 40 else language[:39] + "…"
+        notes.append(f"the notebook's kernel says {shown!r}; its cells are run as Python")
     code = sum(len(text) for kind, text in nb.cells if kind == "code")
     if code > MAX_CODE_CHARS:  # before any parsing: its time and memory grow with the text
         raise NotebookError(f"{path}: holds {code:,} characters of code, far more than any notebook of the course "

@@ -83,6 +83,38 @@ class CellIssue:
         return f"cell {self.cell} ({self.label})" if self.label else f"cell {self.cell}"
 
 
+#: What one notebook's result keeps of what its cells and notes said, however much the notebook made
+#: them say: every report, feedback file, result file and the class report show these, and a notebook
+#: of 9,500 failing cells (or a 20 MB kernel name) made pages of tens of megabytes. Applied once, here,
+#: to every result built, so no stage after this one sees more.
+MAX_CELL_ISSUES = 30
+MAX_NOTES = 40
+NOTE_CHARS = 600
+ISSUE_CHARS = 2_000
+LABEL_CHARS = 80
+ERROR_CHARS = 4_000
+
+
+def _cut(text: str, limit: int, keep_end: bool = False) -> str:
+    """``text`` at most ``limit`` characters: its start (or, for a traceback, its end) and an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return "…" + text[len(text) - limit + 1:] if keep_end else text[:limit - 1] + "…"
+
+
+def _bounded(issues: tuple[CellIssue, ...], notes: tuple[str, ...]) -> tuple[tuple[CellIssue, ...], tuple[str, ...]]:
+    kept = tuple(issue if len(issue.message) <= ISSUE_CHARS and len(issue.label) <= LABEL_CHARS else
+                 CellIssue(issue.cell, issue.kind, _cut(issue.message, ISSUE_CHARS, keep_end=True),
+                           _cut(issue.label, LABEL_CHARS)) for issue in issues[:MAX_CELL_ISSUES])
+    notes = tuple(_cut(note, NOTE_CHARS) for note in notes)
+    if len(issues) > MAX_CELL_ISSUES:
+        notes += (f"{len(issues) - MAX_CELL_ISSUES} more cells had problems; the first {MAX_CELL_ISSUES} are "
+                  "listed: fix those, then grade again",)
+    if len(notes) > MAX_NOTES:
+        notes = notes[:MAX_NOTES - 1] + (f"and {len(notes) - MAX_NOTES + 1} more notes",)
+    return kept, notes
+
+
 @dataclass(frozen=True)
 class NotebookResult:
     notebook: str
@@ -98,6 +130,12 @@ class NotebookResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     materials: dict[str, Any] = field(default_factory=dict)
     """The solutions and expected values used: name -> {"path", "sha256"} (None: no solutions)."""
+
+    def __post_init__(self) -> None:
+        issues, notes = _bounded(tuple(self.cell_issues), tuple(self.notes))
+        object.__setattr__(self, "cell_issues", issues)
+        object.__setattr__(self, "notes", notes)
+        object.__setattr__(self, "error", _cut(self.error, ERROR_CHARS))
 
     @property
     def graded(self) -> bool:

@@ -346,3 +346,27 @@ def test_a_far_too_long_sample_answer_is_judged_by_its_length_alone():
     # A few draws too many are still judged in full: the student hears every problem.
     near = judge.mismatches(None, expectation, list(range(1, 27)) * 2 + [0], None, Tolerance())
     assert {m.kind for m in near} == {"length", "values"}
+
+
+def test_what_a_notebook_makes_its_result_say_is_bounded_and_its_points_kept(tmp_path):
+    """60 failing cells of long messages and a kernel name of a megabyte: the result keeps the first
+    MAX_CELL_ISSUES cells (each message cut), says how many more there were, cuts the kernel's
+    name, and the graded functions keep their full marks (red team: 9,500 such cells made a 19 MB
+    class report; a 20 MB kernel name an 84 MB one)."""
+    import dataclasses
+
+    from grader.pipeline import grade_notebook
+    from grader.results import ISSUE_CHARS, MAX_CELL_ISSUES, MAX_NOTES, NOTE_CHARS
+
+    noisy = [f"raise ValueError('<' * 5000 + ' cell {n}')" for n in range(60)]
+    path = make_notebook(tmp_path / "nb.ipynb", *solution_cells("rnn_step_by_step.ipynb"), *noisy,
+                         metadata={"kernelspec": {"name": "python3", "language": "<" * 1_000_000}})
+    config = dataclasses.replace(FAST, assignment="rnn_step_by_step", only=("rnn_cell_forward",))
+    result = grade_notebook(path, config)
+    assert result.graded and result.score == result.max_score > 0
+    assert len(result.cell_issues) == MAX_CELL_ISSUES
+    assert all(len(issue.message) <= ISSUE_CHARS for issue in result.cell_issues)
+    assert any(f"{60 - MAX_CELL_ISSUES} more cells had problems" in note for note in result.notes)
+    assert len(result.notes) <= MAX_NOTES and all(len(note) <= NOTE_CHARS for note in result.notes)
+    assert any("kernel says" in note for note in result.notes)
+    assert len(json.dumps(result.to_json())) < 200_000
