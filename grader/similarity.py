@@ -589,6 +589,43 @@ def compare(students: list[StudentCode], *, threshold: float = DEFAULT_THRESHOLD
     return SimilarityResult(tuple(students), tuple(pairs), threshold, min_shared, discounted, common)
 
 
+#: A notebook that holds, by containment only, the code of this many classmates or more is the one to
+#: read: one notebook carrying many solutions (the public ones, say) contains every classmate who wrote
+#: one of them, and those classmates did nothing but write it.
+HUB = 3
+
+
+def _containing_side(pair: Pair, threshold: float) -> tuple[str, str] | None:
+    """(container, contained) of a pair flagged by containment alone (no flagged function, and not the
+    pair as a whole, reaches the Jaccard threshold), else None: the side with more fingerprints in
+    the flagged functions holds the other's."""
+    if pair.jaccard >= threshold or any(m.jaccard >= threshold for m in pair.matches if m.name in pair.flagged):
+        return None
+    size_a = sum(len(pair.a.functions[name].prints) for name in pair.flagged)
+    size_b = sum(len(pair.b.functions[name].prints) for name in pair.flagged)
+    return (pair.a.student, pair.b.student) if size_a >= size_b else (pair.b.student, pair.a.student)
+
+
+def resemblance(result: SimilarityResult) -> dict[str, list[str]]:
+    """Student -> the classmates they resemble, for the list of notebooks a human should open. A
+    pair counts both ways, except a pair flagged by containment alone whose container holds at
+    least ``HUB`` classmates that way: then only the container is listed (with all of them), not
+    each classmate it contains. Every pair stays in the pairs table either way."""
+    sides = [(pair, _containing_side(pair, result.threshold)) for pair in result.pairs]
+    held: dict[str, int] = defaultdict(int)
+    for _, side in sides:
+        if side is not None:
+            held[side[0]] += 1
+    links: dict[str, list[str]] = defaultdict(list)
+    for pair, side in sides:
+        if side is not None and held[side[0]] >= HUB:
+            links[side[0]].append(side[1])
+        else:
+            links[pair.a.student].append(pair.b.student)
+            links[pair.b.student].append(pair.a.student)
+    return dict(links)
+
+
 # --- prints kept from grading --------------------------------------------------------------------
 
 def notebook_key(notebook: Path, modules: Mapping[str, Path] | None = None) -> str | None:

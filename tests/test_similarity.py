@@ -496,3 +496,58 @@ def test_graded_code_moved_into_the_students_own_helper_module_is_compared(tmp_p
     (tmp_path / "mine" / "rnn_utils.py").write_text(course)
     assert prints_of(mine)[0] != key  # the same notebook with another module is another print
     assert "rnn_cell_forward" not in prints_of(mine)[1]
+
+
+SHAPES = ["v{i} = np.{f}(a_prev {o} xt[{k}]).{g}() {o} {k}", "v{i} = [np.{f}(w).{g} for w in parameters][{k}]",
+          "v{i} = ({k}, np.{f}(xt).{g}, a_prev[{k}:])", "if v{j} {c} {k}:\n        v{i} = v{j}.{g} {o} {k}",
+          "v{i} = {{'{k}': np.{f}(a_prev).{g}, 'x': xt}}", "v{i} = sum(np.{f}(q).{g} {o} {k} for q in (xt, a_prev))"]
+FUNCTIONS = ["tanh", "exp", "abs", "sqrt", "sum", "mean", "max", "min", "log", "sin", "cos", "dot", "outer", "clip",
+             "roll", "flip", "ravel", "argmax", "cumsum", "diff"]
+OTHER_SHAPES = ["while v{j} {c} {k}:\n        break", "try:\n        v{i} = -v{j}\n    except KeyError:\n        pass",
+                "with open('x') as v{i}:\n        pass", "v{i} = lambda q: q ** {k} % {k}",
+                "v{i} = not v{j} and {k} is None", "assert v{j} != {k}, v{j}"]
+
+
+def _own_style(seed: int, name: str = "rnn_cell_forward", params: str = "xt, a_prev, parameters",
+               shapes: list[str] = SHAPES) -> str:
+    """A body of its own: statements drawn from a seeded mix of shapes (tokens are normalised, so the
+    shapes and their order are what tells two bodies apart)."""
+    import random
+
+    rng = random.Random(seed)
+    lines = ["    v0 = xt"]
+    for i in range(1, 25):
+        lines.append("    " + rng.choice(shapes).format(i=i, j=rng.randrange(i), k=rng.randrange(9),
+                                                       f=rng.choice(FUNCTIONS), g=rng.choice(FUNCTIONS),
+                                                       o=rng.choice(["+", "-", "*", "/", "@"]),
+                                                       c=rng.choice(["<", ">", "=="])))
+    return f"def {name}({params}):\n" + "\n".join(lines) + "\n    return v1, v2, v3\n"
+
+
+def test_one_notebook_holding_many_classmates_code_is_listed_not_each_classmate(tmp_path):
+    """A notebook whose graded function carries several classmates' solutions as helpers contains
+    each of them: the pairs are all flagged and listed, but the notebooks to open are the container's,
+    not those of the classmates who only wrote their own (red team). A copy flagged by Jaccard still
+    lists both."""
+    from grader.similarity import HUB, resemblance
+
+    cells = solution_cells("rnn_step_by_step.ipynb")
+    honest = {f"honest{n}": _own_style(n) for n in range(HUB + 1)}
+    notebooks = [(who, make_notebook(tmp_path / f"{who}.ipynb", *replace_function(cells, "rnn_cell_forward", code)))
+                 for who, code in honest.items()]
+    sources = [*range(HUB + 1), *range(50, 56)]  # the honest classmates' and others'
+    carried = "\n".join(_own_style(n, f"carried_{n}") for n in sources)
+    hub = carried + "\ndef rnn_cell_forward(xt, a_prev, parameters):\n    return " + \
+        " or ".join(f"carried_{n}(xt, a_prev, parameters)" for n in sources) + "\n"
+    notebooks.append(("collector", make_notebook(tmp_path / "collector.ipynb",
+                                                 *replace_function(cells, "rnn_cell_forward", hub))))
+    copier = _own_style(100, shapes=OTHER_SHAPES)
+    notebooks += [(who, make_notebook(tmp_path / f"{who}.ipynb", *replace_function(cells, "rnn_cell_forward", copier)))
+                  for who in ("twin_a", "twin_b")]
+    result = similarity(notebooks)
+    flagged = {frozenset((pair.a.student, pair.b.student)) for pair in result.pairs}
+    assert flagged == {frozenset(("collector", who)) for who in honest} | {frozenset(("twin_a", "twin_b"))}
+    links = resemblance(result)
+    assert sorted(links["collector"]) == sorted(honest)
+    assert not any(who in links for who in honest)
+    assert links["twin_a"] == ["twin_b"] and links["twin_b"] == ["twin_a"]

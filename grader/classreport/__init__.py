@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..similarity import DEFAULT_MIN_SHARED, DEFAULT_THRESHOLD, FunctionPrint, SimilarityResult, similarity
+from ..similarity import (DEFAULT_MIN_SHARED, DEFAULT_THRESHOLD, FunctionPrint, SimilarityResult, resemblance,
+                          similarity)
 from . import charts, page
 from .stats import (FunctionStats, Overview, Student, attention, common_mistakes, function_order, function_stats,
                     overview, student_from_record)
@@ -124,11 +125,7 @@ def _page(prepared: _Class, *, title: str, source: str, similar: SimilarityResul
     students, view = prepared.students, prepared.view
     names = function_order(students)
     keys = {s.name: s.key for s in students}
-    resembling: dict[str, list[str]] = {}
-    if similar is not None:
-        for pair in similar.pairs:
-            resembling.setdefault(pair.a.student, []).append(pair.b.student)
-            resembling.setdefault(pair.b.student, []).append(pair.a.student)
+    resembling = resemblance(similar) if similar is not None else {}
     optional = {f.name for s in students for f in s.functions if f.section == "optional"}
     # The sections with charts are built last, so that charts drawn elsewhere have the most time.
     attention_html = page.attention_section(attention(students, resembling))
