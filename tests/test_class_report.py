@@ -409,3 +409,7 @@ def test_the_similarity_page_is_bounded_by_what_a_reader_needs_not_by_the_code_h
     assert text.count('class="pair-detail"') == 2
     assert text.count("<tr>") >= len(many.pairs)
     assert "the table lists every pair" in text
+    monkeypatch.setattr(page, "FRAGMENTS_CHARS", 1)  # the first pair's fragments use the page's budget up
+    text = similarity_page(many)
+    assert text.count('class="pair-detail"') == 1
+    assert text.count('href="#pair-') == 1 and 'id="pair-1"' in text

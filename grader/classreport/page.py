@@ -331,8 +331,11 @@ def students_section(students: list[Student]) -> str:
 #: shared fragments and the notebook for the rest.
 SHOWN_LINES = 120
 SHOWN_LINE_CHARS = 160
-#: Pairs whose fragments one page shows at most; the table lists every pair.
+#: Pairs whose fragments one page shows at most, and the characters their fragments may take in all
+#: (a pair of notebooks defining every graded name of every assignment shows up to 17 functions a side);
+#: the table lists every pair.
 FRAGMENTS_MAX = 200
+FRAGMENTS_CHARS = 16_000_000
 
 
 def _shown_lines(lines: Iterable[int], marked: set[int]) -> tuple[list[int], int]:
@@ -415,19 +418,25 @@ def similarity_section(result: SimilarityResult | None, keys: dict[str, str] | N
     if not result.pairs:
         body.append("<p>No pair above the threshold.</p>")
     else:
+        blocks, size = [], 0  # the fragments first: the table links to those shown
+        for n, p in enumerate(result.pairs[:FRAGMENTS_MAX if fragments is None else min(fragments, FRAGMENTS_MAX)],
+                              start=1):
+            if size > FRAGMENTS_CHARS:
+                break
+            blocks.append(_pair_block(n, p, name_of))
+            size += len(blocks[-1])
+        shown = result.pairs[:len(blocks)]
         rows = "".join(
             f'<tr><td>{name_of(p.a.student)}</td><td>{name_of(p.b.student)}</td>'
             f'<td class="num" data-v="{p.jaccard:.4f}">{p.jaccard:.2f}</td>'
             f"<td>{esc(_flagged_functions(p))}</td>"
-            + (f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>'
-               if n <= (FRAGMENTS_MAX if fragments is None else min(fragments, FRAGMENTS_MAX)) else "<td></td></tr>")
+            + (f'<td class="nowrap"><a href="#pair-{n}">fragments</a></td></tr>' if n <= len(shown) else "<td></td></tr>")
             for n, p in enumerate(result.pairs, start=1))
         body.append('<table class="sortable wide"><thead><tr><th class="sort">student A</th>'
                     '<th class="sort">student B</th><th class="sort num">overall</th>'
                     '<th>flagged functions: Jaccard (shared)</th><th></th></tr></thead>'
                     f"<tbody>{rows}</tbody></table>")
-        shown = result.pairs[:FRAGMENTS_MAX if fragments is None else min(fragments, FRAGMENTS_MAX)]
-        body.extend(_pair_block(n, p, name_of) for n, p in enumerate(shown, start=1))
+        body.extend(blocks)
         if len(shown) < len(result.pairs) and fragments is not None:
             body.append(f'<p class="note">Fragments of the first {len(shown)} pairs shown; '
                         f"`grade similarity SUBMISSIONS/ -o similarity.html` shows those of the first "
