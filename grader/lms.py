@@ -12,6 +12,9 @@ gets ``-1``, ``-2`` before its extension. The user id is the ``ID`` column of Ca
 Moodle ("Download all submissions") puts each student's files in a folder
 ``Full Name_12345_assignsubmission_file_/`` (or, without folders, prefixes the file name with it).
 12345 is the participant id: the ``Participant 12345`` identifier of Moodle's grading worksheet.
+The full name is the student's own (many sites let students edit it) and may hold a mark of its own,
+``Alice_11111_assignsubmission_file_x``: a folder's id is the mark Moodle appended, at its end; a file
+name of a download without folders holding two marks gives no id (either could be Moodle's).
 
 Everything here comes from students (file names, archive entries) and is treated as hostile: an
 archive entry is never written outside its destination, never as a link, and the archive is
@@ -56,7 +59,15 @@ class LmsName:
 _CANVAS = re.compile(r"^(?P<login>[A-Za-z0-9]+?)(?P<late>_late)?_(?P<user>\d+)_(?P<submission>\d+)_(?P<file>.+)$",
                      re.IGNORECASE)
 _RESUBMISSION = re.compile(r"^.+-(?P<n>\d+)(?:\.[^.]*)?$")
-_MOODLE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_[a-z]+_(?P<file>.*)$")
+#: What Moodle appends to a full name: ``_<participant id>_assignsubmission_<plugin>_``. Counted with a
+#: lookahead, so that two marks sharing an underscore count as two.
+_MOODLE_MARK = re.compile(r"(?=_\d+_assignsubmission_[a-z]+_)")
+#: A Moodle submission folder: the full name, then the mark at the very end (Moodle writes nothing after
+#: it). ``.+`` is greedy: a mark inside the full name, which the student chose, is never the one read.
+_MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<user>\d+)_assignsubmission_[a-z]+_$")
+#: A file of a Moodle download without folders: full name, mark, the uploaded file's name. Both sides of
+#: the mark are the student's, so a name holding more than one mark is not read (``_moodle_file``).
+_MOODLE_FILE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_[a-z]+_(?P<file>.+)$")
 #: Moodle keeps a student's own subfolders under the student's folder: look this far up for it.
 _MOODLE_DEPTH = 4
 
@@ -69,19 +80,32 @@ def parse_name(path: Path | PurePosixPath) -> LmsName | None:
     their own submission folder is still theirs. Canvas downloads are flat: only a file's own name,
     outside any Moodle folder, is read as Canvas's."""
     for parent in reversed(list(path.parents)[:_MOODLE_DEPTH - 1]):
-        moodle = _MOODLE.match(parent.name)
+        moodle = _MOODLE_FOLDER.match(parent.name)
         if moodle:
-            return LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or path.name)
+            return LmsName("moodle", moodle["user"], moodle["name"], filename=path.name)
     canvas = _CANVAS.match(path.name)
     if canvas:
         filename = canvas["file"]
         again = _RESUBMISSION.match(filename)
         return LmsName("canvas", canvas["user"], canvas["login"], int(canvas["submission"]),
                        int(again["n"]) if again else 0, bool(canvas["late"]), filename)
-    moodle = _MOODLE.match(path.name)
-    if moodle:
-        return LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or path.name)
-    return None
+    return _moodle_file(path.name)
+
+
+def _moodle_file(name: str) -> LmsName | None:
+    """The Moodle naming of a file of a download without folders, or None. With two marks in the name
+    (``Mallory_22222_assignsubmission_file_x_11111_assignsubmission_file_rnn.ipynb``: a full name or an
+    uploaded file name holding one) either could be Moodle's, so neither is taken."""
+    moodle = _MOODLE_FILE.match(name)
+    if moodle is None or several_moodle_marks(name):
+        return None
+    return LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"])
+
+
+def several_moodle_marks(name: str) -> list[str]:
+    """The participant ids of the Moodle marks in ``name`` when there are more than one, else []."""
+    ids = [re.match(r"_(\d+)", name[match.start():])[1] for match in _MOODLE_MARK.finditer(name)]
+    return ids if len(ids) > 1 else []
 
 
 def names_at_top(relatives: list[PurePosixPath | Path]) -> dict[PurePosixPath | Path, LmsName]:
@@ -97,9 +121,9 @@ def names_at_top(relatives: list[PurePosixPath | Path]) -> dict[PurePosixPath | 
     if 2 * len(named_at_top) > len(top):
         found.update(named_at_top)
     for relative in relatives:
-        moodle = _MOODLE.match(relative.parts[0]) if len(relative.parts) > 1 else None
+        moodle = _MOODLE_FOLDER.match(relative.parts[0]) if len(relative.parts) > 1 else None
         if moodle:
-            found[relative] = LmsName("moodle", moodle["user"], moodle["name"], filename=moodle["file"] or relative.name)
+            found[relative] = LmsName("moodle", moodle["user"], moodle["name"], filename=relative.name)
     return found
 
 
@@ -151,19 +175,45 @@ def keep_latest(found: list[tuple[str, Path]], named: dict[Path, LmsName]) -> tu
     """One notebook per LMS student: the latest by submission id, then resubmission number, then
     modification time. ``named``: the entries an LMS named (``names_at_top``); the others, or those
     filed under another id, pass unchanged. Returns what is kept (in the original order) and a note
-    for each notebook left out."""
+    for each notebook left out.
+
+    An LMS gives one id one name (Canvas login, Moodle full name). Submissions filed under one id with
+    different names (two downloads merged, or a full name made to look like a classmate's folder) are
+    not one student's: none replaces another, the latest of each name is kept, and the note names them
+    all; ``students.assign_ids`` then files each under an id marked ambiguous, for the TA to settle.
+    A file name holding several Moodle marks, which gives no id (``parse_name``), is noted too."""
     groups: dict[str, list[tuple[tuple, Path]]] = {}
     for student, path in found:
         parsed = named.get(path)
         if parsed is not None and parsed.student == student:
             groups.setdefault(student, []).append((_recency(path, parsed), path))
     dropped: dict[Path, Path] = {}
+    claims: list[str] = []
     for student, candidates in groups.items():
-        latest = max(candidates, key=lambda item: item[0])[1]
-        dropped.update({path: latest for _, path in candidates if path != latest})
+        by_name: dict[str, list[tuple[tuple, Path]]] = {}
+        for candidate in candidates:
+            by_name.setdefault(named[candidate[1]].name, []).append(candidate)
+        kept = []
+        for same in by_name.values():
+            latest = max(same, key=lambda item: item[0])[1]
+            dropped.update({path: latest for _, path in same if path != latest})
+            kept.append(latest)
+        if len(by_name) > 1:
+            parsed = named[kept[0]]
+            who = f"{'Moodle participant' if parsed.lms == 'moodle' else 'Canvas user'} {student}"
+            names = "; ".join(f"{named[path].name!r} ({path})" for path in sorted(kept, key=str))
+            claims.append(f"{who} is claimed under {len(kept)} names, which an LMS never gives one id: {names}; "
+                          "none is taken for another's submission: each is graded under an id marked ambiguous. "
+                          "Check the LMS for who is who")
     notes = [f"{path}: an earlier submission of student {named[path].student}, left out; graded: {latest}"
              for path, latest in dropped.items()]
-    return [(student, path) for student, path in found if path not in dropped], notes
+    for student, path in found:
+        marks = several_moodle_marks(path.name) if path not in named else []
+        if marks:
+            notes.append(f"{path}: its name holds {len(marks)} Moodle participant ids ({', '.join(marks)}) and either "
+                         f"could be the one Moodle wrote: graded as {student!r}, no participant's. Check the LMS for "
+                         "who handed it in")
+    return [(student, path) for student, path in found if path not in dropped], claims + notes
 
 
 # --- unpacking ------------------------------------------------------------------------------

@@ -154,10 +154,10 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
             result.append(Identified(student, path, note))
             continue
         strong = [claim for claim in group if claim[3] not in named_by_file]
+        exact = [claim for claim in (strong or group) if claim[1]]
         if len(strong) == 1:  # the only one a folder or an LMS named: it keeps the id
             winner, how = strong[0], "named by a folder or an LMS, the others by their own file names"
         else:  # among names of one kind
-            exact = [claim for claim in (strong or group) if claim[1]]
             winner, how = (exact[0] if len(exact) == 1 else None), "exact match"
         for student, _, name, path, note in group:
             others = ", ".join(sorted(str(claim[3]) for claim in group if claim[3] != path))  # not itself
@@ -168,7 +168,8 @@ def assign_ids(found: list[tuple[str, Path]], roster: Roster | None = None,
             kept = "matches it exactly and keeps it" if how == "exact match" else \
                 "is named so by a folder or an LMS and keeps it (a file's own name never takes such an id)"
             reason = (f"ambiguous id: {path} maps to {student!r} like {others}"
-                      + (f"; {winner[3]} {kept}" if winner else "; none matches exactly")
+                      + (f"; {winner[3]} {kept}" if winner else
+                         "; several match it exactly" if len(exact) > 1 else "; none matches exactly")
                       + (f"; {note}" if note else ""))
             result.append(Identified(f"{student}~ambiguous-{tag}", path, reason, ambiguous=True))
             problems.append(reason)

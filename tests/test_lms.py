@@ -26,6 +26,9 @@ from conftest import ASSIGNMENTS
     ("Jane Doe_4321_assignsubmission_file_/rnn.ipynb", "moodle", "4321", 0, 0, False, "rnn.ipynb"),
     ("Jane_Ann Doe_4321_assignsubmission_file_/work/deep/rnn.ipynb", "moodle", "4321", 0, 0, False, "rnn.ipynb"),
     ("Jane Doe_4321_assignsubmission_file_rnn.ipynb", "moodle", "4321", 0, 0, False, "rnn.ipynb"),
+    # a full name made to hold a classmate's mark: the id is the mark Moodle appended, at the folder's end
+    ("Alice Real_11111_assignsubmission_file_x_22222_assignsubmission_file_/rnn.ipynb", "moodle", "22222", 0, 0,
+     False, "rnn.ipynb"),
 ])
 def test_lms_names(name, lms, student, submission, resubmission, late, filename):
     parsed = parse_name(PurePosixPath(name))
@@ -35,7 +38,12 @@ def test_lms_names(name, lms, student, submission, resubmission, late, filename)
 
 
 @pytest.mark.parametrize("name", ["alice.ipynb", "alice/rnn.ipynb", "smithj_12345_rnn.ipynb", "a_b_c_d.ipynb",
-                                  "submitted/bob/week1/rnn.ipynb"])
+                                  "submitted/bob/week1/rnn.ipynb",
+                                  # Moodle ends a folder with its mark; this one is a name after a mark
+                                  "Alice Real_11111_assignsubmission_file_x/rnn.ipynb",
+                                  # without folders, two marks: the full name or the uploaded name holds one
+                                  "Mallory_22222_assignsubmission_file_x_11111_assignsubmission_file_rnn.ipynb",
+                                  "Alice Real_11111_assignsubmission_file_x_22222_assignsubmission_file_rnn.ipynb"])
 def test_plain_names_are_not_lms(name):
     assert parse_name(PurePosixPath(name)) is None
 
@@ -90,6 +98,72 @@ def test_a_name_inside_a_moodle_folder_never_takes_a_classmates_id(tmp_path, pla
     assert ids["67890"].is_relative_to(folder / "Bob Jones_67890_assignsubmission_file_")
     assert set(ids) == {"12345", "67890"}
     assert not any("student 12345" in problem for problem in problems)
+
+
+def test_a_full_name_holding_a_classmates_moodle_mark_takes_only_its_own_id(tmp_path):
+    """Moodle names a folder FULLNAME_ID_assignsubmission_file_, and a student may edit their full name:
+    "Alice Real_11111_assignsubmission_file_x" made the folder read as participant 11111 (the first mark),
+    and the later upload replaced Alice's own submission as "an earlier submission of student 11111"."""
+    folder = tmp_path / "moodle"
+    alice = _notebook(folder / "Alice Real_11111_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_000)
+    mallory = _notebook(folder / "Alice Real_11111_assignsubmission_file_x_22222_assignsubmission_file_" / "rnn.ipynb",
+                        mtime=1_700_000_900)
+    entries, problems = discover([str(folder)])
+    assert {entry.student: entry.path for entry in entries} == {"11111": alice, "22222": mallory}
+    assert not problems
+
+
+def test_two_names_under_one_lms_id_are_both_kept_ambiguous_and_named(tmp_path):
+    """An LMS gives one id one name: two folders claiming participant 11111 under different names (two
+    downloads merged, or a forged name) are not one student's later and earlier submissions. The newest
+    replaced the other silently; now neither is taken, both are graded under ambiguous ids and both are
+    named to the TA. The same name twice is still one student's resubmission (the latest graded)."""
+    folder = tmp_path / "moodle"
+    alice = _notebook(folder / "Alice Real_11111_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_000)
+    other = _notebook(folder / "Mallory Evil_11111_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_900)
+    older = _notebook(folder / "Mallory Evil_11111_assignsubmission_onlinetext_" / "rnn.ipynb", mtime=1_600_000_000)
+    entries, problems = discover([str(folder)])
+    ids = {entry.path: entry.student for entry in entries}
+    assert set(ids) == {alice, other}
+    assert ids[alice].startswith("11111~ambiguous-") and ids[other].startswith("11111~ambiguous-")
+    assert ids[alice] != ids[other]
+    (claim,) = [problem for problem in problems if "claimed under 2 names" in problem]
+    assert "Moodle participant 11111" in claim and f"'Alice Real' ({alice})" in claim
+    assert f"'Mallory Evil' ({other})" in claim
+    assert any(problem.startswith(f"{older}: an earlier submission of student 11111") for problem in problems)
+    assert not any(problem.startswith((f"{alice}:", f"{other}:")) for problem in problems)  # neither left out
+    assert any("several match it exactly" in problem for problem in problems)
+
+
+def test_two_names_under_one_id_stay_ambiguous_with_a_roster(tmp_path):
+    from grader.students import parse_roster
+
+    folder = tmp_path / "moodle"
+    _notebook(folder / "Alice Real_11111_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_000)
+    _notebook(folder / "Mallory Evil_11111_assignsubmission_file_" / "rnn.ipynb", mtime=1_700_000_900)
+    entries, _ = discover([str(folder)], parse_roster("Identifier,ID\nParticipant 11111,11111\n"))
+    assert len(entries) == 2 and all(entry.student.startswith("11111~ambiguous-") for entry in entries)
+
+
+def test_a_flat_moodle_name_with_two_marks_takes_no_ones_id(tmp_path):
+    """Without folders Moodle writes FULLNAME_ID_assignsubmission_file_FILENAME: a second mark in the full
+    name or in the uploaded file's name cannot be told from Moodle's, so neither id is taken; the TA is told."""
+    folder = tmp_path / "moodle"
+    alice = _notebook(folder / "Alice Real_11111_assignsubmission_file_rnn.ipynb", mtime=1_700_000_000)
+    _notebook(folder / "Bob Real_33333_assignsubmission_file_rnn.ipynb")
+    _notebook(folder / "Carl Real_44444_assignsubmission_file_rnn.ipynb")
+    forged = {"by file name": "Mallory_22222_assignsubmission_file_x_11111_assignsubmission_file_rnn.ipynb",
+              "by full name": "Alice Real_11111_assignsubmission_file_x_22222_assignsubmission_file_rnn.ipynb"}
+    for name in forged.values():
+        _notebook(folder / name, mtime=1_700_000_900)
+    entries, problems = discover([str(folder)])
+    ids = {entry.path.name: entry.student for entry in entries}
+    assert ids[alice.name] == "11111" and ids["Bob Real_33333_assignsubmission_file_rnn.ipynb"] == "33333"
+    assert all(ids[name] not in ("11111", "22222") and "~" not in ids[name] for name in forged.values())
+    assert not any("earlier submission" in problem for problem in problems)
+    assert sorted(problem.split(": its name holds")[0] for problem in problems) == sorted(
+        str(folder / name) for name in forged.values())
+    assert all("2 Moodle participant ids" in problem for problem in problems)
 
 
 @pytest.mark.parametrize("depth", [1, 3, 5])
