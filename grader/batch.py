@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import signal
 import statistics
 import sys
@@ -532,7 +533,7 @@ def _start_pool(jobs: int) -> _Pool:
     # Each message is one write of a few bytes (atomic on a pipe), whoever else writes.
     starts, said = context.Pipe(duplex=False)
     executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_grading_process,
-                                   initargs=(said,))
+                                   initargs=(said, grading_memory_bytes(jobs)))
     for _ in range(jobs):  # one per process: each submit starts a process while none is idle
         executor.submit(_warm_up)
     return _Pool(executor, starts)
@@ -542,9 +543,29 @@ def _start_pool(jobs: int) -> _Pool:
 _STARTS: list[Any] = []
 
 
-def _grading_process(said: Any) -> None:
+#: The least a grading process may allocate, whatever the machine: the reference solutions, the
+#: answers it remembers (answer_memo) and a notebook's decoded values take a few hundred MB.
+GRADING_MEMORY_FLOOR = 2 << 30
+
+
+def grading_memory_bytes(jobs: int) -> int:
+    """What one grading process may allocate (RLIMIT_DATA): its share of four fifths of the machine's
+    memory, beside the batch itself, and at least GRADING_MEMORY_FLOOR. Every bound on what a notebook
+    can make the grader hold is written against a known attack; this one is structural: a notebook
+    that finds another way gets "not graded" with the reason, and the machine and the batch go on."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return GRADING_MEMORY_FLOOR * 2
+    return max(GRADING_MEMORY_FLOOR, physical * 4 // 5 // (jobs + 1))
+
+
+def _grading_process(said: Any, memory: int) -> None:
     leave_at_process_exit()
     _STARTS.append(said)
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    # The soft limit only: a worker started from here sets its own (lower) limits.
+    resource.setrlimit(resource.RLIMIT_DATA, (memory if hard == resource.RLIM_INFINITY else min(memory, hard), hard))
 
 
 def _warm_up() -> None:
@@ -666,6 +687,10 @@ def _outcome(future: Future, entry: Entry, broken_raises: bool = False) -> tuple
         if broken_raises:
             raise
         return NotebookResult(str(entry.path), None, None, error="internal grader error: the grading process died"), None
+    except MemoryError:
+        return NotebookResult(str(entry.path), None, None, error=f"not graded: grading it needed more memory than a "
+                              "grading process may take ({grading_memory_bytes(1) >> 20:,} MB at most): the values its "
+                              "functions return or pass are far larger than the course's"), None
     except Exception as error:  # a grader bug must not lose the batch
         return NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}"), None
 

@@ -343,3 +343,29 @@ def test_a_batch_stopped_with_sigterm_writes_the_gradebook_of_what_is_done(tmp_p
     assert "stopped (SIGTERM)" in shown
     rows = list(csv.DictReader(open(out / "gradebook.csv")))
     assert sorted(row["student"] for row in rows) == ["s0", "s1", "s2"]
+
+
+def test_a_grading_process_has_a_memory_bound_and_survives_reaching_it():
+    """Each bound on what a notebook can make the grader hold is written against a known attack;
+    the grading process's own memory bound (RLIMIT_DATA) is the structural one: going past it is a
+    MemoryError for that notebook, which gets "not graded" with the reason, and the process goes on."""
+    import resource
+    from concurrent.futures import Future
+
+    import numpy as np
+    import pytest
+
+    from grader.batch import GRADING_MEMORY_FLOOR, Entry, _outcome, _start_pool, grading_memory_bytes
+
+    assert grading_memory_bytes(1) >= grading_memory_bytes(8) >= GRADING_MEMORY_FLOOR
+    with _start_pool(1) as pool:
+        soft, _ = pool.executor.submit(resource.getrlimit, resource.RLIMIT_DATA).result()
+        assert soft == grading_memory_bytes(1)
+        too_much = pool.executor.submit(np.ones, soft // 8 + 1)  # float64: more bytes than the bound
+        with pytest.raises(MemoryError):
+            too_much.result()
+        assert pool.executor.submit(np.ones, 1000).result().sum() == 1000  # still grading
+    failed = Future()
+    failed.set_exception(MemoryError())
+    result, prints = _outcome(failed, Entry("ada", Path("ada.ipynb")))
+    assert not result.graded and "more memory than a grading process may take" in result.error and prints is None
