@@ -6,8 +6,11 @@
 
 Results are matched to the roster by the id the batch filed them under: the Canvas user id (``ID``)
 or Moodle participant id (``Participant 12345``) that an LMS download gives, else the roster's SIS
-User ID, SIS Login ID or email address. Students with a result but no roster row, roster rows with
-no result, notebooks that could not be graded and late work are listed, never dropped silently.
+User ID, SIS Login ID or email address. A row is filled only when one result matches it and that result
+no other row: a notebook named after a classmate's user id (``1001.ipynb`` beside ``alice.ipynb``) would
+otherwise put its grade in the classmate's row. Such rows are left blank and named with their results.
+Students with a result but no roster row, roster rows with no result, notebooks that could not be
+graded and late work are listed, never dropped silently.
 
 A late policy (``--due``, a penalty per day started, a cap) is applied from the submission time the
 LMS gives (Moodle's worksheet), else the notebook's file time (an LMS zip keeps the upload time), and
@@ -108,11 +111,18 @@ class Grade:
         return round(self.score * (1 - self.late_percent / 100), 4)
 
 
+AMBIGUOUS_TITLE = ("roster rows left blank: more than one result matches them, or their result matches other rows "
+                   "too (a notebook named after a classmate's id?): find out whose each notebook is, fix its id "
+                   "and export again")
+
+
 @dataclass
 class ExportReport:
     """What the TA must look at: nothing in here is silently left out of the export."""
 
     exported: int = 0
+    ambiguous: list[str] = field(default_factory=list)
+    """Rows several results match, results several rows match: none of them filled."""
     not_in_roster: list[str] = field(default_factory=list)
     no_result: list[str] = field(default_factory=list)
     not_graded: list[str] = field(default_factory=list)
@@ -120,13 +130,14 @@ class ExportReport:
     unchangeable: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        ambiguous = [f"{AMBIGUOUS_TITLE}: {len(self.ambiguous)}: {'; '.join(self.ambiguous)}"] if self.ambiguous else []
         parts = [("results with no roster row (not exported: check their ids)", self.not_in_roster),
                  ("roster rows with no result (left blank)", self.no_result),
                  ("notebooks that could not be graded (exported as 0)", self.not_graded),
                  ("late submissions (a file's modification time is new after a copy or a re-zip: check those)",
                   self.late),
                  ("grades Moodle marks as not changeable (left as they were)", self.unchangeable)]
-        return [f"{title}: {len(items)}: {', '.join(items)}" for title, items in parts if items]
+        return ambiguous + [f"{title}: {len(items)}: {', '.join(items)}" for title, items in parts if items]
 
 
 def _status_word(function: dict) -> str:
@@ -178,26 +189,47 @@ def grades_from(results: list[dict], policy: LatePolicy | None = None) -> list[G
     return grades
 
 
-def _match(grades: list[Grade], keys_of_row: Sequence[tuple[str, ...]], report: ExportReport,
-           times: list[datetime | None] | None = None, policy: LatePolicy | None = None) -> dict[int, Grade]:
-    """Roster row index -> its grade, by the first of the row's keys that a result is filed under.
+def _match(grades: list[Grade], keys_of_row: Sequence[tuple[tuple[str, str], ...]], names: Sequence[str],
+           report: ExportReport, times: list[datetime | None] | None = None,
+           policy: LatePolicy | None = None) -> tuple[dict[int, Grade], set[int]]:
+    """Roster row index -> its grade, and the rows left blank because the match is not one to one.
+
+    ``keys_of_row``: per row, its identifying ``(column, value)`` pairs (ID, SIS User ID, ...); ``names``:
+    per row, how the TA knows it. A result matches a row when it is filed under any of the row's values.
+    A row is filled only when exactly one result matches it and that result matches no other row: the
+    first key that matched used to win, so ``1001.ipynb`` (a classmate's Canvas ID) took the row of the
+    student filed under her SIS Login ID, and she was reported as having no roster row.
     ``times``: the submission time the LMS gives per row, preferred to the file's for the late policy."""
     by_student = {grade.student: grade for grade in grades}
-    matched: dict[int, Grade] = {}
-    used: set[str] = set()
+    results_of: dict[int, dict[str, str]] = {}  # row -> {student: the row's column that matched}
+    rows_of: dict[str, dict[int, str]] = {}     # student -> {row: column}
     for index, keys in enumerate(keys_of_row):
-        for key in keys:
-            if key and key in by_student and key not in used:
-                matched[index] = by_student[key]
-                used.add(key)
-                break
+        for column, value in keys:
+            if value and value in by_student and value not in results_of.get(index, {}):
+                results_of.setdefault(index, {})[value] = column
+                rows_of.setdefault(value, {})[index] = column
+    matched: dict[int, Grade] = {}
+    blank: set[int] = set()
+    for index, found in results_of.items():
+        (student,) = found if len(found) == 1 else (None,)
+        if student is not None and len(rows_of[student]) == 1:
+            matched[index] = by_student[student]
+            continue
+        blank.add(index)
+        if len(found) > 1:
+            report.ambiguous.append(f"{names[index]} is matched by {len(found)} results: " + ", ".join(
+                f"{student} (its {column})" for student, column in found.items()))
+    for student, rows in rows_of.items():
+        if len(rows) > 1:
+            report.ambiguous.append(f"result {student} matches {len(rows)} rows: " + ", ".join(
+                f"{names[index]} (its {column})" for index, column in rows.items()))
     if times and policy:
         for index, grade in matched.items():
             if times[index] is not None:
                 days, percent = policy.penalty(times[index])
                 matched[index] = replace(grade, submitted=times[index], late_days=days, late_percent=percent,
                                          time_from="the LMS's submission time")
-    report.not_in_roster = sorted(set(by_student) - used)
+    report.not_in_roster = sorted(set(by_student) - set(rows_of))
     for grade in matched.values():
         if not grade.graded:
             report.not_graded.append(grade.student)
@@ -207,7 +239,7 @@ def _match(grades: list[Grade], keys_of_row: Sequence[tuple[str, ...]], report: 
         elif grade.marked_late:
             report.late.append(f"{grade.student} (marked late by the LMS; no --due policy applied)")
     report.exported = len(matched)
-    return matched
+    return matched, blank
 
 
 def _number(value: float) -> float | int:
@@ -240,8 +272,8 @@ def canvas_csv(roster_text: str, grades: list[Grade], column: str,
                          "(Grades > Export > Export Entire Gradebook)")
     students = [row for row in rows if row.get("ID") and row.get("Student") != CANVAS_POINTS_ROW.strip()]
     report = ExportReport()
-    keys = [(row.get("ID", ""), row.get("SIS User ID", ""), row.get("SIS Login ID", "")) for row in students]
-    matched = _match(grades, keys, report)
+    keys = [tuple((name, row.get(name, "")) for name in ("ID", "SIS User ID", "SIS Login ID")) for row in students]
+    matched, blank = _match(grades, keys, [f"{row.get('Student')} ({row.get('ID')})" for row in students], report)
     points = max((grade.max_score for grade in grades), default=100.0)
     columns = [column] + ([f"{column} (late-adjusted)"] if policy else [])
     table: list[list[Any]] = [[*CANVAS_IDENTITY, *columns],
@@ -250,7 +282,7 @@ def canvas_csv(roster_text: str, grades: list[Grade], column: str,
         grade = matched.get(index)
         scores: list[Any] = [] if grade is None else [_number(grade.score)] + ([_number(grade.adjusted)] if policy else [])
         table.append([row.get(name, "") for name in CANVAS_IDENTITY] + (scores or [""] * len(columns)))
-        if grade is None:
+        if grade is None and index not in blank:
             report.no_result.append(f"{row.get('Student')} ({row.get('ID')})")
     return to_csv(table), report
 
@@ -270,16 +302,18 @@ def moodle_csv(worksheet_text: str, grades: list[Grade], policy: LatePolicy | No
     if policy:
         columns.append("Late-adjusted grade")
     report = ExportReport()
-    keys = [(row["Identifier"].removeprefix(MOODLE_PARTICIPANT).strip(), row.get("Email address", ""),
-             row.get("ID number", "")) for row in rows]
+    keys = [(("Identifier", row["Identifier"].removeprefix(MOODLE_PARTICIPANT).strip()),
+             ("Email address", row.get("Email address", "")), ("ID number", row.get("ID number", ""))) for row in rows]
     times = [_moodle_time(row.get("Last modified (submission)", "")) for row in rows]
-    matched = _match(grades, keys, report, times, policy)
+    names = [f"{row.get('Full name', '')} ({row['Identifier']})" for row in rows]
+    matched, blank = _match(grades, keys, names, report, times, policy)
     table: list[list[Any]] = [columns]
     for index, row in enumerate(rows):
         grade = matched.get(index)
         out = dict(row)
         if grade is None:
-            report.no_result.append(f"{row.get('Full name', '')} ({row['Identifier']})")
+            if index not in blank:
+                report.no_result.append(f"{row.get('Full name', '')} ({row['Identifier']})")
         elif row.get("Grade can be changed", "Yes").lower() == "no":
             report.unchangeable.append(f"{row.get('Full name', '')} ({row['Identifier']})")
         else:
@@ -377,6 +411,7 @@ def main(argv: Sequence[str], console: Any) -> int:
     console.print(f"wrote {output}: {report.exported} grade(s)")
     from rich.text import Text
 
-    for line in report.lines():
-        console.print(Text(f"note: {line}", style="yellow"))
+    for line in report.lines():  # rows left blank because their match is not one to one: first, in red
+        warning = line.startswith(AMBIGUOUS_TITLE)
+        console.print(Text(f"{'warning' if warning else 'note'}: {line}", style="bold red" if warning else "yellow"))
     return 0

@@ -201,3 +201,62 @@ def test_the_feedback_column_speaks_as_the_report_and_shows_overrides():
         {"name": "lstm_cell_forward", "section": "required", "status": "timeout", "score": 12, "computed_score": 0,
          "override": {"reason": "ran locally"}}]}
     assert _summary(data) == "Autograder: 87 / 100 (rnn_cell_forward TODO; lstm_cell_forward set to 12 by your TA)"
+
+
+# --- one result per row, one row per result ----------------------------------------------------
+
+STEAL_ROSTER = (
+    "Student,ID,SIS User ID,SIS Login ID,Section,RNN (55)\n"
+    "    Points Possible,,,,,100\n"
+    '"Real, Alice",1001,A-0001,alice,S1,\n'
+    '"Real, Bob",1002,A-0002,bob,S1,\n'
+    '"Evil, Mallory",1003,A-0003,mallory,S1,\n'
+)
+
+
+def test_a_notebook_named_after_a_classmates_canvas_id_fills_no_row(tmp_path):
+    """Plain file names (alice.ipynb -> alice): Mallory named hers 1001.ipynb, Alice's Canvas ID. The row
+    was filled from the first key any result had (ID before SIS Login ID): Mallory's 0 went into Alice's
+    row, and Alice's 100 was listed as "no roster row" although her SIS Login ID is on that very row."""
+    out = tmp_path / "grades"
+    _result(out, "alice", 100)
+    _result(out, "bob", 100)
+    _result(out, "1001", 0, failing="not implemented")  # Mallory's
+    text, report = canvas_csv(STEAL_ROSTER, grades_from(load_results(out)), "RNN (55)")
+    body = {row[1]: row for row in _rows(text)[2:]}
+    assert body["1001"][-1] == "" and body["1002"][-1] == "100"   # Alice's row left blank, Bob's filled
+    assert report.ambiguous == ["Real, Alice (1001) is matched by 2 results: 1001 (its ID), alice (its SIS Login ID)"]
+    assert report.not_in_roster == [] and report.no_result == ["Evil, Mallory (1003)"]
+    assert report.exported == 1
+    assert report.lines()[0].startswith("roster rows left blank: more than one result matches them")
+
+
+def test_a_result_matching_two_rows_fills_neither(tmp_path):
+    """One id that is one row's ID and another row's SIS Login ID went to whichever row came first."""
+    roster = STEAL_ROSTER.replace("A-0002,bob", "A-0002,1001")   # Bob's login is Alice's ID
+    out = tmp_path / "grades"
+    _result(out, "1001", 100)
+    _result(out, "mallory", 50)
+    text, report = canvas_csv(roster, grades_from(load_results(out)), "RNN (55)")
+    body = {row[1]: row for row in _rows(text)[2:]}
+    assert body["1001"][-1] == "" and body["1002"][-1] == "" and body["1003"][-1] == "50"
+    assert report.ambiguous == ["result 1001 matches 2 rows: Real, Alice (1001) (its ID), Real, Bob (1002) (its SIS Login ID)"]
+    assert report.no_result == [] and report.not_in_roster == [] and report.exported == 1
+
+
+def test_moodle_row_matched_by_participant_id_and_email_is_left_blank(tmp_path, capsys):
+    out = tmp_path / "grades"
+    _result(out, "4321", 80)
+    _result(out, "jane@example.edu", 10)
+    text, report = moodle_csv(MOODLE_WORKSHEET, grades_from(load_results(out)))
+    body = {row[0]: dict(zip(_rows(text)[0], row)) for row in _rows(text)[1:]}
+    assert body["Participant 4321"]["Grade"] == "" and body["Participant 4321"]["Feedback comments"] == ""
+    assert report.ambiguous == ["Jane Doe (Participant 4321) is matched by 2 results: 4321 (its Identifier), "
+                                "jane@example.edu (its Email address)"]
+    assert "Jane Doe (Participant 4321)" not in report.no_result and report.not_in_roster == []
+    worksheet = tmp_path / "worksheet.csv"
+    worksheet.write_text(MOODLE_WORKSHEET)
+    assert main(["export", str(out), "--moodle", str(worksheet), "-o", str(tmp_path / "m.csv"), "--no-color"]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "warning: roster rows left blank" in printed and "4321 (its Identifier)" in printed
+    assert "jane@example.edu (its Email address)" in printed
