@@ -16,8 +16,9 @@ A late policy (``--due``, a penalty per day started, a cap) is applied from the 
 LMS gives (Moodle's worksheet), else the notebook's file time (an LMS zip keeps the upload time), and
 shown in a column of its own beside the raw score.
 
-Every text cell is neutralised against formula injection (a leading ``= + - @``, tab or CR gets a
-quote): names and messages come from students and the CSV is opened in spreadsheets.
+Every text cell is quoted and neutralised against formula injection (``= + - @``, tab or CR at its start
+or after a ``,`` ``;`` tab or line break inside it gets a ``'``): names and messages come from students
+and the CSV is opened in spreadsheets, some of which split cells at ``;`` or tab.
 """
 from __future__ import annotations
 
@@ -44,27 +45,20 @@ MOODLE_PARTICIPANT = "Participant "
 
 
 def cell(value: Any) -> Any:
-    """A CSV cell a spreadsheet will not run (OWASP "CSV injection"): text starting with ``=``, ``@``,
-    tab or CR, or with ``+``/``-`` when it is not simply a number or a lone dash, gets a leading quote.
-    Numbers, and Moodle's "-" for "never", pass unchanged so that the LMS reads them back."""
+    """A CSV cell a spreadsheet will not run (OWASP "CSV injection", ``textsafe.no_formulas``): a ``'``
+    before ``=``, ``@``, tab or CR, or ``+``/``-`` when not simply a number or a lone dash, at the start and
+    after every separator or line break inside the text. Numbers, and Moodle's "-" for "never", pass
+    unchanged so that the LMS reads them back."""
     if isinstance(value, (int, float)) or value is None:
         return "" if value is None else value
-    text = str(value).replace("\x00", "")
-    risky = text[:1] in ("=", "@", "\t", "\r") or (text[:1] in ("+", "-") and text != "-" and not _is_number(text))
-    return "'" + text if risky else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return textsafe.no_formulas(str(value).replace("\x00", ""))
 
 
 def to_csv(rows: list[list[Any]]) -> str:
+    """Every text cell quoted (numbers are not: an LMS reads them back as numbers either way), so that no
+    reader splits one at a comma inside it; Canvas's and Moodle's imports read quoted CSV."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
     for row in rows:
         writer.writerow([cell(value) for value in row])
     return buffer.getvalue()

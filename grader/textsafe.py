@@ -6,7 +6,8 @@ students. Every output escapes them with the function for its medium, never with
     clean(text)       control characters and terminal escape sequences removed (the base of all below)
     terminal(text)    a Rich ``Text`` (never parsed as markup), cleaned
     markup(text)      cleaned and Rich-markup-escaped, for the rare place that needs a markup string
-    csv_cell(value)   cleaned, and a leading ``= + - @`` tab or CR neutralised (OWASP "CSV injection")
+    csv_cell(value)   cleaned, and every formula start neutralised (OWASP "CSV injection": ``no_formulas``)
+    no_formulas(text) a ``'`` before ``= + - @`` (tab, CR) at the start and after every ``, ;`` tab or newline
     md_inline(text)   cleaned, one line, every Markdown/HTML metacharacter backslash-escaped (CommonMark)
     md_code_block(t)  a fenced block no content can close early
     html(text)        cleaned and HTML-escaped
@@ -76,16 +77,43 @@ def markup(text: object) -> str:
 
 #: OWASP, "CSV Injection": cells starting with these are run as formulas by spreadsheets.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Where a spreadsheet may start a new cell inside one field: at a separator some locale or import dialog
+#: uses (``,`` in English, ``;`` in de/fr/nl Excel, tab) or a line break. Quotes do not stop it: a quote
+#: counts only at a field's start, and a field read with another separator starts elsewhere.
+_CELL_BREAKS = re.compile(r"([,;\t\r\n])")
+#: A number, which a spreadsheet reads as one, never as a formula (``-3.5``, ``+4``, ``1e-3``).
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def no_formulas(text: str, *, signed_numbers: bool = True) -> str:
+    """``text`` with a ``'`` before every formula start a spreadsheet could see in it (OWASP: ``= + - @``;
+    a cell starting with tab or CR too): at its start, and at the start of every part after a separator
+    or line break inside it (``rnn;=1+1;.ipynb`` is three cells to a ``;`` reader), spaces skipped. Text is
+    kept readable: nothing else changes, and a part that is a number (``x, -2``) or a lone ``-`` is left as
+    it is. ``signed_numbers=False``: a whole text starting with ``+`` or ``-`` gets the quote even so."""
+    parts = _CELL_BREAKS.split(text)  # text, separator, text, separator, ..., text
+    for index in range(0, len(parts), 2):
+        part = parts[index]
+        head = part.lstrip(" ")
+        if not head or head[0] not in "=+-@":
+            continue
+        plain = head[0] in "+-" and (head.rstrip(" ") == "-" or _NUMBER.fullmatch(head.rstrip(" ")) is not None)
+        if plain and (index > 0 or signed_numbers):
+            continue
+        parts[index] = part[:len(part) - len(head)] + "'" + head
+    value = "".join(parts)
+    return "'" + value if text.startswith(("\t", "\r")) else value
 
 
 def csv_cell(value: object) -> object:
-    """A gradebook cell: numbers as they are; text cleaned, with a ``'`` before a formula start."""
+    """A gradebook cell: numbers as they are; text cleaned, with a ``'`` before every formula start
+    (``no_formulas``; at the start, a sign too: ``'-1``)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     # Checked on the raw text too: a leading CR is a formula start that clean() turns into a newline.
     raw = str(value)
-    text = clean(raw)
-    return "'" + text if raw.startswith(_FORMULA_STARTS) or text.startswith(_FORMULA_STARTS) else text
+    text = no_formulas(clean(raw), signed_numbers=False)
+    return "'" + text if raw.startswith(_FORMULA_STARTS) and not text.startswith("'") else text
 
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark and then stands for

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -260,3 +261,66 @@ def test_moodle_row_matched_by_participant_id_and_email_is_left_blank(tmp_path, 
     printed = " ".join(capsys.readouterr().out.split())
     assert "warning: roster rows left blank" in printed and "4321 (its Identifier)" in printed
     assert "jane@example.edu (its Email address)" in printed
+
+
+# --- formulas after a separator ---------------------------------------------------------------
+
+def _formula_cells(text: str) -> list[str]:
+    """The cells a spreadsheet reading ``text`` with ``,``, ``;`` or tab as separator would run."""
+    number = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+    found = []
+    for delimiter in (",", ";", "\t"):
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            for value in row:
+                head = value.strip(" ")
+                if head[:1] in ("=", "+", "-", "@") and head != "-" and not number.fullmatch(head):
+                    found.append(value)
+    return found
+
+
+def test_formula_starts_after_a_separator_are_neutralised():
+    """Only a cell's first character was looked at: a `;` (Excel's separator in de/fr/nl), a tab or a line
+    break inside a field starts a new cell for some readers, and `=1+1` after it ran. Ordinary names and
+    numbers after a separator stay as they are."""
+    from grader.textsafe import csv_cell
+
+    table = [("rnn;=1+1;.ipynb", "rnn;'=1+1;.ipynb"),
+             ("rnn\t=2+3\t.ipynb", "rnn\t'=2+3\t.ipynb"),
+             ("a, @SUM(A1)", "a, '@SUM(A1)"),
+             ("line\n+cmd", "line\n'+cmd"),
+             ("x\r-2+3", "x\r'-2+3"),
+             ("x;  =1", "x;  '=1"),
+             ("score 3; -2 late, +4", "score 3; '-2 late, +4"),
+             ("Smith, John", "Smith, John"),
+             ("a, -2; -", "a, -2; -")]
+    assert [cell(text) for text, _ in table] == [expected for _, expected in table]
+    assert [csv_cell(text) for text, _ in table] == [expected.replace("\r", "\n") for _, expected in table]
+
+
+def test_no_formula_in_the_gradebook_or_moodle_csv_whatever_the_separator(tmp_path):
+    """The red team's file names (a folder per student names the student, the file name is free) read
+    with `;` or tab as the separator: each `=` after one was a formula cell."""
+    from grader.batch import gradebook_csv
+
+    out = tmp_path / "grades"
+    names = {"zoe": "rnn;=1+1;.ipynb", "amy": 'rnn;=HYPERLINK("http://evil.example/x","open");.ipynb',
+             "bob": "rnn\t=2+3\t.ipynb", "dan": "x;=5+5;.ipynb"}
+    for student, name in names.items():
+        _result(out, student, 100, notebook=tmp_path / "class" / student / name)
+    _result(out, "4321", 0, graded=False, notebook=tmp_path / "Jane Doe_4321_assignsubmission_file_" / "x;=7+7;.ipynb",
+            error=f"{tmp_path}/x;=7+7;.ipynb: is not a readable Jupyter notebook; =4+4")
+    results = load_results(out)
+    gradebook = gradebook_csv(results)
+    assert _formula_cells(gradebook) == []
+    assert "rnn;'=1+1;.ipynb" in gradebook and "rnn\t'=2+3\t.ipynb" in gradebook
+    moodle, _ = moodle_csv(MOODLE_WORKSHEET, grades_from(results))
+    assert _formula_cells(moodle) == []
+    assert "x;'=7+7;.ipynb" in moodle
+
+
+def test_export_quotes_every_text_cell_and_no_number(out):
+    text, _ = canvas_csv(CANVAS_ROSTER, grades_from(load_results(out)), "RNN step by step (98765)")
+    lines = text.split("\r\n")
+    assert lines[0] == '"Student","ID","SIS User ID","SIS Login ID","Section","RNN step by step (98765)"'
+    assert lines[1] == '"    Points Possible","","","","",100'
+    assert '"Smith, John","12345","S001","smithj","Section A",75' in lines
