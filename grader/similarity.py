@@ -42,6 +42,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib.util
 import keyword
 import os
 import re
@@ -70,7 +71,7 @@ COMMON_MIN_CLASS = 20
 """The common-fingerprint filter only applies to classes at least this large."""
 MAX_NOTEBOOK_MB = 50
 """Larger notebooks are not read (``read_notebook``'s limit)."""
-PRINTS_FORMAT = 4
+PRINTS_FORMAT = 5
 """Part of every ``notebook_key``, with the hash of the grader's code: raise it when what
 ``load_student_code`` keeps changes shape."""
 
@@ -375,14 +376,24 @@ def student_modules(notebook: Path) -> dict[str, Path]:
 
 
 def _module_text(path: Path) -> str:
-    """A helper module's text, or "" when it is too large to be graded (grading then uses the
-    course's copy, ``pipeline.module_problem``) or cannot be read."""
+    """A helper module's text as Python reads it, or "" when grading does not run it.
+
+    Python decodes a module by PEP 263 (a ``# -*- coding: ... -*-`` cookie or a BOM, else UTF-8), and
+    so does this (``importlib.util.decode_source``): read as UTF-8, a copy behind a UTF-7 cookie held no
+    function, though grading ran it like the original (red team). A module grading refuses (too large,
+    does not compile, which covers bytes its cookie cannot decode, cannot be read:
+    ``pipeline.module_problem``) is not the code grading ran: grading uses the course's copy instead."""
+    from .pipeline import module_problem
+
+    if module_problem(path):
+        return ""
     try:
-        if os.lstat(path).st_size > MAX_CELL_CHARS:
-            return ""
         with open(path, "rb") as handle:
-            return handle.read(MAX_CELL_CHARS + 1).decode("utf-8", errors="replace")
-    except OSError:
+            data = handle.read(MAX_CELL_CHARS + 1)
+        if len(data) > MAX_CELL_CHARS:  # grew since it was checked
+            return ""
+        return importlib.util.decode_source(data)
+    except (OSError, SyntaxError, ValueError, LookupError):  # changed since it was checked
         return ""
 
 
@@ -399,10 +410,12 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
     What the student may have made the graded name run is compared, however it is written: every
     definition of it that runs with its cell (at top level or inside ``if``/``try``/``with``, so a
     decoy definition never hides the real one), every statement binding the name otherwise
-    (``rnn_cell_forward = mine``), and the whole of the student's own functions those use, and so on
-    (``_code_used``). The student's own helper modules (``student_modules``, or ``modules``) are read
-    as cells of their own, before the notebook's, as the notebook imports them. Similarity needs no
-    assignment detection: the graded names of all assignments differ."""
+    (``rnn_cell_forward = mine``; of a compound statement, its header: ``_binding_text``), and the
+    whole of the student's own functions those use, and so on (``_code_used``). The student's own
+    helper modules (``student_modules``, or ``modules``, decoded as Python decodes them, and only those
+    grading runs: ``_module_text``) are read as cells of their own, before the notebook's, as the
+    notebook imports them. Similarity needs no assignment detection: the graded names of all
+    assignments differ."""
     try:
         notebook_data = read_notebook(Path(notebook), max_mb)
     except GraderError as error:
@@ -416,7 +429,7 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
         return StudentCode(student, str(notebook), {}, f"holds {code:,} characters of code, far more than any "
                                                        f"notebook of the course (at most {MAX_CODE_CHARS:,} are read)")
     defs: dict[str, list[FunctionSource]] = defaultdict(list)
-    bindings: dict[str, list[str]] = defaultdict(list)
+    bindings: dict[str, dict[str, None]] = defaultdict(dict)  # name -> texts, each kept once, in order
     for position, (kind, text) in enumerate(cells, start=1 - len(modules)):  # a module's cell is 0 or less
         if kind != "code" or not _READ.search(text):
             continue
@@ -435,22 +448,49 @@ def load_student_code(student: str, notebook: Path, discount: frozenset[int] = f
         lines = source.split("\n")
         for statement in module_statements(tree.body):
             bound = _bound_names(statement) & GRADED
+            if not bound:
+                continue
+            text = _binding_text(statement, lines)
+            if course and text in course:
+                continue
+            text = textwrap.dedent(text)
             for name in bound:
-                text = "\n".join(lines[statement.lineno - 1:statement.end_lineno])
-                if not (course and text in course):
-                    bindings[name].append(textwrap.dedent(text))
+                bindings[name][text] = None
     uses: dict[str, list[str]] = {}
     memo: dict[str, list] = {}
     functions = {}
     for name in sorted(GRADED & (defs.keys() | bindings.keys())):
         written = [f.source for f in defs.get(name, []) if not _placeholder_stub(f)]
-        others = written[:-1] + bindings.get(name, [])
+        others = written[:-1] + list(bindings.get(name, ()))
         if not written and not others:
             continue
         primary = written[-1] if written else ""
         helpers = tuple(others) + _code_used([primary, *others], defs, uses, exclude={primary, *others})
         functions[name] = function_print(name, primary, discount, helpers, memo)
     return StudentCode(student, str(notebook), functions)
+
+
+def _binding_text(statement: ast.stmt, lines: list[str]) -> str:
+    """The lines of ``statement`` that ``_bound_names`` reads: a simple statement's own, and of a
+    compound one (``if``, ``for``, ``with``...) its header, from its first line up to the line before
+    its first body statement (the line itself when the body follows on it), never the body, which is
+    read on its own. The whole text of each level of 90 nested ``if (rnn_forward := 0):`` held every
+    level below it: a 0.92 MB notebook kept gigabytes (red team). Now a line is in at most three of the
+    texts kept for a name (a statement's ending on it, those on it alone, one's starting on it), as a
+    text kept twice for a name (``clip = 0; clip = 0``, each the whole line) is kept once: what is kept
+    is linear in the code."""
+    last = statement.end_lineno or statement.lineno
+    starts = [_first_line(body[0]) for field in STATEMENT_BODIES if (body := getattr(statement, field, None))]
+    if starts:
+        last = max(statement.lineno, min(starts) - 1)
+    return "\n".join(lines[statement.lineno - 1:last])
+
+
+def _first_line(node: ast.AST) -> int:
+    """The first line of a statement (its decorators'), an ``except`` clause or a ``case``."""
+    if isinstance(node, ast.match_case):
+        node = node.pattern
+    return min([node.lineno, *(decorator.lineno for decorator in getattr(node, "decorator_list", ()))])
 
 
 def _bound_names(statement: ast.stmt) -> set[str]:

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import tokenize
 from pathlib import Path
 
@@ -450,6 +451,35 @@ def test_a_function_defined_inside_another_is_not_read_as_the_graded_one(tmp_pat
     assert "rnn_cell_forward" not in code.functions
 
 
+def _kept(code) -> int:
+    """Characters of everything a notebook's graded functions keep (their regions and helpers)."""
+    return sum(len(function.source) for function in code.functions.values())
+
+
+def test_a_compound_statement_binding_a_graded_name_keeps_its_header_not_its_body(tmp_path):
+    """Every statement binding a graded name was kept whole, and a compound statement's text holds its
+    body: each level of nested `if (rnn_forward := 0) or (clip := 0):` kept every level below it, once
+    per name (90 levels, 0.92 MB of code: 60 s and 2.5 GB, red team). The header is what binds; the
+    body is read on its own. What is kept stays within the code (it was 54 times the code here)."""
+    depth, body = 40, "".join(f"x{n} = np.tanh({n}) + {n}\n" for n in range(500))
+    cells = ["".join(" " * level + f"if (rnn_forward := {level}) or (\n{' ' * level}        clip := {cell}):\n"
+                     for level in range(depth)) + textwrap.indent(body, " " * depth) for cell in range(3)]
+    cells.append("if (clip := _mine): pass\ndef _mine(x):\n    return np.clip(x, -5, 5) * 2 + np.tanh(x)\n")
+    code = load_student_code("x", make_notebook(tmp_path / "nested.ipynb", *cells))
+    assert _kept(code) <= sum(map(len, cells))
+    forward, clip = code.functions["rnn_forward"].source, code.functions["clip"].source
+    assert all(f"(rnn_forward := {level})" in forward for level in range(depth))  # every header binds it
+    assert "clip := 2)" in clip and "if (clip := _mine): pass" in clip and "def _mine(x):" in clip
+    assert "np.tanh(7)" not in forward + clip  # no body statement binds a graded name
+
+
+def test_statements_sharing_a_line_keep_it_once(tmp_path):
+    """Each statement kept its whole lines: 1,000 `clip = 0;` on one line kept that line 1,000 times."""
+    line = "; ".join(["clip = 0"] * 1_000) + "\n"
+    code = load_student_code("x", make_notebook(tmp_path / "line.ipynb", line))
+    assert "clip" in code.functions and _kept(code) <= len(line)
+
+
 def test_a_notebook_with_more_code_than_any_of_the_course_is_not_compared(tmp_path):
     from grader.load import MAX_CODE_CHARS
 
@@ -496,6 +526,42 @@ def test_graded_code_moved_into_the_students_own_helper_module_is_compared(tmp_p
     (tmp_path / "mine" / "rnn_utils.py").write_text(course)
     assert prints_of(mine)[0] != key  # the same notebook with another module is another print
     assert "rnn_cell_forward" not in prints_of(mine)[1]
+
+
+def _utf7(text: str) -> bytes:
+    """``text`` behind a UTF-7 coding cookie, every character in UTF-7's base64 form (red team)."""
+    import base64
+
+    return b"# -*- coding: utf-7 -*-\n+" + base64.b64encode(text.encode("utf-16-be")).rstrip(b"=") + b"-\n"
+
+
+def test_an_own_module_is_read_as_python_reads_it(tmp_path):
+    """Python decodes a module by its coding cookie (PEP 263), and grading ran a copied module behind
+    `# -*- coding: utf-7 -*-` like the original; similarity read it as UTF-8 and found no function."""
+    own = (ASSIGNMENTS / "rnn_utils.py").read_text() + "\n" + OWN_RNN_CELL
+    cells = replace_function(solution_cells("rnn_step_by_step.ipynb"), "rnn_cell_forward", "from rnn_utils import *")
+    mine = _with_own_module(tmp_path / "mine", cells, own)
+    copied = _with_own_module(tmp_path / "copied", cells, None)
+    (tmp_path / "copied" / "rnn_utils.py").write_bytes(_utf7(plant_copy(own)))
+    namespace: dict = {}
+    exec(compile((tmp_path / "copied" / "rnn_utils.py").read_bytes(), "rnn_utils.py", "exec"), namespace)
+    assert "rnn_cell_forward" in namespace  # what grading imports
+    result = similarity([("mine", mine), ("copied", copied)])
+    assert [sorted(pair.flagged) for pair in result.pairs] == [["rnn_cell_forward"]]
+
+
+def test_an_own_module_grading_refuses_is_not_compared(tmp_path):
+    """A module that does not compile (here an IPython line, which similarity turned into Python as it
+    does a cell's) is not run by grading, which uses the course's copy: so it is not the student's code."""
+    from grader.pipeline import module_problem
+
+    own = (ASSIGNMENTS / "rnn_utils.py").read_text() + "\n" + OWN_RNN_CELL
+    cells = replace_function(solution_cells("rnn_step_by_step.ipynb"), "rnn_cell_forward", "from rnn_utils import *")
+    mine = _with_own_module(tmp_path / "mine", cells, own)
+    refused = _with_own_module(tmp_path / "refused", cells, "%matplotlib inline\n" + plant_copy(own))
+    assert "does not compile" in module_problem(tmp_path / "refused" / "rnn_utils.py")
+    assert "rnn_cell_forward" not in load_student_code("x", refused).functions
+    assert not similarity([("mine", mine), ("refused", refused)]).pairs
 
 
 SHAPES = ["v{i} = np.{f}(a_prev {o} xt[{k}]).{g}() {o} {k}", "v{i} = [np.{f}(w).{g} for w in parameters][{k}]",
