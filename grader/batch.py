@@ -55,6 +55,7 @@ from .load import DETECT_VERSION
 from .overdue import GRADER_GRACE, overdue_message
 from .pipeline import folder_is_own, grade_notebook, helper_files, notebooks_in
 from .report import markdown_feedback
+from .records import as_result, checked_record, read_json, read_record
 from .results import RESULT_SCHEMA_VERSION, NotebookResult
 from .students import Roster, assign_ids, missing_from, read_roster
 from .students import safe_id as _safe_id  # noqa: F401  (kept for callers of the old name)
@@ -252,11 +253,9 @@ def _record(entry: Entry, result: NotebookResult, digest: str, print_: str) -> d
 def _regrade_history(path: Path) -> list:
     """The ``regrades`` of the result at ``path`` (regrade.py), empty when there is none."""
     try:
-        data = json.loads(path.read_text())
+        return read_record(path).get("regrades", [])
     except (OSError, ValueError):
         return []
-    history = data.get("regrades") if isinstance(data, dict) else None
-    return history if isinstance(history, list) else []
 
 
 def result_path(out: Path, student: str) -> Path:
@@ -267,7 +266,7 @@ def result_path(out: Path, student: str) -> Path:
 def _already_done(out: Path, entry: Entry, digest: str, print_: str) -> bool:
     path = result_path(out, entry.student)
     try:
-        data = json.loads(path.read_text())
+        data = read_record(path)
     except (OSError, ValueError):
         return False
     return data.get("sha256") == digest and data.get("fingerprint") == print_ and data.get("notebook") == str(entry.path)
@@ -810,28 +809,17 @@ def _stop_processes(pool: ProcessPoolExecutor) -> None:
 
 # --- outputs --------------------------------------------------------------------------------
 
-REQUIRED_FIELDS = {"student": str, "notebook": str, "score": (int, float), "max_score": (int, float)}
-
-
-def load_results(out: Path) -> list[dict]:
-    """Every result record under out/results; unreadable or foreign files are passed over."""
+def load_results(out: Path, problems: list[str] | None = None) -> list[dict]:
+    """Every result record under out/results, checked (``records.read_record``); a file that is not
+    one the grader wrote is passed over, and named in ``problems`` when given."""
     results = []
     for path in sorted((out / "results").glob("*.json")):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if _readable(data):
-            results.append(data)
+            results.append(read_record(path))
+        except (OSError, ValueError) as error:
+            if problems is not None:
+                problems.append(f"results/{path.name} was passed over: {error}")
     return results
-
-
-def _readable(data: object) -> bool:
-    """Whether ``load_results`` takes this record (then given ``functions`` when it has none)."""
-    if isinstance(data, dict) and all(isinstance(data.get(k), t) for k, t in REQUIRED_FIELDS.items()):
-        data.setdefault("functions", [])
-        return True
-    return False
 
 
 def gradebook_columns(results: list[dict], assignment: str | None = None) -> list[str]:
@@ -971,7 +959,7 @@ def _saved_assignment(out: Path) -> str | None:
 
 def _saved(out: Path, key: str) -> str | None:
     try:
-        value = json.loads((out / ASSIGNMENT_FILE).read_text())[key]
+        value = read_json(out / ASSIGNMENT_FILE)[key]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return value if isinstance(value, str) else None
@@ -983,7 +971,17 @@ def class_version(out: Path, given: str | None) -> str | None:
     way), else None (each notebook's own); ``--course-version detect`` goes back to that."""
     if given == DETECT_VERSION:
         return None
-    return given if given is not None else _saved(out, "course_version")
+    if given is not None:
+        return given
+    from .course import ASSIGNMENTS
+
+    saved = _saved(out, "course_version")
+    known = {version for spec in ASSIGNMENTS.values() for version in spec.versions}
+    if saved is not None and saved not in known:  # the file is the TA's, as the option is: checked alike
+        raise UsageError(f"{out / ASSIGNMENT_FILE} pins course version {saved[:40]!r}, which is not a published "
+                         f"one ({', '.join(sorted(known))}): give --course-version, or remove the file's "
+                         "course_version")
+    return saved
 
 
 def write_outputs(out: Path, kept: Kept | None = None) -> list[dict]:
@@ -991,9 +989,10 @@ def write_outputs(out: Path, kept: Kept | None = None) -> list[dict]:
     (``BatchSummary.kept``); the files come out the same with it or without."""
     from . import overrides as score_overrides
 
-    results, not_applied = score_overrides.apply_all(out, load_results(out))  # a TA's overrides, after every (re)grade
-    for problem in not_applied:  # kept in overrides.json, never dropped: said at every write
-        print(f"grade: note: {problem}", file=sys.stderr)
+    unread: list[str] = []
+    results, not_applied = score_overrides.apply_all(out, load_results(out, unread))  # a TA's overrides, after every (re)grade
+    for problem in unread + not_applied:  # overrides are kept in overrides.json, never dropped: said at every write
+        print(f"grade: note: {textsafe.one_line(problem).plain}", file=sys.stderr)
     # After a batch, the report's charts are drawn (in the drawer's process) while the rest is written.
     report = _start_class_report(out, kept) if kept is not None else functools.partial(_write_class_report, out)
     kept = kept or Kept()
@@ -1061,7 +1060,9 @@ def _export_early(out: Path, data: dict, kept: Kept, text: str | None = None) ->
     ``text``: ``json.dumps(data, indent=1)``, already made (the indenting encoder is pure Python)."""
     from . import overrides as score_overrides
 
-    if not _readable(data):
+    try:
+        data = checked_record(data, data.get("student"))  # as load_results reads it at the end
+    except ValueError:
         return
     try:
         record, _ = score_overrides.apply(data, score_overrides.in_force(score_overrides.load(out)))
@@ -1131,16 +1132,7 @@ def _report_failed(out: Path, error: Exception) -> None:
 
 
 def _as_result(data: dict) -> NotebookResult:
-    from .results import CaseResult, CellIssue, FunctionResult, Status
-
-    functions = tuple(
-        FunctionResult(f["name"], f["section"], f["score"], f["max_score"], Status(f["status"]),
-                       tuple(CaseResult(**c) for c in f["cases"]), tuple(f["messages"]), f["traceback"],
-                       tuple(f["reference_dependencies"]), f["diagnosis"])
-        for f in data.get("functions", []))
-    return NotebookResult(data["notebook"], data.get("assignment"), data.get("course_version"), functions,
-                          tuple(CellIssue(**i) for i in data.get("cell_issues", [])), tuple(data.get("notes", [])),
-                          data.get("error", ""), data.get("duration_seconds", 0.0), data.get("stored_cases_only", False))
+    return as_result(data)
 
 
 def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import UsageError
+from .records import read_json, read_record
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,7 +48,7 @@ def load(out: Path) -> list[Override]:
     if not path.exists():
         return []
     try:
-        rows = json.loads(path.read_text())["overrides"]
+        rows = read_json(path)["overrides"]
         return [Override(str(r["student"]), str(r["item"]), None if r["points"] is None else float(r["points"]),
                          str(r.get("reason", "")), str(r.get("at", ""))) for r in rows]
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -149,7 +150,7 @@ def _check(out: Path, student: str, item: str, points: str, reason: str, clear: 
 
     path = result_path(out, student)
     try:
-        data = json.loads(path.read_text())
+        data = read_record(path)
     except (OSError, ValueError):
         raise UsageError(f"{student}: no result in {out / 'results'}; use the id of the gradebook's student column") from None
     items = {f.get("name"): f for f in data.get("functions", [])}

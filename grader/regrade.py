@@ -26,6 +26,7 @@ from .batch import Entry, Kept, atomic_write, grade_batch, load_results, result_
 from .classreport.charts import Drawer
 from .config import GradeConfig
 from .errors import UsageError
+from .records import read_record
 from .secret import BATCH_SECRET_NAME
 
 _ITEM_SCRATCH = ".regrade-item"
@@ -52,7 +53,7 @@ def from_results(out: Path, students: Sequence[str]) -> list[Entry]:
     for student in students:
         path = result_path(out, student)
         try:
-            data = json.loads(path.read_text())
+            data = read_record(path)
             entries.append(Entry(student, Path(data["notebook"]), data.get("batch_note", "")))
         except (OSError, ValueError, KeyError, TypeError):
             known = sorted(item.stem for item in (out / "results").glob("*.json"))
@@ -97,10 +98,9 @@ def merge_item(old: dict[str, Any], new: dict[str, Any], item: str) -> dict[str,
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        return read_record(path)
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _table(title: str, changes: list[tuple[str, Any]], results: list[dict], console: Console) -> None:
@@ -131,7 +131,7 @@ def regrade_main(entries: list[Entry], out: Path, config: GradeConfig, console: 
         changes, at = [], _now()
         for student, old in before.items():
             path = result_path(out, student)
-            data = with_history(json.loads(path.read_text()), old, reason or "regraded", at)
+            data = with_history(read_record(path), old, reason or "regraded", at)
             atomic_write(path, json.dumps(data, indent=1))
             changes.append((student, old.get("score")))
         results = write_outputs(out, Kept(drawer=drawer))

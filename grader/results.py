@@ -95,7 +95,7 @@ LABEL_CHARS = 80
 ERROR_CHARS = 4_000
 
 
-def _cut(text: str, limit: int, keep_end: bool = False) -> str:
+def cut(text: str, limit: int, keep_end: bool = False) -> str:
     """``text`` at most ``limit`` characters: its start (or, for a traceback, its end) and an ellipsis."""
     if len(text) <= limit:
         return text
@@ -104,9 +104,9 @@ def _cut(text: str, limit: int, keep_end: bool = False) -> str:
 
 def _bounded(issues: tuple[CellIssue, ...], notes: tuple[str, ...]) -> tuple[tuple[CellIssue, ...], tuple[str, ...]]:
     kept = tuple(issue if len(issue.message) <= ISSUE_CHARS and len(issue.label) <= LABEL_CHARS else
-                 CellIssue(issue.cell, issue.kind, _cut(issue.message, ISSUE_CHARS, keep_end=True),
-                           _cut(issue.label, LABEL_CHARS)) for issue in issues[:MAX_CELL_ISSUES])
-    notes = tuple(_cut(note, NOTE_CHARS) for note in notes)
+                 CellIssue(issue.cell, issue.kind, cut(issue.message, ISSUE_CHARS, keep_end=True),
+                           cut(issue.label, LABEL_CHARS)) for issue in issues[:MAX_CELL_ISSUES])
+    notes = tuple(cut(note, NOTE_CHARS) for note in notes)
     if len(issues) > MAX_CELL_ISSUES:
         notes += (f"{len(issues) - MAX_CELL_ISSUES} more cells had problems; the first {MAX_CELL_ISSUES} are "
                   "listed: fix those, then grade again",)
@@ -135,7 +135,7 @@ class NotebookResult:
         issues, notes = _bounded(tuple(self.cell_issues), tuple(self.notes))
         object.__setattr__(self, "cell_issues", issues)
         object.__setattr__(self, "notes", notes)
-        object.__setattr__(self, "error", _cut(self.error, ERROR_CHARS))
+        object.__setattr__(self, "error", cut(self.error, ERROR_CHARS))
 
     @property
     def graded(self) -> bool:

@@ -520,3 +520,64 @@ def test_summary_shows_markup_and_escapes_as_text():
     text = buffer.getvalue()
     assert "\x1b" not in text and "\x07" not in text
     assert "[/][bold red]x[/bold red][link=http://evil]y[/link]" in text
+
+
+# --- what OUT holds is checked before it is used (red team 9) --------------------------------------
+
+def _graded_class(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "class"
+    for student in ("s1", "s2"):
+        copy(SOLUTIONS / "rnn_step_by_step.ipynb", folder / f"{student}.ipynb")
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out), "--jobs", "1", "--hidden-cases", "0", "--no-color"]) == 0
+    return folder, out
+
+
+def test_planted_or_malformed_result_files_are_passed_over_named_and_never_followed(tmp_path, capsys):
+    """A result file the grader did not write (OUT may sit in a shared folder) is checked field by
+    field before anything uses it: a "student" that is not its file's name (a path: the outputs were
+    written there), wrong types, a NaN score, a FIFO (the read blocked forever) are each passed over
+    and named; the rerun finishes and every real student keeps their row."""
+    import os
+
+    folder, out = _graded_class(tmp_path)
+    good = json.loads((out / "results" / "s1.json").read_text())
+    escaped = tmp_path / "escaped"
+    planted = {
+        "zz_path": dict(good, student=str(escaped / "pwned"), notebook="/etc/hostname"),
+        "zz_other": dict(good, student="s2"),
+        "zz_error": dict(good, student="zz_error", error=5),
+        "zz_functions": dict(good, student="zz_functions", functions=[1]),
+        "zz_status": dict(good, student="zz_status", functions=[{k: v for k, v in good["functions"][0].items()
+                                                                   if k != "status"}]),
+        "zz_name": dict(good, student="zz_name", functions=[dict(good["functions"][0], name=["x"])]),
+    }
+    for name, data in planted.items():
+        (out / "results" / f"{name}.json").write_text(json.dumps(data))
+    (out / "results" / "zz_nan.json").write_text(json.dumps(dict(good, student="zz_nan")).replace(
+        '"score": 100', '"score": NaN', 1))
+    os.mkfifo(out / "results" / "zz_fifo.json")
+    capsys.readouterr()
+
+    assert main([str(folder), "--out", str(out), "--jobs", "1", "--hidden-cases", "0", "--no-color"]) == 0
+    err = capsys.readouterr().err
+    assert not escaped.exists()
+    students = [row[0] for row in csv_rows(out)[1:]]
+    assert sorted(students) == ["s1", "s2"]
+    for name in (*planted, "zz_nan", "zz_fifo"):
+        assert f"results/{name}.json was passed over" in err, name
+    assert [r["student"] for r in load_results(out)] == ["s1", "s2"]
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html"), "--no-similarity"]) == 0
+
+
+def test_a_pinned_course_version_that_is_not_published_is_refused_like_the_option(tmp_path, capsys):
+    """OUT/assignment.json pins the class's course version for reruns; one that names no published
+    version regraded every student as 'not graded' and said nothing (red team 9)."""
+    folder, out = _graded_class(tmp_path)
+    saved = json.loads((out / "assignment.json").read_text())
+    (out / "assignment.json").write_text(json.dumps(dict(saved, course_version="v99")))
+    before = (out / "results" / "s1.json").read_text()
+    capsys.readouterr()
+    assert main([str(folder), "--out", str(out), "--jobs", "1", "--hidden-cases", "0", "--no-color", "--force"]) == 2
+    assert "pins course version 'v99'" in capsys.readouterr().err
+    assert (out / "results" / "s1.json").read_text() == before  # nothing regraded as an unknown version

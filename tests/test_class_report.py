@@ -220,8 +220,8 @@ def test_without_matplotlib_the_tables_remain_and_the_page_says_what_is_missing(
 
 def write_results(out: Path, records: list[dict]) -> Path:
     (out / "results").mkdir(parents=True)
-    for number, data in enumerate(records):
-        (out / "results" / f"r{number}.json").write_text(json.dumps(data))
+    for data in records:  # results/<student>.json, as a batch writes them
+        (out / "results" / f"{data['student']}.json").write_text(json.dumps(data))
     (out / "results" / "junk.json").write_text("{not json")
     return out
 

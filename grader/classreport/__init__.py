@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..records import checked_record, read_json, read_text
 from ..similarity import (DEFAULT_MIN_SHARED, DEFAULT_THRESHOLD, FunctionPrint, SimilarityResult, resemblance,
                           similarity)
 from . import charts, page
@@ -29,42 +30,43 @@ __all__ = ["Ahead", "build_report", "charts_ahead", "load_records", "report_simi
 
 
 def load_records(out: Path) -> list[dict[str, Any]]:
-    """Every result record under ``out/results`` (or ``out/results.json``); foreign files passed over."""
-    records = _result_files(out)
+    """Every result record under ``out/results`` (or ``out/results.json``), each checked as a batch
+    checks it (``records``); files that are not the grader's are passed over."""
+    records = _parse(_result_texts(out))
     if not records and (out / "results.json").is_file():
         try:
-            data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+            data = read_json(out / "results.json")
         except (OSError, ValueError):
             data = {}
-        records = [r for r in (data.get("results") if isinstance(data, dict) else None) or [] if isinstance(r, dict)]
+        records = []
+        for item in (data.get("results") if isinstance(data, dict) else None) or []:
+            try:
+                records.append(checked_record(item, item.get("student") if isinstance(item, dict) else ""))
+            except ValueError:
+                continue
     return records
 
 
-def _result_files(out: Path) -> list[dict[str, Any]]:
-    return _parse(_result_texts(out))
-
-
 def _result_texts(out: Path) -> list[tuple[str, str]]:
-    """(file name, text) of every readable file in ``out/results``."""
+    """(file name, text) of every result file in ``out/results``: regular files of bounded size only
+    (``records.read_text``)."""
     texts = []
     for path in sorted((out / "results").glob("*.json")):
         try:
-            texts.append((path.name, path.read_text(encoding="utf-8")))
+            texts.append((path.name, read_text(path)))
         except (OSError, ValueError):
             continue
     return texts
 
 
 def _parse(texts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The records among ``texts``, each checked as a batch checks it (``records.checked_record``)."""
     records = []
     for name, text in texts:
         try:
-            data = json.loads(text)
+            records.append(checked_record(json.loads(text), Path(name).stem))
         except ValueError:
             continue
-        if isinstance(data, dict):
-            data.setdefault("student", Path(name).stem)
-            records.append(data)
     return records
 
 
