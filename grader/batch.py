@@ -53,7 +53,7 @@ from .fingerprint import fingerprint
 from .load import WRONG_ASSIGNMENT
 from .load import DETECT_VERSION
 from .overdue import GRADER_GRACE, overdue_message
-from .pipeline import folder_is_own, grade_notebook, helper_files, notebooks_in
+from .pipeline import folder_is_own, grade_notebook, helper_files, module_bytes, notebooks_in
 from .report import markdown_feedback
 from .records import as_result, checked_record, read_json, read_record
 from .results import RESULT_SCHEMA_VERSION, NotebookResult
@@ -223,7 +223,7 @@ def _submission_digest(entry: Entry, assignment: AssignmentSpec, own_folder: boo
     notebook = _digest(entry.path)
     try:
         own = helper_files(assignment, entry.path, own_folder).own
-        helpers = {name: path.read_bytes() for name, path in own.items()}
+        helpers = {name: module_bytes(path) for name, path in own.items()}
     except OSError:
         return notebook + "-helpers-unreadable"
     if not helpers:

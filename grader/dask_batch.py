@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, cast
 
 from .batch import Entry, _as_result, fingerprint
-from .pipeline import folder_is_own
+from .pipeline import folder_is_own, module_beside, module_bytes
 from .config import GradeConfig
 from .errors import UsageError
 from .results import NotebookResult
@@ -195,16 +195,22 @@ def make_parcel(entry: Entry, config: GradeConfig, environment_: tuple[tuple[str
         content = path.read_bytes()
     except OSError:
         return None
+    own_folder = folder_is_own(path)
     helpers = []
     for helper in sorted(_helper_names()):
-        beside = path.parent / helper
-        try:
-            if beside.is_file() and not beside.is_symlink() and beside.stat().st_size < 16 * 1024 * 1024:
-                helpers.append((helper, beside.read_bytes()))
-        except OSError:
-            continue
-    # Sent even from a shared folder: the worker then leaves them out and notes it, as a local batch does.
-    return Parcel(name, content, tuple(helpers), folder_is_own(path), str(path), config, environment_)
+        # The module beside the notebook, sent even from a shared folder (the worker then leaves it out and
+        # notes it, as a local batch does), and the one an LMS named with the student's id, sent under
+        # that name: the worker's folder then holds what the local batch's rule (module_beside) reads.
+        found = {path.parent / helper}
+        if not own_folder:
+            found.add(module_beside(path, helper, own_folder)[0])
+        for beside in sorted(found):
+            try:
+                if beside.is_file() and not beside.is_symlink():
+                    helpers.append((beside.name, module_bytes(beside)))
+            except OSError:
+                continue
+    return Parcel(name, content, tuple(helpers), own_folder, str(path), config, environment_)
 
 
 class Received:

@@ -129,6 +129,14 @@ def with_helper_functions(submission: Submission, files: dict[str, Path]) -> Sub
 MAX_HELPER_BYTES = MAX_CELL_CHARS
 
 
+def module_bytes(path: Path) -> bytes:
+    """What of a student's own module grading can use: at most MAX_HELPER_BYTES + 1 bytes (one over
+    the bound is refused whole, ``module_problem``), so a module of gigabytes (a sparse file costs
+    nothing on disk) is never read whole, for the seed, the resume digest or a Dask task alike."""
+    with open(path, "rb") as handle:
+        return handle.read(MAX_HELPER_BYTES + 1)
+
+
 def module_problem(path: Path) -> str:
     """Why the student's own helper module cannot be imported as it is ("" when it can be compiled).
     Only compiled here, never run: running it is the worker's job."""
@@ -173,7 +181,7 @@ def hidden_seed(path: Path, config: GradeConfig, own_helpers: Mapping[str, Path]
     if config.hidden_seed is not None:
         return config.hidden_seed
     value = grading_secret.resolve(config)
-    helpers = {name: Path(file).read_bytes() for name, file in (own_helpers or {}).items()}
+    helpers = {name: module_bytes(Path(file)) for name, file in (own_helpers or {}).items()}
     return grading_secret.hidden_seed(value, grading_secret.submission_digest(path.read_bytes(), helpers))
 
 

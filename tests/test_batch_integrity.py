@@ -581,3 +581,32 @@ def test_a_pinned_course_version_that_is_not_published_is_refused_like_the_optio
     assert main([str(folder), "--out", str(out), "--jobs", "1", "--hidden-cases", "0", "--no-color", "--force"]) == 2
     assert "pins course version 'v99'" in capsys.readouterr().err
     assert (out / "results" / "s1.json").read_text() == before  # nothing regraded as an unknown version
+
+
+def test_a_huge_own_module_is_never_read_whole(tmp_path):
+    """Grading refuses an own module over MAX_HELPER_BYTES (the course's copy is used), yet the resume
+    digest and the hidden cases' seed read it whole: a 3 GiB sparse rnn_utils.py (nothing on disk)
+    took 6.3 GB (red team 9). Both now read what grading can use; run here under a 1 GiB address
+    space, where reading it whole cannot succeed."""
+    import subprocess
+    import sys
+
+    student = tmp_path / "ann"
+    copy(SOLUTIONS / "rnn_step_by_step.ipynb", student / "ann.ipynb")
+    with open(student / "rnn_utils.py", "wb") as handle:
+        handle.truncate(3 << 30)
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from grader.batch import Entry, _submission_digest\n"
+        "from grader.course import get_assignment\n"
+        "from grader.config import GradeConfig\n"
+        "from grader.pipeline import hidden_seed\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "path = Path(sys.argv[1])\n"
+        "digest = _submission_digest(Entry('ann', path), get_assignment('rnn_step_by_step'), True)\n"
+        "seed = hidden_seed(path, GradeConfig(), {'rnn_utils.py': path.parent / 'rnn_utils.py'})\n"
+        "print(digest, seed)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(student / "ann.ipynb")], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

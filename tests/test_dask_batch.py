@@ -386,3 +386,28 @@ def test_ctrl_c_on_a_local_cluster_leaves_no_notebook_behind(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert not list(temporary.glob("grader-dask-*/*/stuck.ipynb"))
+
+
+def test_a_task_grades_an_lms_named_own_module_as_the_local_batch_does(tmp_path):
+    """In a flat Canvas download a student's own module carries their id in its name
+    (alice_1001_5100_rnn_utils.py); the local batch grades it as theirs (lms.companion). A Dask task
+    was sent only files named exactly rnn_utils.py, so it graded the course's copy (Adam 0 + 0, the
+    message asking for a module she had handed in) and resume then kept that (red team 9)."""
+    from grader.dask_batch import environment, grade_parcel, make_parcel
+    from grader.batch import Entry
+    from grader.pipeline import grade_notebook
+
+    folder = tmp_path / "download"
+    folder.mkdir()
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "alice_1001_5000_rnn.ipynb")
+    shutil.copyfile(SOLUTIONS / "rnn_step_by_step.ipynb", folder / "bobby_1002_5001_rnn.ipynb")
+    shutil.copyfile(SOLUTIONS / "rnn_utils.py", folder / "alice_1001_5100_rnn_utils.py")
+    notebook = folder / "alice_1001_5000_rnn.ipynb"
+    config = CONFIG.with_changes(assignment="rnn_step_by_step", only=("initialize_adam",), hidden_cases=0)
+    local = grade_notebook(notebook, config.with_changes(folder_is_own=False)).to_json()
+    parcel = make_parcel(Entry("1001", notebook), config, environment(config))
+    assert "alice_1001_5100_rnn_utils.py" in [name for name, _ in parcel.helpers]
+    remote = grade_parcel(parcel)
+    scores = {f["name"]: f["score"] for f in remote["functions"]}
+    assert scores == {f["name"]: f["score"] for f in local["functions"]} and scores["initialize_adam"] > 0
+    assert remote["notes"] == local["notes"]
