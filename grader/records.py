@@ -137,9 +137,11 @@ def _optional_text(value: Any, field: str) -> str | None:
     return None if value is None else _text(value, field, 200)
 
 
-def as_result(data: Any) -> NotebookResult:
+def as_result(data: Any, with_materials: bool = False) -> NotebookResult:
     """The NotebookResult a record (``NotebookResult.to_json``) holds; BadRecord when any field is
-    not of the type and range the grader writes (its texts are cut as the grader cuts its own)."""
+    not of the type and range the grader writes (its texts are cut as the grader cuts its own).
+    ``with_materials``: with the paths of the solutions and expected values it was graded with, which
+    a record keeps and a student's feedback written from it does not show."""
     data = _dict(data, "the record")
     functions = tuple(_function(f, n) for n, f in enumerate(_list(data.get("functions", []), "functions"), start=1))
     issues = tuple(_issue(i, n) for n, i in enumerate(_list(data.get("cell_issues", []), "cell_issues"), start=1))
@@ -151,7 +153,7 @@ def as_result(data: Any) -> NotebookResult:
     return NotebookResult(_text(data.get("notebook"), "notebook"), _optional_text(data.get("assignment"), "assignment"),
                           _optional_text(data.get("course_version"), "course_version"), functions, issues, notes,
                           _text(data.get("error", ""), "error"), _number(data.get("duration_seconds", 0.0), "duration"),
-                          stored, materials=materials)
+                          stored, materials=materials if with_materials else {})
 
 
 def checked_record(data: Any, student: str) -> dict[str, Any]:
@@ -163,7 +165,7 @@ def checked_record(data: Any, student: str) -> dict[str, Any]:
     if named != student or not student or student in (".", ".."):
         raise BadRecord(f"{student}.json holds the result of {str(named)[:80]!r}: a record's student is its "
                         "file's name")
-    record = as_result(data).to_json()
+    record = as_result(data, with_materials=True).to_json()
     for key in ("score", "max_score", "optional_score", "optional_max_score"):  # as the file has them (overrides)
         if key in data:
             record[key] = _number(data[key], key)

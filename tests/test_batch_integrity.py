@@ -610,3 +610,15 @@ def test_a_huge_own_module_is_never_read_whole(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, str(student / "ann.ipynb")], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_feedback_written_from_a_checked_record_is_what_it_was(tmp_path):
+    """records.py rebuilds each result read back; a student's feedback written from it does not name
+    the solutions' paths on the TA's machine (the record keeps them, as before)."""
+    folder, out = _graded_class(tmp_path)
+    record = json.loads((out / "results" / "s1.json").read_text())
+    assert record["materials"]  # kept in the record
+    feedback = (out / "feedback" / "s1.md").read_text()
+    assert "graded with" not in feedback and str(SOLUTIONS) not in feedback
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html"), "--no-similarity"]) == 0
+    assert json.loads((out / "results" / "s1.json").read_text()) == record
