@@ -386,7 +386,8 @@ def test_the_similarity_page_is_bounded_by_what_a_reader_needs_not_by_the_code_h
 
     padding = "".join(f"    v{i} = parameters['Waa'].sum() * {i} + len('{'x' * 180}')\n" for i in range(350))
     own = ("def rnn_cell_forward(xt, a_prev, parameters):\n"
-           "    ### START CODE HERE ###\n" + padding +
+           "    ### START CODE HERE ###\n"
+           f"    wide = len('{'y' * 5000}')\n" + padding +
            "    a_next = np.tanh(parameters['Waa'] @ a_prev + parameters['Wax'] @ xt + parameters['ba'])\n"
            "    yt_pred = np.exp(parameters['Wya'] @ a_next)\n"
            "    cache = (a_next, a_prev, xt, parameters)\n"
@@ -400,7 +401,7 @@ def test_the_similarity_page_is_bounded_by_what_a_reader_needs_not_by_the_code_h
     assert len(text) < 100_000, len(text)  # in full: 215 KB (75 KB of source a side, escaped and marked)
     assert text.count('<span class="ln">') <= 2 * (page.SHOWN_LINES + 2) * len(result.pairs[0].flagged) + 10
     assert "more compared lines not shown" in text
-    assert "x" * (page.SHOWN_LINE_CHARS + 1) not in text
+    assert "y" * (page.SHOWN_LINE_CHARS - 20) in text and "y" * (page.SHOWN_LINE_CHARS + 1) not in text
 
     monkeypatch.setattr(page, "FRAGMENTS_MAX", 2)
     many = similarity([(f"c{n}", notebooks[0][1]) for n in range(3)])  # three pairs of one notebook
