@@ -51,9 +51,10 @@ from .errors import UsageError
 from .exiting import leave_at_process_exit
 from .fingerprint import fingerprint
 from .load import WRONG_ASSIGNMENT
-from .load import DETECT_VERSION
+from .load import DETECT_VERSION, published_versions
 from .overdue import GRADER_GRACE, overdue_message
-from .pipeline import folder_is_own, grade_notebook, helper_files, module_bytes, notebooks_in
+from .pipeline import folder_is_own  # noqa: F401  (where batch's callers found it)
+from .pipeline import grade_notebook, helper_files, module_bytes, notebooks_in
 from .report import markdown_feedback
 from .records import as_result, checked_record, read_json, read_record
 from .results import RESULT_SCHEMA_VERSION, NotebookResult
@@ -687,9 +688,9 @@ def _outcome(future: Future, entry: Entry, broken_raises: bool = False) -> tuple
             raise
         return NotebookResult(str(entry.path), None, None, error="internal grader error: the grading process died"), None
     except MemoryError:
-        return NotebookResult(str(entry.path), None, None, error=f"not graded: grading it needed more memory than a "
-                              "grading process may take ({grading_memory_bytes(1) >> 20:,} MB at most): the values its "
-                              "functions return or pass are far larger than the course's"), None
+        return NotebookResult(str(entry.path), None, None, error="not graded: grading it needed more memory than a grading "
+                              "process may take (grading_memory_bytes): the values its functions return or pass "
+                              "are far larger than the course's"), None
     except Exception as error:  # a grader bug must not lose the batch
         return NotebookResult(str(entry.path), None, None, error=f"internal grader error: {error!r}"), None
 
@@ -896,7 +897,7 @@ def gradescope_json(data: dict) -> dict:
     same notebook (gradescope.results_json: one mechanism), plus the TA's overrides in force."""
     from .gradescope import results_json
 
-    gradescope = results_json(_as_result(data))
+    gradescope = results_json(as_result(data))
     changed = [f"{o['item']}: {o['points']:g} points (computed: {o['computed_score']:g}). Reason: {o['reason']}"
                for o in data.get("overrides", [])]
     if changed:
@@ -973,10 +974,8 @@ def class_version(out: Path, given: str | None) -> str | None:
         return None
     if given is not None:
         return given
-    from .course import ASSIGNMENTS
-
     saved = _saved(out, "course_version")
-    known = {version for spec in ASSIGNMENTS.values() for version in spec.versions}
+    known = published_versions()
     if saved is not None and saved not in known:  # the file is the TA's, as the option is: checked alike
         raise UsageError(f"{out / ASSIGNMENT_FILE} pins course version {saved[:40]!r}, which is not a published "
                          f"one ({', '.join(sorted(known))}): give --course-version, or remove the file's "
@@ -1033,7 +1032,7 @@ def _export(out: Path, data: dict) -> bool:
 
     try:
         gradescope = gradescope_json(data)
-        feedback = markdown_feedback(_as_result(data)) + score_overrides.feedback_section(data)
+        feedback = markdown_feedback(as_result(data)) + score_overrides.feedback_section(data)
     except (KeyError, TypeError, ValueError):
         return False
     gradescope_path, feedback_path = _exports(out, data)
@@ -1129,10 +1128,6 @@ def _start_class_report(out: Path, kept: Kept) -> Callable[[], None]:
 def _report_failed(out: Path, error: Exception) -> None:
     print(f"grade: note: the class report could not be written ({type(error).__name__}: {error}); "
           f"try `grade report {out}`", file=sys.stderr)
-
-
-def _as_result(data: dict) -> NotebookResult:
-    return as_result(data)
 
 
 def summary_renderable(results: list[dict], summary: BatchSummary) -> Group:

@@ -207,10 +207,9 @@ def _config(args: argparse.Namespace) -> GradeConfig:
 
 
 def check_course_version(version: str) -> None:
-    from .course import ASSIGNMENTS
-    from .load import DETECT_VERSION
+    from .load import DETECT_VERSION, published_versions
 
-    known = sorted({v for spec in ASSIGNMENTS.values() for v in spec.versions})
+    known = sorted(published_versions())
     if version not in known and version != DETECT_VERSION:
         raise UsageError(f"--course-version {version!r} is not a published course version: give one of "
                          f"{', '.join(known)}, or detect")

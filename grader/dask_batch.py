@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, cast
 
-from .batch import Entry, _as_result, fingerprint
-from .pipeline import folder_is_own, module_beside, module_bytes
+from .batch import Entry, fingerprint
 from .config import GradeConfig
 from .errors import UsageError
+from .pipeline import folder_is_own, module_beside, module_bytes
+from .records import as_result
 from .results import NotebookResult
 
 #: Seconds a task may run past the notebook timeout before the driver gives up on it (a hung Dask
@@ -201,10 +202,7 @@ def make_parcel(entry: Entry, config: GradeConfig, environment_: tuple[tuple[str
         # The module beside the notebook, sent even from a shared folder (the worker then leaves it out and
         # notes it, as a local batch does), and the one an LMS named with the student's id, sent under
         # that name: the worker's folder then holds what the local batch's rule (module_beside) reads.
-        found = {path.parent / helper}
-        if not own_folder:
-            found.add(module_beside(path, helper, own_folder)[0])
-        for beside in sorted(found):
+        for beside in sorted({path.parent / helper, module_beside(path, helper, own_folder)[0]}):
             try:
                 if beside.is_file() and not beside.is_symlink():
                     helpers.append((beside.name, module_bytes(beside)))
@@ -219,7 +217,7 @@ class Received:
     NotebookResult read back from it (which also checks its structure)."""
 
     def __init__(self, data: dict) -> None:
-        self._data, self._parsed = data, _as_result(data)
+        self._data, self._parsed = data, as_result(data)
 
     def to_json(self) -> dict:
         return dict(self._data)

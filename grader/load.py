@@ -458,6 +458,11 @@ def detect_version(assignment: AssignmentSpec, path: Path, sources: list[str], m
 DETECT_VERSION = "detect"
 
 
+def published_versions() -> set[str]:
+    """Every course version an assignment knows (what ``--course-version`` may name, besides detect)."""
+    return {version for spec in ASSIGNMENTS.values() for version in spec.versions}
+
+
 def settle_version(spec: AssignmentSpec, detected: str | None, pinned: str | None) -> tuple[str | None, list[str]]:
     """The version a notebook is graded as, and a note when the class's pinned version (the TA's
     --course-version) is not what the notebook itself looks like. The notebook's claim is all in the

@@ -57,7 +57,7 @@ from typing import Mapping, NamedTuple
 
 from .errors import GraderError
 from .course import ASSIGNMENTS
-from .load import (MAX_CELL_CHARS, MAX_CODE_CHARS, STATEMENT_BODIES, FunctionSource, code_regions, functions_in_source,
+from .load import (MAX_CODE_CHARS, STATEMENT_BODIES, FunctionSource, code_regions, functions_in_source,
                    module_statements, parse_cell, read_notebook, to_python)
 
 K = 5
@@ -383,14 +383,13 @@ def _module_text(path: Path) -> str:
     function, though grading ran it like the original (red team). A module grading refuses (too large,
     does not compile, which covers bytes its cookie cannot decode, cannot be read:
     ``pipeline.module_problem``) is not the code grading ran: grading uses the course's copy instead."""
-    from .pipeline import module_problem
+    from .pipeline import MAX_HELPER_BYTES, module_bytes, module_problem
 
     if module_problem(path):
         return ""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CELL_CHARS + 1)
-        if len(data) > MAX_CELL_CHARS:  # grew since it was checked
+        data = module_bytes(path)
+        if len(data) > MAX_HELPER_BYTES:  # grew since it was checked
             return ""
         return importlib.util.decode_source(data)
     except (OSError, SyntaxError, ValueError, LookupError):  # changed since it was checked

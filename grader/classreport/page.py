@@ -327,8 +327,8 @@ def students_section(students: list[Student]) -> str:
 
 #: What one side of a flagged function shows at most: the shared lines first, then the others in order,
 #: each line cut at a width no line of the corpus's real notebooks reaches (286 at most). A function is
-#: as long as its notebook lets it be (1,000,000 characters), and a page of a few hundred such pairs in full reached hundreds of megabytes; the reader needs the
-#: shared fragments and the notebook for the rest.
+#: as long as its notebook lets it be (1,000,000 characters), and a page of a few hundred such pairs in
+#: full reached hundreds of megabytes; the reader needs the shared fragments and the notebook for the rest.
 SHOWN_LINES = 120
 SHOWN_LINE_CHARS = 400
 #: Pairs whose fragments one page shows at most, and the characters their fragments may take in all
