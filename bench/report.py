@@ -59,7 +59,7 @@ def main() -> None:
         (out / "results").mkdir(parents=True)
         for number, data in zip(range(args.size), itertools.cycle(records)):
             data = dict(data, student=f"{data['student'][:40]}_{number:03d}")
-            (out / "results" / f"{number:03d}.json").write_text(json.dumps(data))
+            (out / "results" / f"{data['student']}.json").write_text(json.dumps(data))
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows the wall clock)")
         for label, similarity in (("with similarity", True), ("without similarity", False)):
             started, cpu = time.perf_counter(), time.process_time()
